@@ -1,0 +1,81 @@
+package envelope
+
+// Format names the kind of envelope a document arrived in.
+type Format string
+
+// The formats the hub understands.
+const (
+	FormatEdXML       Format = "edxml"        // edXML document package (QCVN 102:2016)
+	FormatEdXMLStatus Format = "edxml-status" // edXML status package (01–06, 13, 15, 16)
+	FormatHub         Format = "hub"          // Lienthong hub envelope (schemas/hub-envelope.xsd)
+)
+
+// Business document types (edXML TraceHeaderList/Bussiness/BussinessDocType).
+const (
+	BusinessNew         = 0
+	BusinessRevocation  = 1
+	BusinessUpdate      = 2
+	BusinessReplacement = 3
+)
+
+// Organ is an organisation block (From, To) as it appears in the envelope.
+type Organ struct {
+	Code string // OrganId, as written (trimmed)
+	Name string // OrganName
+}
+
+// ResponseFor points at an earlier document (replies, revocations, statuses).
+type ResponseFor struct {
+	OrganID          string
+	Code             string
+	PromulgationDate string
+	DocumentID       string
+}
+
+// Attachment is one entry of the attachment manifest. The hub never rewrites
+// attachments: Size and SHA256 describe the decoded bytes as received.
+type Attachment struct {
+	ContentID   string // without the "cid:" prefix
+	Name        string
+	ContentType string // as declared by the attachment (or manifest) element
+	Sniffed     string // "application/pdf", "application/zip" or "" when unknown
+	Size        int64  // decoded size in bytes
+	SHA256      string // lowercase hex digest of the decoded bytes
+}
+
+// Status is the status part of an edXML status package.
+type Status struct {
+	Code        string // two-digit code, leading zero kept ("01")
+	Description string
+	Timestamp   string // as written (yyyy/MM/dd HH:mm:ss)
+}
+
+// Document is the hub's view of one submitted envelope. Raw holds the bytes
+// exactly as received; everything else is derived from them and never used to
+// re-create them.
+type Document struct {
+	Raw    []byte
+	Format Format
+
+	From             Organ
+	To               []Organ // de-duplicated by code, in document order
+	DocumentID       string
+	CodeNumber       string
+	CodeNotation     string
+	Subject          string
+	PromulgationDate string // yyyy/MM/dd as written
+	DueDate          string
+	BusinessDocType  int
+	// BusinessDocumentID is Bussiness/DocumentId: the document an update
+	// (type 2) refers to.
+	BusinessDocumentID string
+	ResponseFor        []ResponseFor
+	Attachments        []Attachment
+	Status             *Status // set for FormatEdXMLStatus
+
+	// PayloadType is the hub envelope's payload content type (FormatHub only).
+	PayloadType string
+	// Warnings lists tolerated irregularities (non-canonical organ codes,
+	// disagreeing content types, placeholder signatures …), for the report.
+	Warnings []string
+}
