@@ -1,0 +1,80 @@
+// Package webhook is the push channel: it POSTs a document's original bytes
+// to the recipient organ's HTTPS endpoint, with the headers that let the
+// recipient drop repeats (Idempotency-Key) and keep order (sequence), and
+// classifies the answer for the delivery stage: 2xx delivered, 408/429/5xx and
+// network errors retried, any other 4xx permanent. It also provides Sink, the
+// demo receiver that `hubd dev` mounts for the push organs.
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"lienthong/routing"
+)
+
+// Header names sent with every push.
+const (
+	HeaderDocumentID = "X-Lienthong-Document-Id"
+	HeaderSender     = "X-Lienthong-Sender"
+	HeaderRecipient  = "X-Lienthong-Recipient"
+	HeaderSequence   = "X-Lienthong-Sequence"
+	HeaderAttempt    = "X-Lienthong-Attempt"
+	HeaderFormat     = "X-Lienthong-Format"
+	HeaderIdemKey    = "Idempotency-Key"
+)
+
+// Pusher delivers by HTTP POST.
+type Pusher struct {
+	Client *http.Client // nil: a client with a 30 s timeout
+}
+
+// Deliver implements routing.Channel.
+func (p *Pusher) Deliver(ctx context.Context, d routing.Delivery, open routing.BodyOpener) error {
+	if d.Endpoint == "" {
+		return &routing.PermanentError{Reason: "no webhook endpoint in the directory for " + d.Recipient}
+	}
+	body, err := open(ctx)
+	if err != nil {
+		return fmt.Errorf("webhook: open body: %w", err)
+	}
+	defer body.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Endpoint, body)
+	if err != nil {
+		return &routing.PermanentError{Reason: "bad webhook endpoint", Err: err}
+	}
+	req.ContentLength = d.Size
+	req.Header.Set("Content-Type", "application/xml")
+	req.Header.Set(HeaderDocumentID, d.DocumentID)
+	req.Header.Set(HeaderSender, d.Sender)
+	req.Header.Set(HeaderRecipient, d.Recipient)
+	req.Header.Set(HeaderSequence, strconv.FormatInt(d.Sequence, 10))
+	req.Header.Set(HeaderAttempt, strconv.Itoa(d.Attempt))
+	req.Header.Set(HeaderFormat, d.Format)
+	req.Header.Set(HeaderIdemKey, d.IdempotencyKey)
+	req.Header.Set("Digest", "sha-256="+hexToB64(d.SHA256))
+	client := p.Client
+	if client == nil {
+		client = defaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: post to %s: %w", d.Endpoint, err)
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return fmt.Errorf("webhook: %s answered %d: %s", d.Endpoint, resp.StatusCode, snippet)
+	default:
+		return &routing.PermanentError{Reason: fmt.Sprintf("%s answered %d: %s", d.Endpoint, resp.StatusCode, snippet)}
+	}
+}
+
+var defaultClient = &http.Client{Timeout: 30 * time.Second}

@@ -1,0 +1,229 @@
+// Package hub wires the stages of the path into one process: the REST edge,
+// the outbox relay, the router, the delivery workers and the retry scheduler,
+// over a PostgreSQL ledger and Kafka brokers. `hubd serve` and `hubd dev` both
+// run it; --roles chooses which stages a process runs so that they can be
+// split across processes.
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"lienthong/adapters/restapi"
+	"lienthong/adapters/webhook"
+	"lienthong/envelope"
+	"lienthong/routing"
+	"lienthong/routing/bus"
+	"lienthong/routing/delivery"
+	"lienthong/routing/intake"
+	"lienthong/routing/ledger"
+	"lienthong/routing/relay"
+	"lienthong/routing/router"
+)
+
+// Roles a process can run.
+var AllRoles = []string{"api", "relay", "router", "delivery", "scheduler"}
+
+// Config is everything a hub process needs.
+type Config struct {
+	DatabaseURL string
+	Brokers     []string
+	TopicPrefix string
+	Partitions  int
+	Listen      string
+	TLS         *tls.Config // nil: plain HTTP (dev, or behind a TLS terminator)
+	Roles       []string
+	MaxBody     int64
+	Verifier    intake.Verifier
+	Channels    map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
+	Policy      delivery.Policy
+	Logger      *slog.Logger
+	// Mount lets the caller add routes to the API (the dev demo sink).
+	Mount func(api *restapi.Server)
+	// OnListen is called with the API's bound address once it listens.
+	OnListen func(addr net.Addr)
+}
+
+// ParseRoles checks a comma-separated role list ("" or "all" = every role).
+func ParseRoles(s string) ([]string, error) {
+	if s == "" || s == "all" {
+		return AllRoles, nil
+	}
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if !slices.Contains(AllRoles, r) {
+			return nil, fmt.Errorf("unknown role %q (known: %s)", r, strings.Join(AllRoles, ", "))
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Migrate applies the ledger's migrations.
+func Migrate(ctx context.Context, url string) error {
+	pool, err := ledger.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return ledger.Migrate(ctx, pool)
+}
+
+// Run runs the configured roles until ctx ends, then shuts down cleanly.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Roles) == 0 {
+		cfg.Roles = AllRoles
+	}
+	log := cfg.Logger
+	pool, err := connectWithRetry(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := ledger.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	l := ledger.New(pool, ledger.Config{Logger: log})
+	busCfg := bus.Config{Brokers: cfg.Brokers, Prefix: cfg.TopicPrefix, Partitions: cfg.Partitions, Logger: log}
+	has := func(r string) bool { return slices.Contains(cfg.Roles, r) }
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lt_delivery_attempts_total",
+		Help: "Delivery attempts by channel and outcome."}, []string{"channel", "outcome"})
+	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lt_outbox_backlog",
+		Help: "Outbox rows waiting for Kafka."}, func() float64 {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, _ := l.OutboxBacklog(c)
+		return float64(n)
+	})
+	reg.MustRegister(deliveries, backlog)
+
+	g, gctx := errgroup.WithContext(ctx)
+	topicsReady := make(chan struct{})
+	g.Go(func() error { // topics may be created later if Kafka is down now; the API accepts meanwhile
+		for {
+			err := bus.EnsureTopics(gctx, busCfg)
+			if err == nil {
+				close(topicsReady)
+				return nil
+			}
+			log.WarnContext(gctx, "kafka not reachable yet; the API still accepts (outbox grows)", slog.Any("error", err))
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-time.After(2 * time.Second):
+			}
+		}
+	})
+	afterTopics := func(fn func(context.Context) error) func() error {
+		return func() error {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-topicsReady:
+			}
+			return fn(gctx)
+		}
+	}
+
+	if has("relay") {
+		prod := bus.NewProducer(busCfg)
+		defer prod.Close()
+		g.Go(afterTopics(relay.New(l, prod, relay.Config{Logger: log}).Run))
+	}
+	if has("router") {
+		g.Go(afterTopics(router.New(l, router.Config{Bus: busCfg, Logger: log}).Run))
+	}
+	if has("delivery") {
+		channels := map[string]routing.Channel{ledger.ChannelPush: &webhook.Pusher{}, ledger.ChannelPull: delivery.Inbox{}}
+		for k, v := range cfg.Channels {
+			channels[k] = v
+		}
+		w, err := delivery.New(l, delivery.Config{Bus: busCfg, Channels: channels, Policy: cfg.Policy, Logger: log,
+			OnResult: func(ch, outcome string, _ time.Duration) { deliveries.WithLabelValues(ch, outcome).Inc() }})
+		if err != nil {
+			return err
+		}
+		g.Go(afterTopics(w.Run))
+	}
+	if has("scheduler") {
+		s := &delivery.Scheduler{L: l, Logger: log}
+		g.Go(func() error { return s.Run(gctx) })
+	}
+	if has("api") {
+		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: cfg.Verifier, Logger: log})
+		api := restapi.New(l, svc, restapi.Config{MaxBody: cfg.MaxBody, Registry: reg, Logger: log})
+		if cfg.Mount != nil {
+			cfg.Mount(api)
+		}
+		srv := &http.Server{Handler: api.Handler(), TLSConfig: cfg.TLS, ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 5 * time.Minute, WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+		if cfg.OnListen != nil {
+			cfg.OnListen(ln.Addr())
+		}
+		g.Go(func() error {
+			var err error
+			if cfg.TLS != nil {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	return g.Wait()
+}
+
+func connectWithRetry(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {
+	for attempt := 1; ; attempt++ {
+		pool, err := ledger.Connect(ctx, url)
+		if err == nil {
+			if err = pool.Ping(ctx); err == nil {
+				return pool, nil
+			}
+			pool.Close()
+		}
+		if attempt >= 30 || ctx.Err() != nil {
+			return nil, fmt.Errorf("cannot reach PostgreSQL / không kết nối được PostgreSQL: %w", err)
+		}
+		log.WarnContext(ctx, "waiting for PostgreSQL", slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}

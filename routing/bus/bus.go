@@ -1,0 +1,208 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Logical topics; Config.Prefix is put in front ("lt" → "lt.route").
+var Topics = []string{"route", "deliver", "events", "dead", "security"}
+
+// Config locates the brokers and names the topics.
+type Config struct {
+	Brokers    []string
+	Prefix     string // default "lt"
+	Partitions int    // partitions for topics this package creates; default 8
+	Logger     *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Prefix == "" {
+		c.Prefix = "lt"
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 8
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Topic returns the Kafka topic name of a logical topic.
+func (c Config) Topic(logical string) string {
+	c.setDefaults()
+	return c.Prefix + "." + logical
+}
+
+// EnsureTopics creates the hub's topics that do not exist yet.
+func EnsureTopics(ctx context.Context, cfg Config) error {
+	cfg.setDefaults()
+	if len(cfg.Brokers) == 0 {
+		return errors.New("bus: no brokers configured")
+	}
+	var d kafka.Dialer
+	conn, err := d.DialContext(ctx, "tcp", cfg.Brokers[0])
+	if err != nil {
+		return fmt.Errorf("bus: dial %s: %w", cfg.Brokers[0], err)
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return fmt.Errorf("bus: find controller: %w", err)
+	}
+	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return fmt.Errorf("bus: dial controller: %w", err)
+	}
+	defer cc.Close()
+	var specs []kafka.TopicConfig
+	for _, t := range Topics {
+		specs = append(specs, kafka.TopicConfig{Topic: cfg.Topic(t), NumPartitions: cfg.Partitions, ReplicationFactor: 1})
+	}
+	if err := cc.CreateTopics(specs...); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("bus: create topics: %w", err)
+	}
+	return nil
+}
+
+// Message is one record to publish, on a logical topic.
+type Message struct {
+	Topic string // logical topic
+	Key   string
+	Value []byte
+}
+
+// Producer publishes batches synchronously: WriteMessages returns after the
+// broker has acknowledged every message (acks=all).
+type Producer struct {
+	cfg Config
+	w   *kafka.Writer
+}
+
+// NewProducer returns a producer; it connects lazily.
+func NewProducer(cfg Config) *Producer {
+	cfg.setDefaults()
+	return &Producer{cfg: cfg, w: &kafka.Writer{
+		Addr:                   kafka.TCP(cfg.Brokers...),
+		Balancer:               &kafka.Murmur2Balancer{}, // same partitions as Java clients for the same key
+		RequiredAcks:           kafka.RequireAll,
+		BatchSize:              1000,
+		BatchTimeout:           2 * time.Millisecond,
+		WriteTimeout:           10 * time.Second,
+		MaxAttempts:            3,
+		AllowAutoTopicCreation: false,
+	}}
+}
+
+// Publish writes msgs and waits for the broker's acknowledgement.
+func (p *Producer) Publish(ctx context.Context, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	km := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		km[i] = kafka.Message{Topic: p.cfg.Topic(m.Topic), Key: []byte(m.Key), Value: m.Value}
+	}
+	if err := p.w.WriteMessages(ctx, km...); err != nil {
+		return fmt.Errorf("bus: publish %d messages: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// Close flushes and closes the producer.
+func (p *Producer) Close() error { return p.w.Close() }
+
+// NewReader returns a consumer-group reader of a logical topic.
+func NewReader(cfg Config, logical, group string) *kafka.Reader {
+	cfg.setDefaults()
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           cfg.Brokers,
+		GroupID:           group,
+		Topic:             cfg.Topic(logical),
+		MinBytes:          1,
+		MaxBytes:          8 << 20,
+		MaxWait:           50 * time.Millisecond,
+		StartOffset:       kafka.FirstOffset,
+		CommitInterval:    0, // synchronous commits, after the effect is durable
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    10 * time.Millisecond,
+		ReadBackoffMax:    200 * time.Millisecond,
+		ReadLagInterval:   -1,
+	})
+}
+
+// Handler processes a batch; it returns nil once the batch's effects are durable.
+type Handler func(ctx context.Context, msgs []kafka.Message) error
+
+// ConsumeBatches reads from r in batches of up to max messages (waiting at
+// most linger for a batch to fill once its first message is there), calls
+// handle, and commits the batch's offsets when handle succeeds. A failing batch
+// is retried with back-off, never skipped. It returns when ctx ends.
+func ConsumeBatches(ctx context.Context, r *kafka.Reader, max int, linger time.Duration, log *slog.Logger, handle Handler) error {
+	backoff := 100 * time.Millisecond
+	var batch []kafka.Message
+	for {
+		if len(batch) == 0 {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				log.WarnContext(ctx, "kafka fetch failed", slog.String("topic", r.Config().Topic), slog.Any("error", err))
+				if !sleep(ctx, backoff) {
+					return nil
+				}
+				continue
+			}
+			batch = append(batch, m)
+			lctx, cancel := context.WithTimeout(ctx, linger)
+			for len(batch) < max {
+				m, err := r.FetchMessage(lctx)
+				if err != nil {
+					break
+				}
+				batch = append(batch, m)
+			}
+			cancel()
+		}
+		if err := handle(ctx, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.WarnContext(ctx, "stage failed; retrying the batch", slog.String("topic", r.Config().Topic),
+				slog.Int("messages", len(batch)), slog.Any("error", err))
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if err := r.CommitMessages(ctx, batch...); err != nil && ctx.Err() == nil {
+			// The effects are durable and idempotent: a redelivery is harmless.
+			log.WarnContext(ctx, "kafka commit failed", slog.Any("error", err))
+		}
+		batch = batch[:0]
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

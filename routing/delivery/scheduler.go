@@ -1,0 +1,55 @@
+package delivery
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"lienthong/routing/ledger"
+)
+
+// Scheduler re-queues due retries and recovers stuck work. Several may run at
+// once: the ledger leases what it hands out.
+type Scheduler struct {
+	L          *ledger.Ledger
+	Every      time.Duration // retry poll; default 500ms
+	StuckAfter time.Duration // default 2m
+	Logger     *slog.Logger
+}
+
+// Run polls until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	every, stuck := s.Every, s.StuckAfter
+	if every <= 0 {
+		every = 500 * time.Millisecond
+	}
+	if stuck <= 0 {
+		stuck = 2 * time.Minute
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	lastSweep := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if _, err := s.L.RequeueDue(ctx, 500, 5*time.Minute); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "scheduler: requeue due failed", slog.Any("error", err))
+		}
+		if time.Since(lastSweep) >= stuck/4 {
+			lastSweep = time.Now()
+			n, err := s.L.RequeueStuck(ctx, stuck, 500)
+			if err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "scheduler: sweep failed", slog.Any("error", err))
+			} else if n > 0 {
+				log.InfoContext(ctx, "scheduler: re-announced stuck work", slog.Int("deliveries", n))
+			}
+		}
+	}
+}

@@ -1,0 +1,199 @@
+// Package intake is the accept path every adapter shares: it parses the
+// submitted bytes (envelope), runs the verification step, checks that the
+// caller may speak for the sender and that every recipient is in the
+// directory, and records the document in the ledger's accept transaction. It
+// answers only after that transaction has committed; on any refusal nothing
+// is stored but a security event.
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"lienthong/envelope"
+	"lienthong/routing/ledger"
+)
+
+// Code is a stable rejection code of the intake stage (envelope codes are
+// passed through unchanged).
+type Code string
+
+// Rejection codes of this stage.
+const (
+	CodeForbiddenSender  Code = "forbidden_sender"  // caller may not submit as the envelope's sender
+	CodeUnknownSender    Code = "unknown_sender"    // the sender organ is not in the directory
+	CodeUnknownRecipient Code = "unknown_recipient" // a recipient organ is not in the directory
+	CodeConflict         Code = "document_id_conflict"
+	CodeVerification     Code = "verification_failed"
+)
+
+// Error is a typed refusal of the intake stage.
+type Error struct {
+	Code Code
+	Msg  string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("intake: %s: %s: %v", e.Code, e.Msg, e.Err)
+	}
+	return fmt.Sprintf("intake: %s: %s", e.Code, e.Msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Verifier is the verification step: it checks a parsed document's
+// signatures under the hub's policy and returns the report to keep beside it.
+// A non-nil error refuses the document.
+type Verifier interface {
+	Verify(ctx context.Context, doc *envelope.Document) (report any, err error)
+}
+
+// Config wires a Service.
+type Config struct {
+	Limits   envelope.Limits
+	Verifier Verifier // nil: reports "not_checked"
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Service accepts documents.
+type Service struct {
+	l   *ledger.Ledger
+	cfg Config
+}
+
+// New returns a Service.
+func New(l *ledger.Ledger, cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{l: l, cfg: cfg}
+}
+
+// Submission is one document handed to the hub.
+type Submission struct {
+	Raw []byte
+	// Caller is the organ code of the authenticated caller. The envelope's
+	// sender must be that organ. Empty only for trusted adapters (the axis
+	// poller), which set Channel instead.
+	Caller string
+	// Channel names the edge the document came through ("api", "axis", …).
+	Channel string
+	// Source is an optional idempotency key of the edge (e.g. the axis docId).
+	Source string
+}
+
+// Result is an accepted submission.
+type Result struct {
+	ID        string
+	Duplicate bool
+	Document  *envelope.Document
+}
+
+// Submit runs the accept path. The error is an *envelope.Error, an *Error, or
+// ledger.ErrUnavailable (wrapped) when the database is down.
+func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
+	res, err := s.submit(ctx, sub)
+	if err != nil {
+		s.refused(ctx, sub, err)
+	}
+	return res, err
+}
+
+func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
+	doc, err := envelope.Parse(sub.Raw, s.cfg.Limits)
+	if err != nil {
+		return Result{}, err
+	}
+	sender, err := s.l.Organ(ctx, doc.From.Code)
+	if errors.Is(err, ledger.ErrUnknownOrgan) {
+		return Result{}, &Error{Code: CodeUnknownSender, Msg: fmt.Sprintf("sender organ %s is not in the directory", doc.From.Code)}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if sub.Caller != "" && sender.Code != sub.Caller {
+		return Result{}, &Error{Code: CodeForbiddenSender,
+			Msg: fmt.Sprintf("caller %s may not submit as %s", sub.Caller, doc.From.Code)}
+	}
+	recipients := make([]string, 0, len(doc.To))
+	var unknown []string
+	for _, to := range doc.To {
+		o, err := s.l.Organ(ctx, to.Code)
+		if errors.Is(err, ledger.ErrUnknownOrgan) {
+			unknown = append(unknown, to.Code)
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		if !slices.Contains(recipients, o.Code) { // old and new codes of one organ → one recipient
+			recipients = append(recipients, o.Code)
+		}
+	}
+	if len(unknown) > 0 {
+		return Result{}, &Error{Code: CodeUnknownRecipient, Msg: fmt.Sprintf("recipient organ(s) not in the directory: %v", unknown)}
+	}
+	var report any = map[string]string{"outcome": "not_checked"}
+	if s.cfg.Verifier != nil {
+		if report, err = s.cfg.Verifier.Verify(ctx, doc); err != nil {
+			return Result{}, err
+		}
+	}
+	sum := sha256.Sum256(sub.Raw)
+	nd := ledger.NewDocument{
+		Sender: sender.Code, DocRef: doc.DocumentID, Format: string(doc.Format), Subject: doc.Subject,
+		CodeNumber: doc.CodeNumber, CodeNotation: doc.CodeNotation, PromulgationDate: doc.PromulgationDate,
+		BusinessType: doc.BusinessDocType, Recipients: recipients, Raw: sub.Raw, SHA256: sum[:],
+		Source: sub.Source,
+		Meta: map[string]any{"attachments": doc.Attachments, "warnings": doc.Warnings,
+			"verification": report, "channel": sub.Channel},
+	}
+	if doc.Status != nil {
+		nd.StatusCode = doc.Status.Code
+	}
+	if len(doc.ResponseFor) > 0 {
+		nd.ResponseFor = doc.ResponseFor[0].DocumentID
+	}
+	acc, err := s.l.Accept(ctx, nd)
+	if errors.Is(err, ledger.ErrConflict) {
+		return Result{}, &Error{Code: CodeConflict, Err: err,
+			Msg: fmt.Sprintf("DocumentId %q was already submitted by %s with different content", doc.DocumentID, sender.Code)}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: acc.ID, Duplicate: acc.Duplicate, Document: doc}, nil
+}
+
+// refused logs a refusal and queues it for lt.security; it never fails the call.
+func (s *Service) refused(ctx context.Context, sub Submission, err error) {
+	code := string(envelope.CodeOf(err))
+	var ie *Error
+	if errors.As(err, &ie) {
+		code = string(ie.Code)
+	}
+	if code == "" {
+		return // infrastructure error, not a refusal
+	}
+	key := sub.Caller
+	if key == "" {
+		key = sub.Channel
+	}
+	s.cfg.Logger.InfoContext(ctx, "submission refused", slog.String("caller", sub.Caller),
+		slog.String("channel", sub.Channel), slog.String("code", code))
+	sum := sha256.Sum256(sub.Raw)
+	_ = s.l.SecurityEvent(ctx, key, map[string]any{"kind": "submission_refused", "code": code,
+		"caller": sub.Caller, "channel": sub.Channel, "size": len(sub.Raw), "sha256": fmt.Sprintf("%x", sum),
+		"error": err.Error(), "at": s.cfg.Now().UTC()})
+}

@@ -1,0 +1,186 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound     = errors.New("ledger: not found")
+	ErrUnknownOrgan = errors.New("ledger: unknown organ")
+	// ErrConflict: the sender already submitted a different document under
+	// the same DocumentId.
+	ErrConflict = errors.New("ledger: document id already used with other content")
+	// ErrUnavailable: the database cannot be reached; the caller should
+	// answer 503 and accept nothing.
+	ErrUnavailable = errors.New("ledger: database unavailable")
+)
+
+// Logical topics of the outbox. The relay maps them to Kafka topic names.
+const (
+	TopicRoute   = "route"
+	TopicDeliver = "deliver"
+	TopicEvents  = "events"
+)
+
+// Delivery states (ARCHITECTURE.md, "Document states").
+const (
+	StateAccepted     = "accepted"
+	StateRouted       = "routed"
+	StateDelivering   = "delivering"
+	StateDelivered    = "delivered"
+	StateAcknowledged = "acknowledged"
+	StateRetrying     = "retrying"
+	StateDead         = "dead"
+)
+
+// Config tunes a Ledger.
+type Config struct {
+	Now    func() time.Time // nil: time.Now
+	Logger *slog.Logger     // nil: discard
+}
+
+// Ledger is the PostgreSQL-backed record. It is safe for concurrent use.
+type Ledger struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+	log  *slog.Logger
+}
+
+// New wraps an open pool. Run Migrate first.
+func New(pool *pgxpool.Pool, cfg Config) *Ledger {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Ledger{pool: pool, now: cfg.Now, log: cfg.Logger}
+}
+
+// Connect opens a pool for url with settings suited to the hub.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: parse database URL: %w", err)
+	}
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: connect: %w", err)
+	}
+	return pool, nil
+}
+
+// Pool returns the underlying pool (for leader election and health checks).
+func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
+
+// Ping reports whether the database answers.
+func (l *Ledger) Ping(ctx context.Context) error {
+	if err := l.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Event is one entry of a document's history.
+type Event struct {
+	ID         int64           `json:"id"`
+	DocumentID string          `json:"document_id"`
+	Recipient  string          `json:"recipient,omitempty"`
+	Kind       string          `json:"kind"`
+	State      string          `json:"state,omitempty"`
+	Detail     json.RawMessage `json:"detail,omitempty"`
+	At         time.Time       `json:"at"`
+}
+
+// querier is what both a pool and a transaction offer.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// appendEvent records an event and queues it for lt.events, in tx.
+func (l *Ledger) appendEvent(ctx context.Context, tx querier, docID, recipient, kind, state string, detail any, at time.Time) error {
+	d := []byte("{}")
+	if detail != nil {
+		var err error
+		if d, err = json.Marshal(detail); err != nil {
+			return fmt.Errorf("event detail: %w", err)
+		}
+	}
+	var id int64
+	if err := tx.QueryRow(ctx, `INSERT INTO events (document_id, recipient, kind, state, detail, at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, docID, recipient, kind, state, d, at).Scan(&id); err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	ev := Event{ID: id, DocumentID: docID, Recipient: recipient, Kind: kind, State: state, Detail: d, At: at}
+	return enqueue(ctx, tx, TopicEvents, docID, ev)
+}
+
+// enqueue writes an outbox row in tx.
+func enqueue(ctx context.Context, tx querier, topic, key string, payload any) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("outbox payload: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)`, topic, key, b); err != nil {
+		return fmt.Errorf("insert outbox: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction and maps connection failures to ErrUnavailable.
+func (l *Ledger) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := l.pool.Begin(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := fn(tx); err != nil {
+		return classify(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// classify marks errors that mean "the database is not there".
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Server-side errors: the database is there. 57P0x: shutting down.
+		if len(pgErr.Code) == 5 && pgErr.Code[:4] == "57P0" {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if pgconn.SafeToRetry(err) || isConnErr(err) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+func isConnErr(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || pgconn.Timeout(err)
+}

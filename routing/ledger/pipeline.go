@@ -1,0 +1,363 @@
+package ledger
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"lienthong/routing"
+)
+
+// TopicDead carries deliveries that exhausted their retries.
+const TopicDead = "dead"
+
+// OutboxMessage is one row of the outbox.
+type OutboxMessage struct {
+	ID      int64
+	Topic   string
+	Key     string
+	Payload []byte
+}
+
+// OutboxBatch returns up to limit outbox rows in id order.
+func (l *Ledger) OutboxBatch(ctx context.Context, limit int) ([]OutboxMessage, error) {
+	rows, err := l.pool.Query(ctx, `SELECT id, topic, key, payload::text FROM outbox ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: outbox: %w", classify(err))
+	}
+	msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxMessage, error) {
+		var m OutboxMessage
+		var p string
+		err := r.Scan(&m.ID, &m.Topic, &m.Key, &p)
+		m.Payload = []byte(p)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: outbox: %w", classify(err))
+	}
+	return msgs, nil
+}
+
+// DeleteOutbox removes rows that have been published.
+func (l *Ledger) DeleteOutbox(ctx context.Context, ids []int64) error {
+	if _, err := l.pool.Exec(ctx, `DELETE FROM outbox WHERE id = ANY ($1)`, ids); err != nil {
+		return fmt.Errorf("ledger: delete outbox: %w", classify(err))
+	}
+	return nil
+}
+
+// OutboxBacklog counts rows waiting to be published.
+func (l *Ledger) OutboxBacklog(ctx context.Context) (int64, error) {
+	var n int64
+	if err := l.pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger: outbox backlog: %w", classify(err))
+	}
+	return n, nil
+}
+
+// DeliverMessage is what lt.deliver carries (keyed by recipient organ).
+type DeliverMessage struct {
+	DeliveryID int64  `json:"delivery_id"`
+	DocumentID string `json:"document_id"`
+	Recipient  string `json:"recipient"`
+	Sequence   int64  `json:"sequence"`
+}
+
+// Resolver finds where a recipient organ takes its documents.
+type Resolver func(ctx context.Context, code string) (Organ, error)
+
+// Route moves the accepted deliveries of the given documents to routed: it
+// assigns each its per-recipient sequence number and channel, records the
+// event and queues the delivery task, in one transaction. Deliveries that are
+// not in state accepted any more are left alone, so a repeat is harmless.
+func (l *Ledger) Route(ctx context.Context, docIDs []string, resolve Resolver) (int, error) {
+	uids := make([]uuid.UUID, 0, len(docIDs))
+	for _, id := range docIDs {
+		if u, err := uuid.Parse(id); err == nil {
+			uids = append(uids, u)
+		}
+	}
+	now := l.now().UTC()
+	routed := 0
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, document_id::text, recipient FROM deliveries
+			WHERE document_id = ANY ($1) AND state = $2 ORDER BY document_id, id FOR UPDATE`, uids, StateAccepted)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id        int64
+			doc, recp string
+		}
+		todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			return x, r.Scan(&x.id, &x.doc, &x.recp)
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range todo {
+			organ, err := resolve(ctx, x.recp)
+			if err != nil {
+				if errors.Is(err, ErrUnknownOrgan) {
+					if err := l.markDead(ctx, tx, x.id, x.doc, x.recp, "recipient left the directory", now); err != nil {
+						return err
+					}
+					continue
+				}
+				return fmt.Errorf("resolve %s: %w", x.recp, err)
+			}
+			var seq int64
+			if err := tx.QueryRow(ctx, `INSERT INTO recipient_sequences (recipient, last_seq) VALUES ($1, 1)
+				ON CONFLICT (recipient) DO UPDATE SET last_seq = recipient_sequences.last_seq + 1
+				RETURNING last_seq`, x.recp).Scan(&seq); err != nil {
+				return fmt.Errorf("sequence: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, seq = $3, channel = $4, updated_at = $5
+				WHERE id = $1`, x.id, StateRouted, seq, organ.Channel, now); err != nil {
+				return err
+			}
+			if err := l.appendEvent(ctx, tx, x.doc, x.recp, "routed", StateRouted,
+				map[string]any{"channel": organ.Channel, "sequence": seq}, now); err != nil {
+				return err
+			}
+			if err := enqueue(ctx, tx, TopicDeliver, x.recp, DeliverMessage{DeliveryID: x.id, DocumentID: x.doc,
+				Recipient: x.recp, Sequence: seq}); err != nil {
+				return err
+			}
+			routed++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: route: %w", err)
+	}
+	return routed, nil
+}
+
+// StartDelivery claims a delivery for an attempt: routed or retrying →
+// delivering. ok is false when the delivery is not due (already delivered,
+// dead, or being delivered by another worker); the caller then drops the task.
+func (l *Ledger) StartDelivery(ctx context.Context, deliveryID int64) (d routing.Delivery, ok bool, err error) {
+	now := l.now().UTC()
+	err = l.inTx(ctx, func(tx pgx.Tx) error {
+		var sum []byte
+		err := tx.QueryRow(ctx, `UPDATE deliveries r SET state = $2, attempts = attempts + 1, updated_at = $3
+			FROM documents d WHERE r.id = $1 AND d.id = r.document_id AND r.state IN ($4, $5)
+			RETURNING r.id, d.id::text, d.sender, r.recipient, d.format, r.seq, r.attempts, d.size, d.sha256, r.channel`,
+			deliveryID, StateDelivering, now, StateRouted, StateRetrying).
+			Scan(&d.ID, &d.DocumentID, &d.Sender, &d.Recipient, &d.Format, &d.Sequence, &d.Attempt, &d.Size, &sum, &d.Channel)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok = true
+		d.SHA256 = hex.EncodeToString(sum)
+		d.IdempotencyKey = d.DocumentID + "/" + d.Recipient
+		return l.appendEvent(ctx, tx, d.DocumentID, d.Recipient, "delivering", StateDelivering,
+			map[string]any{"attempt": d.Attempt}, now)
+	})
+	if err != nil {
+		return routing.Delivery{}, false, fmt.Errorf("ledger: start delivery: %w", err)
+	}
+	return d, ok, nil
+}
+
+// Delivered records a successful attempt.
+func (l *Ledger) Delivered(ctx context.Context, d routing.Delivery, channel string) error {
+	now := l.now().UTC()
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, delivered_at = $3, updated_at = $3,
+			next_attempt_at = NULL, last_error = '' WHERE id = $1 AND state = $4`, d.ID, StateDelivered, now, StateDelivering)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // already settled by another attempt
+		}
+		return l.appendEvent(ctx, tx, d.DocumentID, d.Recipient, "delivered", StateDelivered,
+			map[string]any{"attempt": d.Attempt, "channel": channel, "sequence": d.Sequence}, now)
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: delivered: %w", err)
+	}
+	return nil
+}
+
+// Failed records a failed attempt: retrying at next, or dead when next is
+// zero (permanent error or retries exhausted).
+func (l *Ledger) Failed(ctx context.Context, d routing.Delivery, reason string, next time.Time) error {
+	now := l.now().UTC()
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		if next.IsZero() {
+			var state string
+			if err := tx.QueryRow(ctx, `SELECT state FROM deliveries WHERE id = $1 FOR UPDATE`, d.ID).Scan(&state); err != nil {
+				return err
+			}
+			if state != StateDelivering {
+				return nil
+			}
+			return l.markDead(ctx, tx, d.ID, d.DocumentID, d.Recipient, reason, now)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, next_attempt_at = $3, last_error = $4,
+			updated_at = $5 WHERE id = $1 AND state = $6`, d.ID, StateRetrying, next.UTC(), reason, now, StateDelivering)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		return l.appendEvent(ctx, tx, d.DocumentID, d.Recipient, "retrying", StateRetrying,
+			map[string]any{"attempt": d.Attempt, "error": reason, "next_attempt_at": next.UTC()}, now)
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: failed: %w", err)
+	}
+	return nil
+}
+
+func (l *Ledger) markDead(ctx context.Context, tx pgx.Tx, id int64, doc, recp, reason string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, last_error = $3, next_attempt_at = NULL,
+		updated_at = $4 WHERE id = $1`, id, StateDead, reason, now); err != nil {
+		return err
+	}
+	if err := l.appendEvent(ctx, tx, doc, recp, "dead", StateDead, map[string]any{"reason": reason}, now); err != nil {
+		return err
+	}
+	return enqueue(ctx, tx, TopicDead, recp, map[string]any{"delivery_id": id, "document_id": doc,
+		"recipient": recp, "reason": reason})
+}
+
+// RequeueDue queues the retrying deliveries whose time has come, and leases
+// them for lease so that a second scheduler does not queue them again.
+func (l *Ledger) RequeueDue(ctx context.Context, limit int, lease time.Duration) (int, error) {
+	now := l.now().UTC()
+	n := 0
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE deliveries SET next_attempt_at = $2 WHERE id IN (
+			SELECT id FROM deliveries WHERE state = $3 AND next_attempt_at <= $1
+			ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+			RETURNING id, document_id::text, recipient, coalesce(seq, 0)`, now, now.Add(lease), StateRetrying, limit)
+		if err != nil {
+			return err
+		}
+		msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeliverMessage, error) {
+			var m DeliverMessage
+			return m, r.Scan(&m.DeliveryID, &m.DocumentID, &m.Recipient, &m.Sequence)
+		})
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if err := enqueue(ctx, tx, TopicDeliver, m.Recipient, m); err != nil {
+				return err
+			}
+		}
+		n = len(msgs)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: requeue due: %w", err)
+	}
+	return n, nil
+}
+
+// RequeueStuck re-announces work whose Kafka message may have been lost: a
+// document still accepted, or a delivery still routed, after olderThan is
+// queued again; a delivery left delivering by a crashed worker becomes
+// retrying, due now. Repeats are harmless: every stage checks the state.
+func (l *Ledger) RequeueStuck(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
+	now := l.now().UTC()
+	cutoff := now.Add(-olderThan)
+	n := 0
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE deliveries SET updated_at = $2 WHERE id IN (
+			SELECT id FROM deliveries WHERE state IN ($3, $4, $5) AND updated_at < $1
+			ORDER BY updated_at LIMIT $6 FOR UPDATE SKIP LOCKED)
+			RETURNING id, document_id::text, recipient, state, coalesce(seq, 0)`,
+			cutoff, now, StateAccepted, StateRouted, StateDelivering, limit)
+		if err != nil {
+			return err
+		}
+		type stuck struct {
+			m     DeliverMessage
+			state string
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stuck, error) {
+			var s stuck
+			return s, r.Scan(&s.m.DeliveryID, &s.m.DocumentID, &s.m.Recipient, &s.state, &s.m.Sequence)
+		})
+		if err != nil {
+			return err
+		}
+		routeAgain := map[string]bool{}
+		for _, s := range list {
+			switch s.state {
+			case StateAccepted:
+				if !routeAgain[s.m.DocumentID] {
+					routeAgain[s.m.DocumentID] = true
+					if err := enqueue(ctx, tx, TopicRoute, s.m.DocumentID, RouteMessage{DocumentID: s.m.DocumentID}); err != nil {
+						return err
+					}
+				}
+			case StateRouted:
+				if err := enqueue(ctx, tx, TopicDeliver, s.m.Recipient, s.m); err != nil {
+					return err
+				}
+			case StateDelivering:
+				if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, next_attempt_at = $3,
+					last_error = 'attempt interrupted' WHERE id = $1`, s.m.DeliveryID, StateRetrying, now); err != nil {
+					return err
+				}
+				if err := l.appendEvent(ctx, tx, s.m.DocumentID, s.m.Recipient, "retrying", StateRetrying,
+					map[string]any{"error": "attempt interrupted"}, now); err != nil {
+					return err
+				}
+			}
+		}
+		n = len(list)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: requeue stuck: %w", err)
+	}
+	return n, nil
+}
+
+// DecodeDeliver parses an lt.deliver payload.
+func DecodeDeliver(b []byte) (DeliverMessage, error) {
+	var m DeliverMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("ledger: deliver message: %w", err)
+	}
+	return m, nil
+}
+
+// DecodeRoute parses an lt.route payload.
+func DecodeRoute(b []byte) (RouteMessage, error) {
+	var m RouteMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("ledger: route message: %w", err)
+	}
+	return m, nil
+}
+
+// TopicSecurity carries rejected submissions and authentication failures.
+const TopicSecurity = "security"
+
+// SecurityEvent queues a security event for lt.security. It touches no
+// document, delivery or event row: a rejection changes nothing else.
+func (l *Ledger) SecurityEvent(ctx context.Context, key string, payload any) error {
+	if err := enqueue(ctx, l.pool, TopicSecurity, key, payload); err != nil {
+		return fmt.Errorf("ledger: security event: %w", classify(err))
+	}
+	return nil
+}
