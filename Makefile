@@ -7,7 +7,8 @@ PKGS        := ./...
 .PHONY: run test test-short build lint bench fuzz clean
 
 run: ## start the hub with embedded defaults (data in ./var/dev)
-	$(GO) run ./cmd/hubd dev $(RUNFLAGS)
+	@$(GO) build -o bin/hubd ./cmd/hubd
+	exec bin/hubd dev $(RUNFLAGS)
 
 test: ## every test, against real PostgreSQL and the embedded broker
 	$(GO) test -count=1 -timeout 25m $(PKGS)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -144,4 +146,20 @@ func loadDirectory(ctx context.Context, url, path string) error {
 		}
 	}
 	return nil
+}
+
+// hexBytes decodes an optional hex SHA-256 from the directory file: empty
+// means "not given"; anything else must be exactly 32 bytes of hex.
+func hexBytes(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("not hex: %w", err)
+	}
+	if len(b) != sha256.Size {
+		return nil, fmt.Errorf("want %d bytes of SHA-256, got %d", sha256.Size, len(b))
+	}
+	return b, nil
 }

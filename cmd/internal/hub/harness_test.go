@@ -42,7 +42,7 @@ type testHub struct {
 	prefix  string
 }
 
-func startHub(t *testing.T) *testHub {
+func startHub(t *testing.T, opts ...func(*Config)) *testHub {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs PostgreSQL and the broker")
@@ -87,10 +87,16 @@ func startHub(t *testing.T) *testHub {
 
 	addrCh := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{DatabaseURL: dbURL, Brokers: broker.Addrs(), Listen: "127.0.0.1:0", MaxBody: 1 << 20,
-			OnListen: func(a net.Addr) { addrCh <- a }})
-	}()
+	cfg := Config{DatabaseURL: dbURL, Brokers: broker.Addrs(), Listen: "127.0.0.1:0", MaxBody: 1 << 20,
+		OnListen: func(a net.Addr) { addrCh <- a }}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	scheme := "http://"
+	if cfg.TLS != nil {
+		scheme = "https://"
+	}
+	go func() { done <- Run(ctx, cfg) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -104,7 +110,7 @@ func startHub(t *testing.T) *testHub {
 	})
 	select {
 	case a := <-addrCh:
-		h.api = "http://" + a.String()
+		h.api = scheme + a.String()
 	case err := <-done:
 		t.Fatalf("hub failed to start: %v", err)
 	case <-time.After(30 * time.Second):
@@ -186,3 +192,5 @@ func (h *testHub) count(table string) int {
 	}
 	return n
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
