@@ -1,0 +1,21 @@
+// Package dsig verifies and produces the enveloped XML-DSig signatures of the
+// hub's XML documents (edXML packages, hub envelopes, Akoma Ntoso payloads).
+//
+// On the accept path it runs right after the envelope is opened: Verifier
+// parses the received bytes with hardened settings (UTF-8 only, no DOCTYPE,
+// no duplicate attributes, a depth limit), requires exactly one ds:Signature
+// at the place the document type expects, enforces the algorithm allow-list,
+// validates the signer's chain against a trust domain (envelope/trust) at the
+// hub's clock, and only then lets goxmldsig check digest and signature value
+// against a store holding that one validated certificate. It returns a
+// Report and the element goxmldsig re-parsed from the verified canonical
+// bytes: callers read metadata from that element only (signature-wrapping
+// defence). It never re-serialises or alters the bytes it is given.
+//
+// Sign produces new signed bytes (exclusive c14n, RSA-SHA256 or ECDSA-SHA256,
+// Reference URI="", the chain in KeyInfo), with ECDSA values in the raw r‖s
+// form XML-DSig 1.1 requires; Verifier accepts both r‖s and DER.
+//
+// The package does no network or database I/O; revocation is delegated to
+// the trust domain's checker.
+package dsig

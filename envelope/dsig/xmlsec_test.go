@@ -1,0 +1,142 @@
+package dsig_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lienthong/envelope/dsig"
+	"lienthong/envelope/internal/testpki"
+)
+
+// xmlsec1 is the independent oracle: documents it signs must verify here,
+// documents Sign produces must verify there.
+
+func xmlsec1(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("xmlsec1")
+	if err != nil {
+		t.Skip("xmlsec1 not installed")
+	}
+	return path
+}
+
+// template is a ds:Signature skeleton for xmlsec1 --sign.
+func template(c14n, sigMethod string) string {
+	return `
+      <ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
+        <ds:SignedInfo>
+          <ds:CanonicalizationMethod Algorithm="` + c14n + `"/>
+          <ds:SignatureMethod Algorithm="` + sigMethod + `"/>
+          <ds:Reference URI="">
+            <ds:Transforms>
+              <ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>
+              <ds:Transform Algorithm="` + c14n + `"/>
+            </ds:Transforms>
+            <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>
+            <ds:DigestValue/>
+          </ds:Reference>
+        </ds:SignedInfo>
+        <ds:SignatureValue/>
+        <ds:KeyInfo><ds:X509Data/></ds:KeyInfo>
+      </ds:Signature>`
+}
+
+func TestXmlsec1SignedVerifiesHere(t *testing.T) {
+	bin := xmlsec1(t)
+	p := pki(t)
+	v := newVerifier(t)
+	for _, tc := range []struct {
+		name      string
+		signer    *testpki.Cert
+		c14n, alg string
+	}{
+		{"RSA-SHA256 exc-c14n", p.RSALeaf, dsig.AlgExcC14N, dsig.AlgRSASHA256},
+		{"RSA-SHA256 c14n 1.0", p.RSALeaf, dsig.AlgC14N10, dsig.AlgRSASHA256},
+		{"RSA-SHA512 c14n 1.1", p.RSALeaf, dsig.AlgC14N11, dsig.AlgRSASHA512},
+		{"ECDSA P-256 SHA-256 exc-c14n", p.ECLeaf, dsig.AlgExcC14N, dsig.AlgECDSASHA256},
+		{"ECDSA P-384 SHA-384 c14n 1.0", p.ECLeaf384, dsig.AlgC14N10, dsig.AlgECDSASHA384},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f, err := p.WriteFiles(dir, tc.signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmpl := filepath.Join(dir, "tmpl.xml")
+			if err := os.WriteFile(tmpl, edxml(template(tc.c14n, tc.alg), 4000), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "signed.xml")
+			run(t, bin, "--sign", "--privkey-pem", f.Key+","+f.Cert+","+f.Intermediate, "--output", out, tmpl)
+			raw, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// xmlsec1 agrees with itself (sanity of the fixture).
+			run(t, bin, "--verify", "--trusted-pem", f.Root, "--enabled-key-data", "x509", out)
+
+			rep, el, err := v.Verify(context.Background(), raw, domainRequire, edxmlOpts)
+			if err != nil {
+				t.Fatalf("Verify: %v\n%s", err, sigBlock(t, raw))
+			}
+			if rep.Algorithm != tc.alg || rep.C14N != tc.c14n || !rep.Signer.Equal(tc.signer.Cert) {
+				t.Errorf("report %+v", rep)
+			}
+			if el.FindElement("//Signature") != nil {
+				t.Error("verified element still holds the signature")
+			}
+			// And the same bytes, altered, are refused by both.
+			bad := replaceOnce(t, raw, "Nguyễn Văn A", "Nguyễn Văn Ă")
+			if _, _, err := v.Verify(context.Background(), bad, domainRequire, edxmlOpts); dsig.CodeOf(err) != dsig.CodeInvalid {
+				t.Errorf("altered xmlsec1 document: %s", fmtCodes(err))
+			}
+		})
+	}
+}
+
+func TestSignedHereVerifiesInXmlsec1(t *testing.T) {
+	bin := xmlsec1(t)
+	p := pki(t)
+	for _, c := range []*testpki.Cert{p.RSALeaf, p.ECLeaf, p.ECLeaf384} {
+		t.Run(c.Cert.Subject.CommonName, func(t *testing.T) {
+			dir := t.TempDir()
+			f, err := p.WriteFiles(dir, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc := filepath.Join(dir, "signed.xml")
+			if err := os.WriteFile(doc, signed(t, c, 4000), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			run(t, bin, "--verify", "--trusted-pem", f.Root, "--enabled-key-data", "x509", doc)
+
+			// The oracle must also refuse: an unknown root, and altered content.
+			fail(t, bin, "--verify", "--trusted-pem", f.UnknownRoot, "--enabled-key-data", "x509", doc)
+			raw, _ := os.ReadFile(doc)
+			bad := filepath.Join(dir, "bad.xml")
+			if err := os.WriteFile(bad, replaceOnce(t, raw, "Nguyễn Văn A", "Nguyễn Văn Ă"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fail(t, bin, "--verify", "--trusted-pem", f.Root, "--enabled-key-data", "x509", bad)
+		})
+	}
+}
+
+func run(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("xmlsec1 %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func fail(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err == nil {
+		t.Fatalf("xmlsec1 %s succeeded, want failure\n%s", strings.Join(args, " "), out)
+	}
+}
