@@ -1,0 +1,197 @@
+package evidence
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"lienthong/routing/evidence/logverify"
+)
+
+// TamperError names the first leaf whose stored rows no longer match the log.
+type TamperError struct {
+	LeafIndex uint64
+	EventID   int64 // 0 when not known
+	Reason    string
+}
+
+func (e *TamperError) Error() string {
+	if e.EventID == 0 {
+		return fmt.Sprintf("evidence: leaf %d: %s", e.LeafIndex, e.Reason)
+	}
+	return fmt.Sprintf("evidence: leaf %d (event %d): %s", e.LeafIndex, e.EventID, e.Reason)
+}
+
+// Report is what a clean audit found.
+type Report struct {
+	TreeSize           uint64
+	Root               []byte
+	CheckpointsChecked int
+	Latest             *SignedCheckpoint // nil before the first checkpoint; verify its signature with VerifyCheckpoint
+	Unsequenced        int64             // events not (yet) in the log: normal for the last second or two
+}
+
+// Audit recomputes every leaf from the current events and documents rows,
+// checks each stored leaf and leaf hash, that every accepted document's
+// bytes still hash to its digest (unless purged: empty body with a non-zero
+// size), rebuilds the whole tree and compares its root with every stored
+// checkpoint and the tree head. It returns a *TamperError naming the first
+// leaf that no longer matches, or another error if the audit could not run.
+// It streams: memory stays O(log n) whatever the log's size.
+func Audit(ctx context.Context, pool *pgxpool.Pool) (Report, error) {
+	var rep Report
+	size, root, err := treeHead(ctx, pool)
+	if err != nil {
+		return rep, err
+	}
+	rep.TreeSize, rep.Root = size, root
+
+	type cp struct {
+		size uint64
+		root []byte
+	}
+	var cps []cp
+	rows, err := pool.Query(ctx, `SELECT size, root, note, created_at FROM log_checkpoints ORDER BY size`)
+	if err != nil {
+		return rep, fmt.Errorf("evidence: audit: checkpoints: %w", err)
+	}
+	for rows.Next() {
+		var n int64
+		var r []byte
+		var sc SignedCheckpoint
+		if err := rows.Scan(&n, &r, &sc.Note, &sc.CreatedAt); err != nil {
+			rows.Close()
+			return rep, fmt.Errorf("evidence: audit: checkpoints: %w", err)
+		}
+		body, err := noteBody(sc.Note)
+		if err == nil {
+			sc.Checkpoint, err = logverify.ParseCheckpoint(body)
+		}
+		if err != nil || sc.Size != uint64(n) || !bytes.Equal(sc.Root, r) {
+			rows.Close()
+			return rep, &TamperError{LeafIndex: uint64(max(n, 1) - 1),
+				Reason: fmt.Sprintf("stored checkpoint of size %d does not match its signed note", n)}
+		}
+		cps = append(cps, cp{uint64(n), r})
+		latest := sc
+		rep.Latest = &latest
+	}
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("evidence: audit: checkpoints: %w", err)
+	}
+	if len(cps) > 0 && cps[len(cps)-1].size > size {
+		return rep, &TamperError{LeafIndex: size, Reason: fmt.Sprintf("checkpoint of size %d is beyond the tree head %d", cps[len(cps)-1].size, size)}
+	}
+
+	rows, err = pool.Query(ctx, `SELECT l.leaf_index, l.event_id, l.leaf_hash, l.leaf, e.id IS NOT NULL,
+		coalesce(e.document_id::text, ''), coalesce(e.recipient, ''), coalesce(e.kind, ''), coalesce(e.state, ''),
+		coalesce(e.detail::text, ''), coalesce(e.at, 'epoch'), d.sha256,
+		CASE WHEN d.id IS NULL OR (octet_length(d.body) = 0 AND d.size > 0) THEN true
+		     ELSE sha256(d.body) = d.sha256 END
+		FROM log_leaves l
+		LEFT JOIN events e ON e.id = l.event_id
+		LEFT JOIN documents d ON d.id = e.document_id AND e.kind = 'accepted'
+		ORDER BY l.leaf_index`)
+	if err != nil {
+		return rep, fmt.Errorf("evidence: audit: leaves: %w", err)
+	}
+	defer rows.Close()
+	r := rangeFactory.NewEmptyRange(0)
+	next := 0 // next checkpoint to compare
+	lastGood := uint64(0)
+	var i uint64
+	for ; rows.Next(); i++ {
+		var idx int64
+		var stored, storedHash []byte
+		var present, bodyOK bool
+		var l logverify.Leaf
+		var at time.Time
+		if err := rows.Scan(&idx, &l.EventID, &storedHash, &stored, &present, &l.DocumentID, &l.Recipient,
+			&l.Kind, &l.State, &l.Detail, &at, &l.DocumentSHA256, &bodyOK); err != nil {
+			return rep, fmt.Errorf("evidence: audit: leaves: %w", err)
+		}
+		l.At = at.UTC()
+		if len(l.DocumentSHA256) == 0 {
+			l.DocumentSHA256 = nil
+		}
+		bad := func(reason string) error { return &TamperError{LeafIndex: i, EventID: l.EventID, Reason: reason} }
+		switch {
+		case uint64(idx) != i:
+			return rep, &TamperError{LeafIndex: i, Reason: fmt.Sprintf("leaf %d is missing (next stored is %d)", i, idx)}
+		case !bytes.Equal(logverify.LeafHash(stored), storedHash):
+			return rep, bad("stored leaf hash does not match the stored leaf bytes")
+		case !present:
+			return rep, bad("the event row is gone")
+		}
+		fresh := l.Encode()
+		if !bytes.Equal(fresh, stored) {
+			return rep, bad("the event row no longer matches its leaf: " + leafDiff(stored, l))
+		}
+		if !bodyOK {
+			return rep, bad("the document's bytes no longer match its digest")
+		}
+		if err := r.Append(storedHash, nil); err != nil {
+			return rep, fmt.Errorf("evidence: audit: %w", err)
+		}
+		for next < len(cps) && cps[next].size == i+1 {
+			got, err := rootOf(r)
+			if err != nil {
+				return rep, fmt.Errorf("evidence: audit: %w", err)
+			}
+			if !bytes.Equal(got, cps[next].root) {
+				return rep, &TamperError{LeafIndex: lastGood, Reason: fmt.Sprintf(
+					"leaves [%d, %d) no longer hash to the signed root of checkpoint %d: a stored leaf was rewritten",
+					lastGood, i+1, i+1)}
+			}
+			lastGood = i + 1
+			rep.CheckpointsChecked++
+			next++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("evidence: audit: leaves: %w", err)
+	}
+	if i != size {
+		return rep, &TamperError{LeafIndex: i, Reason: fmt.Sprintf("the log holds %d leaves, its head says %d", i, size)}
+	}
+	if got, err := rootOf(r); err != nil || !bytes.Equal(got, root) {
+		return rep, &TamperError{LeafIndex: lastGood, Reason: fmt.Sprintf(
+			"leaves [%d, %d) no longer hash to the tree head's root", lastGood, size)}
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events e
+		WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.event_id = e.id)`).Scan(&rep.Unsequenced); err != nil {
+		return rep, fmt.Errorf("evidence: audit: unsequenced: %w", err)
+	}
+	return rep, nil
+}
+
+// leafDiff names the fields in which the current row differs from the leaf.
+func leafDiff(stored []byte, now logverify.Leaf) string {
+	old, err := logverify.DecodeLeaf(stored)
+	if err != nil {
+		return "stored leaf is malformed"
+	}
+	var diff []byte
+	add := func(name string, differ bool) {
+		if differ {
+			if len(diff) > 0 {
+				diff = append(diff, ", "...)
+			}
+			diff = append(diff, name...)
+		}
+	}
+	add("document id", old.DocumentID != now.DocumentID)
+	add("recipient", old.Recipient != now.Recipient)
+	add("kind", old.Kind != now.Kind)
+	add("state", old.State != now.State)
+	add("detail", old.Detail != now.Detail)
+	add("time", !old.At.Equal(now.At))
+	add("document digest", !bytes.Equal(old.DocumentSHA256, now.DocumentSHA256))
+	if len(diff) == 0 {
+		return "encoding differs"
+	}
+	return string(diff) + " changed"
+}

@@ -1,0 +1,48 @@
+// Package evidence is the hub's evidence log (ARCHITECTURE.md, principle 7):
+// every row of the ledger's append-only events table becomes a leaf of an
+// RFC 6962 Merkle tree kept in PostgreSQL, the hub signs checkpoints of that
+// tree, and anyone holding a checkpoint can check inclusion and consistency
+// proofs without trusting the hub. It sits at the end of the path: it reads
+// events and documents, and writes only its own log_* tables.
+//
+// Roles:
+//   - Sequencer (one leader per database, PostgreSQL advisory lock
+//     LockSequencer) tails events by id and appends leaves, the new tree
+//     nodes and the new tree head in one transaction per batch.
+//   - Checkpointer (leader lock LockCheckpointer) signs a checkpoint with a
+//     golang.org/x/mod/sumdb/note Ed25519 key whenever the tree grew, at most
+//     once per Interval (schemas/checkpoint.md).
+//   - Log serves checkpoints, leaves and proofs, in Go and over HTTP (Routes).
+//   - Audit recomputes every leaf and the whole tree from the current rows
+//     and names the first leaf that no longer matches.
+//
+// The leaf format and the offline checks live in the sub-package logverify,
+// which has no database dependency (hubctl uses it).
+//
+// Storage: log_leaves holds each leaf's canonical bytes and hash; log_nodes
+// holds the hash of every perfect subtree above the leaves (about one row per
+// leaf), written as the sequencer's compact range completes them. A proof
+// for a tree of size n reads O(log n) stored hashes (proof.Nodes) and rehashes
+// at most one ephemeral node; nothing is recomputed from the leaves.
+//
+// Ordering and gaps. Event ids come from a sequence when the row is inserted,
+// but transactions commit in any order: id 10 may become visible after id 11,
+// and a rolled-back transaction leaves a hole forever. The sequencer keeps a
+// watermark (the highest id appended in order) and appends only the
+// contiguous run of ids above it, so it never passes over an id that is
+// merely late. When the next id is missing but a higher one is visible, it
+// notes the time and pg_snapshot_xmax at that moment. The gap becomes
+// permanent, and is skipped and recorded in log_gaps, once
+//
+//   - it has been missing for Settle (default 2 s) and every transaction that
+//     was running when it was first seen has ended (pg_snapshot_xmin has
+//     passed the noted xmax), which resolves a rollback in about Settle; or
+//   - it has been missing for GapTimeout (default 30 s), whatever holds it,
+//     so that a transaction left open cannot stall the log.
+//
+// An event that still commits into a recorded gap (a transaction held open
+// beyond GapTimeout) is not lost: it is appended as soon as it is visible,
+// after the leaves already in the log. The log is thus complete, and in event
+// id order except for such stragglers; each leaf carries its event id.
+// Gaps are watched for late arrivals for 24 hours.
+package evidence

@@ -1,0 +1,284 @@
+package evidence
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/transparency-dev/merkle/compact"
+
+	"lienthong/routing/evidence/logverify"
+	"lienthong/routing/ledger"
+)
+
+// SequencerConfig tunes a Sequencer. Zero values take the defaults shown.
+type SequencerConfig struct {
+	BatchSize  int           // events per transaction; default 1000
+	Idle       time.Duration // sleep when there is nothing to do; default 200ms
+	Settle     time.Duration // least age of a gap before it may be skipped; default 2s
+	GapTimeout time.Duration // age after which a gap is skipped whatever holds it; default 30s
+	LockRetry  time.Duration // how often a follower tries for the leader lock; default 2s
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+func (c *SequencerConfig) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1000
+	}
+	if c.Idle <= 0 {
+		c.Idle = 200 * time.Millisecond
+	}
+	if c.Settle <= 0 {
+		c.Settle = 2 * time.Second
+	}
+	if c.GapTimeout <= 0 {
+		c.GapTimeout = 30 * time.Second
+	}
+	if c.LockRetry <= 0 {
+		c.LockRetry = 2 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *SequencerConfig) validate() error {
+	if c.GapTimeout < c.Settle {
+		return fmt.Errorf("evidence: GapTimeout %v is shorter than Settle %v", c.GapTimeout, c.Settle)
+	}
+	return nil
+}
+
+// gapRetention is how long a skipped gap is watched for late arrivals.
+const gapRetention = 24 * time.Hour
+
+// Sequencer appends every committed event to the log, in event-id order,
+// one transaction per batch. See the package doc for how it treats gaps.
+type Sequencer struct {
+	pool *pgxpool.Pool
+	cfg  SequencerConfig
+
+	mu  sync.Mutex // guards gap and serialises Step
+	gap *gapSeen   // the gap at the watermark, since when it has been seen
+}
+
+// gapSeen records the first observation of a missing event id.
+type gapSeen struct {
+	first int64     // lowest missing id
+	seen  time.Time // when it was first seen missing
+	xmax  int64     // pg_snapshot_xmax just after: every xid that may hold it is below
+}
+
+// NewSequencer returns a Sequencer over pool. Nothing runs before Run.
+func NewSequencer(pool *pgxpool.Pool, cfg SequencerConfig) (*Sequencer, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Sequencer{pool: pool, cfg: cfg}, nil
+}
+
+// Run sequences events until ctx ends, while this process holds the
+// sequencer's advisory lock (LockSequencer) on a dedicated connection; a
+// process that does not hold it retries every LockRetry. It returns nil when
+// ctx ends.
+func (s *Sequencer) Run(ctx context.Context) error {
+	lead := ledger.New(s.pool, ledger.Config{Logger: s.cfg.Logger})
+	return lead.RunAsLeader(ctx, LockSequencer, s.cfg.LockRetry, func(ctx context.Context) error {
+		s.cfg.Logger.InfoContext(ctx, "evidence sequencer leading")
+		for {
+			n, err := s.Step(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				s.cfg.Logger.WarnContext(ctx, "evidence sequencer step failed", slog.Any("error", err))
+			}
+			if n > 0 && err == nil {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(s.cfg.Idle):
+			}
+		}
+	})
+}
+
+// Step appends at most one batch and returns how many leaves it appended. It
+// is safe to call from several processes at once: the tree head row is locked
+// for the transaction, so two appends are serialised and never duplicate an
+// event (event_id is also UNIQUE). Run calls it in a loop.
+func (s *Sequencer) Step(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.step(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("evidence: sequence: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Sequencer) step(ctx context.Context) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	// First statement, before this transaction has an xid of its own: the
+	// oldest transaction still running.
+	var xmin int64
+	if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&xmin); err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	var size0, watermark int64
+	if err := tx.QueryRow(ctx, `SELECT size, watermark FROM log_state FOR UPDATE`).Scan(&size0, &watermark); err != nil {
+		return 0, fmt.Errorf("tree head: %w", err)
+	}
+	now := s.cfg.Now()
+
+	// Late arrivals: events that committed into a gap already passed over.
+	// log_gaps is small and usually empty: one index range scan per gap.
+	var late []logverify.Leaf
+	rows, err := tx.Query(ctx, `SELECT first_id, last_id FROM log_gaps ORDER BY first_id`)
+	if err != nil {
+		return 0, fmt.Errorf("gaps: %w", err)
+	}
+	ranges, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]int64, error) {
+		var g [2]int64
+		return g, r.Scan(&g[0], &g[1])
+	})
+	if err != nil {
+		return 0, fmt.Errorf("gaps: %w", err)
+	}
+	for _, g := range ranges {
+		found, err := collectLeaves(ctx, tx, `SELECT `+eventColumns+eventFrom+`
+			WHERE e.id BETWEEN $2 AND $3 AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.event_id = e.id)
+			ORDER BY e.id LIMIT $1`, s.cfg.BatchSize-len(late), g[0], g[1])
+		if err != nil {
+			return 0, fmt.Errorf("late events: %w", err)
+		}
+		late = append(late, found...)
+	}
+	next, err := collectLeaves(ctx, tx, `SELECT `+eventColumns+eventFrom+`
+		WHERE e.id > $2 ORDER BY e.id LIMIT $1`, s.cfg.BatchSize-len(late), watermark)
+	if err != nil {
+		return 0, fmt.Errorf("events: %w", err)
+	}
+
+	// Take the contiguous prefix; cross a gap only once it is permanent.
+	take := late
+	type gap struct{ first, last int64 }
+	var gaps []gap
+	want := watermark + 1
+	for _, l := range next {
+		if l.EventID != want {
+			if !s.gapPermanent(want, xmin, now) {
+				if s.gap == nil || s.gap.first != want {
+					var xmax int64
+					if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&xmax); err != nil {
+						return 0, fmt.Errorf("snapshot: %w", err)
+					}
+					s.gap = &gapSeen{first: want, seen: now, xmax: xmax}
+				}
+				break
+			}
+			s.cfg.Logger.WarnContext(ctx, "evidence sequencer skips a gap of event ids",
+				slog.Int64("first", want), slog.Int64("last", l.EventID-1))
+			gaps = append(gaps, gap{want, l.EventID - 1})
+			s.gap = nil
+		}
+		take = append(take, l)
+		want = l.EventID + 1
+	}
+	if len(take) == 0 {
+		return 0, nil
+	}
+
+	r, err := loadRange(ctx, tx, uint64(size0))
+	if err != nil {
+		return 0, fmt.Errorf("load tree: %w", err)
+	}
+	leafRows := make([][]any, 0, len(take))
+	nodeRows := make([][]any, 0, len(take))
+	visit := func(id compact.NodeID, h []byte) {
+		if id.Level > 0 {
+			nodeRows = append(nodeRows, []any{int16(id.Level), int64(id.Index), h})
+		}
+	}
+	for i, l := range take {
+		b := l.Encode()
+		h := logverify.LeafHash(b)
+		leafRows = append(leafRows, []any{size0 + int64(i), l.EventID, h, b})
+		if err := r.Append(h, visit); err != nil {
+			return 0, fmt.Errorf("append: %w", err)
+		}
+	}
+	root, err := rootOf(r)
+	if err != nil {
+		return 0, fmt.Errorf("root: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_leaves"}, []string{"leaf_index", "event_id", "leaf_hash", "leaf"},
+		pgx.CopyFromRows(leafRows)); err != nil {
+		return 0, fmt.Errorf("store leaves: %w", err)
+	}
+	if len(nodeRows) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_nodes"}, []string{"level", "idx", "hash"},
+			pgx.CopyFromRows(nodeRows)); err != nil {
+			return 0, fmt.Errorf("store nodes: %w", err)
+		}
+	}
+	if len(gaps) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM log_gaps WHERE skipped_at < $1`, now.Add(-gapRetention)); err != nil {
+			return 0, fmt.Errorf("prune gaps: %w", err)
+		}
+	}
+	for _, g := range gaps {
+		if _, err := tx.Exec(ctx, `INSERT INTO log_gaps (first_id, last_id, skipped_at) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, g.first, g.last, now); err != nil {
+			return 0, fmt.Errorf("record gap: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE log_state SET size = $1, root = $2, watermark = $3, updated_at = now()`,
+		int64(r.End()), root, max(watermark, want-1)); err != nil {
+		return 0, fmt.Errorf("update tree head: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return len(take), nil
+}
+
+// gapPermanent reports whether the missing event id first can no longer
+// commit in order: it has been missing for Settle and every transaction that
+// was running when it was first seen has ended — or it has been missing for
+// GapTimeout whatever holds it. s.mu must be held.
+func (s *Sequencer) gapPermanent(first, xmin int64, now time.Time) bool {
+	g := s.gap
+	if g == nil || g.first != first {
+		return false
+	}
+	age := now.Sub(g.seen)
+	return age >= s.cfg.GapTimeout || (age >= s.cfg.Settle && xmin >= g.xmax)
+}
+
+func collectLeaves(ctx context.Context, q querier, sql string, args ...any) ([]logverify.Leaf, error) {
+	if n, ok := args[0].(int); ok && n <= 0 {
+		return nil, nil
+	}
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (logverify.Leaf, error) { return scanEvent(r) })
+}
