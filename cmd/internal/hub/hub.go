@@ -48,9 +48,12 @@ type Config struct {
 	Roles       []string
 	MaxBody     int64
 	Verifier    intake.Verifier
-	Channels    map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
-	Policy      delivery.Policy
-	Logger      *slog.Logger
+	// Trust turns signature verification on (when Verifier is nil): trust
+	// domains with their anchors and policies. Nil: reports "not_checked".
+	Trust    *TrustConfig
+	Channels map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
+	Policy   delivery.Policy
+	Logger   *slog.Logger
 	// Mount lets the caller add routes to the API (the dev demo sink).
 	Mount func(api *restapi.Server)
 	// OnListen is called with the API's bound address once it listens.
@@ -170,7 +173,11 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return s.Run(gctx) })
 	}
 	if has("api") {
-		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: cfg.Verifier, Logger: log})
+		verifier, err := verifierOf(cfg, l)
+		if err != nil {
+			return err
+		}
+		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: verifier, Logger: log})
 		api := restapi.New(l, svc, restapi.Config{MaxBody: cfg.MaxBody, Registry: reg, Logger: log})
 		if cfg.Mount != nil {
 			cfg.Mount(api)
