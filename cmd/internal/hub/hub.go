@@ -48,16 +48,16 @@ type Config struct {
 	Roles       []string
 	MaxBody     int64
 	Verifier    intake.Verifier
-	// Trust turns signature verification on (when Verifier is nil): trust
-	// domains with their anchors and policies. Nil: reports "not_checked".
-	Trust    *TrustConfig
-	Channels map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
-	Policy   delivery.Policy
-	Logger   *slog.Logger
+	Channels    map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
+	Policy      delivery.Policy
+	Logger      *slog.Logger
 	// Mount lets the caller add routes to the API (the dev demo sink).
 	Mount func(api *restapi.Server)
 	// OnListen is called with the API's bound address once it listens.
 	OnListen func(addr net.Addr)
+	// Trust turns signature verification on (when Verifier is nil): trust
+	// domains with their anchors and policies. Nil: reports "not_checked".
+	Trust *TrustConfig
 }
 
 // ParseRoles checks a comma-separated role list ("" or "all" = every role).
