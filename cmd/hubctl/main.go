@@ -9,6 +9,8 @@
 //	hubctl [global flags] inbox              hộp thư đến / pull inbox
 //	hubctl [global flags] ack ID             xác nhận đã nhận / acknowledge
 //	hubctl new --from CODE --to CODE[,CODE]  tạo văn bản edXML mẫu / write a sample edXML
+//	hubctl sign --key KEY --cert CERT IN     ký số / sign (XML-DSig)
+//	hubctl verify --trust PEM|DIR FILE       kiểm tra chữ ký / verify offline (exit 0/1/2)
 //
 // Global flags: --credentials FILE (default ./var/dev/credentials.json, or
 // LT_CREDENTIALS), --server URL (LT_SERVER), --token TOKEN (LT_TOKEN),
@@ -45,6 +47,8 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
   inbox                hộp thư đến (đơn vị nhận kiểu pull) / pull inbox
   ack ID               xác nhận đã nhận / acknowledge a document
   new --from C --to C1,C2 [--number N] [--subject S]   tạo văn bản edXML mẫu / write a sample edXML
+  sign --key KEY --cert CERT [--chain FILE] IN > OUT   ký số / sign an edXML or hub envelope
+  verify --trust PEM_FILE_OR_DIR [--directory F] FILE  kiểm tra chữ ký ngoại tuyến / verify offline
 
 Cờ chung / global flags:
   --credentials FILE   mặc định / default ./var/dev/credentials.json (LT_CREDENTIALS)
@@ -66,7 +70,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "hubctl: %v\n", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -87,8 +91,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("thiếu lệnh / missing verb")
 	}
 	verb, vargs := rest[0], rest[1:]
-	if verb == "new" {
+	switch verb {
+	case "new":
 		return cmdNew(vargs, out)
+	case "sign":
+		return cmdSign(vargs, out, os.Stderr)
+	case "verify":
+		return cmdVerify(ctx, vargs, out, os.Stderr)
 	}
 	creds, credErr := loadCreds(*credPath)
 	c := &client{server: *server, token: *token, raw: *raw, http: &http.Client{Timeout: 5 * time.Minute}, out: out}
