@@ -10,6 +10,7 @@ package verify
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -97,6 +98,23 @@ type Config struct {
 	Now func() time.Time
 	// Limits are applied when re-reading the signed content.
 	Limits envelope.Limits
+	// Attachments, when set, verifies the signatures carried by the
+	// attachments (detached CMS, PAdES) of a document whose envelope passed.
+	Attachments AttachmentVerifier
+}
+
+// AttachmentVerifier checks the signatures of a document's attachments
+// under trust domain d at the hub's time at, one verdict per attachment. A
+// verdict "invalid" refuses the document with the verdict's code.
+type AttachmentVerifier interface {
+	VerifyAttachments(ctx context.Context, doc *envelope.Document, d *trust.Domain, at time.Time) ([]Attachment, error)
+}
+
+// EvidenceSource is implemented by a trust.RevocationChecker that can say
+// which CRL or OCSP responses it used for a chain; the evidence is kept in
+// the report so that the verdict can be re-checked later.
+type EvidenceSource interface {
+	RevocationEvidence(ctx context.Context, chain []*x509.Certificate, at time.Time) ([]Evidence, error)
 }
 
 // Verifier implements the accept path's verification step. It is safe for
@@ -182,11 +200,18 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 		return rep, err
 	}
 	if el == nil { // absent or placeholder, policy record
-		return rep, nil
+		return v.attachments(ctx, rep, doc, d, now)
 	}
 	sig := &rep.Signatures[0]
 	if d.Revocation != nil {
 		sig.Revocation.Status = "good"
+		if es, ok := d.Revocation.(EvidenceSource); ok {
+			ev, err := es.RevocationEvidence(ctx, dr.Chain, now)
+			if err != nil {
+				return nil, fmt.Errorf("verify: revocation evidence: %w", err)
+			}
+			sig.Revocation.Evidence = ev
+		}
 	}
 	refuse := func(code, format string, args ...any) (*Report, error) {
 		ve := &dsig.VerifyError{Code: code, Reason: fmt.Sprintf(format, args...)}
@@ -233,6 +258,35 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 		return refuse(CodeSignerNotBound, "no signing certificate is bound to %s and the signer certificate carries no organ code", doc.From.Code)
 	default:
 		rep.Warnings = append(rep.Warnings, "signer certificate is not bound to the sender organ (policy record)")
+	}
+	return v.attachments(ctx, rep, doc, d, now)
+}
+
+// attachments runs the attachment verifier, if any, and refuses the
+// document when an attachment's signature is invalid.
+func (v *Verifier) attachments(ctx context.Context, rep *Report, doc *envelope.Document, d *trust.Domain, now time.Time) (*Report, error) {
+	if v.cfg.Attachments == nil {
+		return rep, nil
+	}
+	atts, err := v.cfg.Attachments.VerifyAttachments(ctx, doc, d, now)
+	if err != nil {
+		var ve *dsig.VerifyError
+		if errors.As(err, &ve) {
+			rep.Outcome, rep.Code, rep.Reason = OutcomeInvalid, ve.Code, ve.Reason
+			return rep, err
+		}
+		return nil, fmt.Errorf("verify: attachments: %w", err)
+	}
+	rep.Attachments = append(rep.Attachments, atts...)
+	for _, a := range atts {
+		if a.Verdict == OutcomeInvalid {
+			ve := &dsig.VerifyError{Code: a.Code, Reason: fmt.Sprintf("attachment %s: %s", a.Name, a.Reason)}
+			if ve.Code == "" {
+				ve.Code = dsig.CodeInvalid
+			}
+			rep.Outcome, rep.Code, rep.Reason = OutcomeInvalid, ve.Code, ve.Reason
+			return rep, ve
+		}
 	}
 	return rep, nil
 }

@@ -171,3 +171,55 @@ func TestSignedMetadataMustMatch(t *testing.T) {
 		}
 	}
 }
+
+type attFunc func() ([]Attachment, error)
+
+func (f attFunc) VerifyAttachments(context.Context, *envelope.Document, *trust.Domain, time.Time) ([]Attachment, error) {
+	return f()
+}
+
+type goodWithEvidence struct{}
+
+func (goodWithEvidence) CheckRevocation(context.Context, []*x509.Certificate, time.Time) error { return nil }
+func (goodWithEvidence) RevocationEvidence(_ context.Context, chain []*x509.Certificate, _ time.Time) ([]Evidence, error) {
+	return []Evidence{{Kind: "crl", Source: "file:test.crl", DER: []byte{0x30}}}, nil
+}
+
+// The extension points the attachment and revocation verifiers plug into:
+// attachment verdicts land in the report and an invalid one refuses the
+// document; a checker's evidence is kept with the signature.
+func TestAttachmentAndRevocationHooks(t *testing.T) {
+	p := pki(t)
+	good := signWith(t, fixture(t), p.RSALeaf)
+	dir := dirMap{orgFrom: {Code: orgFrom, CertFingerprints: []string{Fingerprint(p.RSALeaf.Cert)}}}
+	s := store(t)
+	d, _ := s.Domain(DomainAgency)
+	cp := *d
+	cp.Revocation = goodWithEvidence{}
+	if err := s.Add(&cp); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		atts []Attachment
+		code string
+	}{
+		{"valid attachment", []Attachment{{ContentID: "1", Verdict: OutcomeValid}}, ""},
+		{"invalid attachment", []Attachment{{ContentID: "1", Name: "a.pdf", Verdict: OutcomeInvalid, Code: "cms_signature_invalid"}}, "cms_signature_invalid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := New(Config{Trust: s, Directory: dir, Attachments: attFunc(func() ([]Attachment, error) { return tc.atts, nil })})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := v.Verify(context.Background(), good, ChannelAPI)
+			if dsig.CodeOf(err) != tc.code || rep.Code != tc.code || len(rep.Attachments) != len(tc.atts) {
+				t.Fatalf("err %v, report %+v", err, rep)
+			}
+			r := rep.Signatures[0].Revocation
+			if r.Status != "good" || len(r.Evidence) != 1 || r.Evidence[0].Kind != "crl" {
+				t.Fatalf("revocation %+v", r)
+			}
+		})
+	}
+}
