@@ -46,7 +46,8 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
   content ID [-o F]    tải nội dung gốc / download the original bytes
   inbox                hộp thư đến (đơn vị nhận kiểu pull) / pull inbox
   ack ID               xác nhận đã nhận / acknowledge a document
-  new --from C --to C1,C2 [--number N] [--subject S]   tạo văn bản edXML mẫu / write a sample edXML
+  new --from C --to C1,C2 [--number N] [--subject S] [--unsigned]   tạo văn bản edXML mẫu (ký bằng khóa trong
+                       tệp credentials nếu có) / write a sample edXML (signed with the sender's key from the credentials file, if any)
   sign --key KEY --cert CERT [--chain FILE] IN > OUT   ký số / sign an edXML or hub envelope
   verify --trust PEM_FILE_OR_DIR [--directory F] FILE  kiểm tra chữ ký ngoại tuyến / verify offline
 
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	verb, vargs := rest[0], rest[1:]
 	switch verb {
 	case "new":
-		return cmdNew(vargs, out)
+		return cmdNew(vargs, out, *credPath)
 	case "sign":
 		return cmdSign(vargs, out, os.Stderr)
 	case "verify":
@@ -398,12 +399,13 @@ func (c *client) ack(ctx context.Context, id string) error {
 	return nil
 }
 
-func cmdNew(args []string, out io.Writer) error {
+func cmdNew(args []string, out io.Writer, credPath string) error {
 	fs := flag.NewFlagSet("new", flag.ContinueOnError)
 	from := fs.String("from", "", "sender organ code")
 	to := fs.String("to", "", "recipient organ codes, comma-separated")
 	number := fs.String("number", fmt.Sprint(time.Now().Unix()%100000), "document number (số)")
 	subject := fs.String("subject", "", "subject (trích yếu)")
+	unsigned := fs.Bool("unsigned", false, "do not sign with the sender's key from the credentials file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -416,6 +418,13 @@ func cmdNew(args []string, out io.Writer) error {
 			tos = append(tos, t)
 		}
 	}
-	_, err := out.Write(sample.EdXML(sample.Doc{From: *from, To: tos, Number: *number, Subject: *subject}))
+	doc := sample.EdXML(sample.Doc{From: *from, To: tos, Number: *number, Subject: *subject})
+	if !*unsigned {
+		var err error
+		if doc, err = signAsDemoOrgan(doc, credPath, *from); err != nil {
+			return err
+		}
+	}
+	_, err := out.Write(doc)
 	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -93,4 +94,31 @@ func exitCode(err error) int {
 		return 2
 	}
 	return 1
+}
+
+// signAsDemoOrgan signs doc with organ's key and certificate when the
+// credentials file (the dev hub's credentials.json) lists them; without such
+// an entry doc is returned as is.
+func signAsDemoOrgan(doc []byte, credPath, organ string) ([]byte, error) {
+	b, err := os.ReadFile(credPath)
+	if err != nil {
+		return doc, nil
+	}
+	var c struct {
+		Organs []struct{ Code, Cert, Key string } `json:"organs"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return doc, nil
+	}
+	for _, o := range c.Organs {
+		if o.Code != organ || o.Key == "" || o.Cert == "" {
+			continue
+		}
+		s, err := keyfile.Load(o.Key, o.Cert, "", "")
+		if err != nil {
+			return nil, fmt.Errorf("khóa ký của / signing key of %s: %w", organ, err)
+		}
+		return dsig.SignWith(doc, s, dsig.SignOptions{Location: dsig.EdXMLHeader, ReplacePlaceholder: true})
+	}
+	return doc, nil
 }

@@ -310,3 +310,30 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// `hubctl new` signs with the sender's key when the credentials file (the
+// dev hub's) has it, so that its output is accepted under policy require.
+func TestNewSignsWithTheCredentialsKey(t *testing.T) {
+	f := newFixture(t)
+	creds, _ := json.Marshal(map[string]any{"organs": []map[string]string{{"code": orgA,
+		"key": f.write(t, "a-key.pem", f.p.Signer.KeyPEM()), "cert": f.write(t, "a.pem", f.p.Signer.CertPEM())}}})
+	credPath := f.write(t, "credentials.json", creds)
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--from", orgA, "--to", orgB}, 0},
+		{[]string{"--from", orgA, "--to", orgB, "--unsigned"}, 1},
+	} {
+		var out bytes.Buffer
+		if err := cmdNew(tc.args, &out, credPath); err != nil {
+			t.Fatal(err)
+		}
+		file := f.write(t, "new.edxml", out.Bytes())
+		// Like the dev PKI's, the credentials list no chain: trust the issuer directly.
+		anchor := f.write(t, "issuer.pem", f.p.Inter.CertPEM())
+		if code, rep, msg := verifyFile(t, "--trust", anchor, "--directory", f.directory, file); code != tc.code {
+			t.Errorf("new %v: verify exit %d (%s): %s", tc.args, code, rep.Code, msg)
+		}
+	}
+}
