@@ -180,7 +180,9 @@ func (f attFunc) VerifyAttachments(context.Context, *envelope.Document, *trust.D
 
 type goodWithEvidence struct{}
 
-func (goodWithEvidence) CheckRevocation(context.Context, []*x509.Certificate, time.Time) error { return nil }
+func (goodWithEvidence) CheckRevocation(context.Context, []*x509.Certificate, time.Time) error {
+	return nil
+}
 func (goodWithEvidence) RevocationEvidence(_ context.Context, chain []*x509.Certificate, _ time.Time) ([]Evidence, error) {
 	return []Evidence{{Kind: "crl", Source: "file:test.crl", DER: []byte{0x30}}}, nil
 }
