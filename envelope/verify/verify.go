@@ -311,7 +311,9 @@ func signedDocument(el *etree.Element, lim envelope.Limits) (*envelope.Document,
 	}
 	b = append([]byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"), b...)
 	if lim.MaxBytes > 0 {
-		lim.MaxBytes += 1 << 10 // the declaration, attribute re-quoting
+		// The input was capped already; canonical form may repeat namespace
+		// declarations and re-quote attributes.
+		lim.MaxBytes = 2*lim.MaxBytes + 1<<10
 	}
 	return envelope.Parse(b, lim)
 }
