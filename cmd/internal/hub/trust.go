@@ -18,6 +18,9 @@ type TrustConfig struct {
 	// Domains maps a submission channel to a domain name; nil means
 	// verify.DefaultDomains (api → agency, axis → axis, partner → partner).
 	Domains map[string]string
+	// Attachments, when set, verifies the signatures of attachments (CMS,
+	// PAdES); its verdicts go into the report.
+	Attachments verify.AttachmentVerifier
 }
 
 // verifierOf returns the verification step of the accept path: cfg.Verifier
@@ -31,7 +34,7 @@ func verifierOf(cfg Config, l *ledger.Ledger) (intake.Verifier, error) {
 		return nil, nil
 	}
 	v, err := verify.New(verify.Config{Trust: cfg.Trust.Store, Domains: cfg.Trust.Domains,
-		Directory: ledgerDirectory{l}, Limits: envelope.Limits{MaxBytes: cfg.MaxBody}})
+		Directory: ledgerDirectory{l}, Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Attachments: cfg.Trust.Attachments})
 	if err != nil {
 		return nil, fmt.Errorf("trust: %w", err)
 	}
