@@ -161,6 +161,11 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	}
 	if doc.Status != nil {
 		nd.StatusCode = doc.Status.Code
+		// A status package's DocumentId is the original's: one organ sends
+		// several statuses about one document (01, 03, 06 …), so its key in
+		// the ledger adds the code and the bytes' digest. The same bytes
+		// again are still a duplicate.
+		nd.DocRef = fmt.Sprintf("%s#status:%s:%x", doc.DocumentID, doc.Status.Code, sum[:8])
 	}
 	if len(doc.ResponseFor) > 0 {
 		nd.ResponseFor = doc.ResponseFor[0].DocumentID
