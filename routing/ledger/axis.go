@@ -158,9 +158,10 @@ func ArrivalKey(documentID, recipient string) string {
 	return documentID + "/" + recipient + "/status/01"
 }
 
-// AxisArrivalsDue lists up to limit (document, NA recipient) pairs of axis
-// documents delivered (or acknowledged) whose 01 status was not sent yet.
-func (l *Ledger) AxisArrivalsDue(ctx context.Context, limit int) ([]AxisArrival, error) {
+// AxisArrivalsDue lists up to limit (document, NA recipient) pairs of
+// documents that came through axis system systemID, were delivered (or
+// acknowledged) to an NA recipient, and whose 01 status was not sent yet.
+func (l *Ledger) AxisArrivalsDue(ctx context.Context, systemID string, limit int) ([]AxisArrival, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -170,9 +171,9 @@ func (l *Ledger) AxisArrivalsDue(ctx context.Context, limit int) ([]AxisArrival,
 		JOIN documents d ON d.id = i.document_id
 		JOIN deliveries r ON r.document_id = d.id
 		JOIN organs o ON o.code = r.recipient
-		WHERE d.format = 'edxml' AND r.state IN ($1, $2) AND r.channel <> $3
+		WHERE i.system_id = $5 AND d.format = 'edxml' AND r.state IN ($1, $2) AND r.channel <> $3
 		  AND NOT EXISTS (SELECT 1 FROM axis_outbound x WHERE x.key = d.id::text || '/' || r.recipient || '/status/01')
-		ORDER BY d.id, r.recipient LIMIT $4`, StateDelivered, StateAcknowledged, ChannelAxis, limit)
+		ORDER BY d.id, r.recipient LIMIT $4`, StateDelivered, StateAcknowledged, ChannelAxis, limit, systemID)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: axis arrivals: %w", classify(err))
 	}
