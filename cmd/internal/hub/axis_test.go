@@ -191,7 +191,7 @@ func status(t *testing.T, from, to, original, code string) []byte {
 	t.Helper()
 	raw, err := axis.BuildStatus(axis.StatusPackage{From: envelope.Organ{Code: from, Name: from + " (test)"},
 		ResponseFor: envelope.ResponseFor{OrganID: to, Code: "1/TEST", PromulgationDate: "2026/11/22", DocumentID: original},
-		Department: "Văn thư", Staff: "Nguyễn Văn Mẫu", Code: code, Description: "Trạng thái " + code, Time: time.Now()})
+		Department:  "Văn thư", Staff: "Nguyễn Văn Mẫu", Code: code, Description: "Trạng thái " + code, Time: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
