@@ -306,8 +306,8 @@ func TestAxisNAToMinistry(t *testing.T) {
 	ctx := context.Background()
 	waitFor(t, "the directory sync", 30*time.Second, func() bool { _, err := h.l.Organ(ctx, minG91); return err == nil })
 
-	// Addressed by the ministry's old code; the hub resolves it.
-	raw := newDoc(orgA, []string{"G91", orgC}, "301")
+	// Addressed twice, by the ministry's old and new (QĐ 20/2020) codes: one recipient.
+	raw := newDoc(orgA, []string{"G91", minG91, orgC}, "301")
 	docRef := orgA + ",2026/11/22,301/TEST"
 	var sub struct{ ID string }
 	if st := h.call("POST", "/v1/documents", h.tokens[orgA], raw, &sub); st != http.StatusAccepted {
