@@ -32,18 +32,18 @@ type AxisInbound struct {
 
 // AxisStatus is a status an axis organ reports about an earlier document.
 type AxisStatus struct {
-	OrigSender  string // ResponseFor/OrganId: the original's sender (any of its codes)
+	OrigSender  string // the original's sender (any of its codes)
 	OrigDocRef  string // ResponseFor/DocumentId
-	From        string // the reporting organ (canonical code)
+	From        string // the recipient row the event belongs to (canonical code)
 	Code        string
 	Description string
 	Timestamp   string
 }
 
-// RecordAxisInbound records that (SystemID, AxisDocID) is DocumentID. The
-// first time a status document is recorded, it also becomes an
-// EventAxisStatus of the original document, when the hub knows it; original
-// is that document's id ("" if unknown). A repeat changes nothing.
+// RecordAxisInbound records that (SystemID, AxisDocID) is DocumentID. For a
+// status, original is the id of the document it is about ("" if the hub does
+// not know it), and the first time the status is recorded it also becomes an
+// EventAxisStatus of that document. A repeat changes nothing.
 func (l *Ledger) RecordAxisInbound(ctx context.Context, in AxisInbound) (original string, err error) {
 	uid, err := uuid.Parse(in.DocumentID)
 	if err != nil {
@@ -51,12 +51,22 @@ func (l *Ledger) RecordAxisInbound(ctx context.Context, in AxisInbound) (origina
 	}
 	now := l.now().UTC()
 	err = l.inTx(ctx, func(tx pgx.Tx) error {
+		s := in.Status
+		if s != nil {
+			err := tx.QueryRow(ctx, `SELECT d.id::text FROM documents d
+				WHERE d.doc_ref = $2 AND d.format <> 'edxml-status'
+				  AND d.sender IN (SELECT code FROM organs WHERE code = $1 OR $1 = ANY (old_codes))
+				ORDER BY d.received_at LIMIT 1`, s.OrigSender, s.OrigDocRef).Scan(&original)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
 		tag, err := tx.Exec(ctx, `INSERT INTO axis_inbound (system_id, axis_doc_id, document_id, received_at)
 			VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, in.SystemID, in.AxisDocID, uid, now)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 || in.Status == nil {
+		if tag.RowsAffected() == 0 || original == "" {
 			return nil
 		}
 		var n int
@@ -65,18 +75,6 @@ func (l *Ledger) RecordAxisInbound(ctx context.Context, in AxisInbound) (origina
 		}
 		if n > 1 {
 			return nil // the same status under another axis docId: attached already
-		}
-		s := in.Status
-		err = tx.QueryRow(ctx, `SELECT d.id::text FROM documents d
-			WHERE d.doc_ref = $2 AND d.format <> 'edxml-status'
-			  AND d.sender IN (SELECT code FROM organs WHERE code = $1 OR $1 = ANY (old_codes))
-			ORDER BY d.received_at LIMIT 1`, s.OrigSender, s.OrigDocRef).Scan(&original)
-		if errors.Is(err, pgx.ErrNoRows) {
-			original = ""
-			return nil
-		}
-		if err != nil {
-			return err
 		}
 		return l.appendEvent(ctx, tx, original, s.From, EventAxisStatus, "", map[string]any{
 			"code": s.Code, "description": s.Description, "timestamp": s.Timestamp,

@@ -214,7 +214,19 @@ func (b *Bridge) AcceptFromAxis(ctx context.Context, systemID, axisDocID string,
 		}
 		for _, rf := range d.ResponseFor {
 			if rf.OrganID != "" && rf.DocumentID != "" {
-				in.Status = &ledger.AxisStatus{OrigSender: rf.OrganID, OrigDocRef: rf.DocumentID, From: from,
+				// edxml.md §8.3: ResponseFor/OrganId is the addressee. For
+				// 01–06, 15, 16 (from the receiver) it is the original's
+				// sender; for 13 (the sender asks to take its document back)
+				// From is the original's sender and the event belongs to the
+				// receiver named in ResponseFor/OrganId.
+				origSender, row := rf.OrganID, from
+				if d.Status.Code == "13" {
+					origSender, row = d.From.Code, rf.OrganID
+					if o, err := b.l.Organ(ctx, row); err == nil {
+						row = o.Code
+					}
+				}
+				in.Status = &ledger.AxisStatus{OrigSender: origSender, OrigDocRef: rf.DocumentID, From: row,
 					Code: d.Status.Code, Description: d.Status.Description, Timestamp: d.Status.Timestamp}
 				break
 			}
