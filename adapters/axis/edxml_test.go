@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"lienthong/adapters/axis"
 	"lienthong/envelope"
@@ -86,4 +87,36 @@ func TestWrapDocument(t *testing.T) {
 	if _, err := axis.WrapDocument(axis.Wrapper{From: envelope.Organ{Code: organNA}}); err == nil {
 		t.Fatal("wrapped without To and original")
 	}
+}
+
+// FuzzBuildStatus: whatever free text goes into a status the hub builds, the
+// hub's parser reads the same fields back (escaping is right, nothing leaks
+// into the structure).
+func FuzzBuildStatus(f *testing.F) {
+	f.Add("Văn phòng Quốc hội", "Đã đến", "Văn thư", "7/BTN", "01")
+	f.Add("</edXML:OrganName><edXML:OrganId>x</edXML:OrganId>", "]]><!--", "&amp;", "<", "13")
+	f.Fuzz(func(t *testing.T, name, desc, staff, code, status string) {
+		valid := func(s string) bool {
+			return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
+				return r < 0x20 && r != '\t' && r != '\n' || r == 0xFFFE || r == 0xFFFF || r == '\r' || (r >= 0xD800 && r <= 0xDFFF)
+			})
+		}
+		if !valid(name) || !valid(desc) || !valid(staff) || !valid(code) {
+			t.Skip()
+		}
+		raw, err := axis.BuildStatus(axis.StatusPackage{From: envelope.Organ{Code: organNA, Name: name},
+			ResponseFor: envelope.ResponseFor{OrganID: organG22, Code: code, DocumentID: organG22 + ",2026/03/01,7/BTN"},
+			Staff:       staff, Code: status, Description: desc, Time: when})
+		if err != nil {
+			return // an unknown status code
+		}
+		d, err := envelope.Parse(raw, envelope.Limits{})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, raw)
+		}
+		if d.Status.Code != status || d.From.Code != organNA || d.To[0].Code != organG22 ||
+			strings.TrimSpace(d.From.Name) != strings.TrimSpace(name) || strings.TrimSpace(d.Status.Description) != strings.TrimSpace(desc) {
+			t.Fatalf("round trip: %+v %+v", d, d.Status)
+		}
+	})
 }
