@@ -91,6 +91,10 @@ type Submission struct {
 	Channel string
 	// Source is an optional idempotency key of the edge (e.g. the axis docId).
 	Source string
+	// ExcludeChannel drops the recipients whose directory channel it names:
+	// the axis delivers a package to each of its axis recipients itself, so
+	// the hub takes only the NA recipients of what it polls from the axis.
+	ExcludeChannel string
 }
 
 // Result is an accepted submission.
@@ -137,12 +141,18 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
+		if sub.ExcludeChannel != "" && o.Channel == sub.ExcludeChannel {
+			continue
+		}
 		if !slices.Contains(recipients, o.Code) { // old and new codes of one organ → one recipient
 			recipients = append(recipients, o.Code)
 		}
 	}
 	if len(unknown) > 0 {
 		return Result{}, &Error{Code: CodeUnknownRecipient, Msg: fmt.Sprintf("recipient organ(s) not in the directory: %v", unknown)}
+	}
+	if len(recipients) == 0 {
+		return Result{}, &Error{Code: CodeUnknownRecipient, Msg: fmt.Sprintf("no recipient is served through a channel other than %s", sub.ExcludeChannel)}
 	}
 	var report any = map[string]string{"outcome": "not_checked"}
 	if s.cfg.Verifier != nil {

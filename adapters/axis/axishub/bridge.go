@@ -202,7 +202,8 @@ func (b *Bridge) AcceptFromAxis(ctx context.Context, systemID, axisDocID string,
 			return "", err
 		}
 	} // a parse error is refused, and logged, by Submit below
-	res, err := b.svc.Submit(ctx, intake.Submission{Raw: raw, Channel: ledger.ChannelAxis, Source: Source(systemID, axisDocID)})
+	res, err := b.svc.Submit(ctx, intake.Submission{Raw: raw, Channel: ledger.ChannelAxis, Source: Source(systemID, axisDocID),
+		ExcludeChannel: ledger.ChannelAxis}) // the axis itself delivers to the other axis recipients
 	if err != nil {
 		return "", err
 	}
