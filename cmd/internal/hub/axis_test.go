@@ -367,6 +367,30 @@ func TestAxisNAToMinistry(t *testing.T) {
 	}
 	// Each status is also a document to the original sender, pushed to it.
 	waitFor(t, "statuses pushed to the sender", 30*time.Second, func() bool { return len(h.sink.Received(orgA)) == 3 })
+
+	// A hub envelope (not edXML) travels wrapped: an edXML package whose one
+	// attachment is the original bytes, unchanged.
+	hubDoc, err := envelope.BuildHubEnvelope(envelope.HubHeader{From: envelope.Organ{Code: orgA}, To: []envelope.Organ{{Code: minG91}},
+		DocumentID: orgA + ",2026/11/22,302/TEST", Subject: "Phong bì Lienthong", Created: time.Now()},
+		"application/pdf", sample.MiniPDF("wrapped"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hsub struct{ ID string }
+	if st := h.call("POST", "/v1/documents", h.tokens[orgA], hubDoc, &hsub); st != http.StatusAccepted {
+		t.Fatalf("submit hub envelope: %d", st)
+	}
+	h.waitStates(hsub.ID, h.auditor, map[string]string{minG91: "delivered"})
+	pending = sa.sim.Pending(minG91)
+	if len(pending) != 1 {
+		t.Fatalf("%d packages wait for the ministry, want the wrapper", len(pending))
+	}
+	w, err := envelope.Parse(pending[0].Raw, envelope.Limits{})
+	hsum := sha256.Sum256(hubDoc)
+	if err != nil || w.Format != envelope.FormatEdXML || w.DocumentID != orgA+",2026/11/22,302/TEST" || len(w.Attachments) != 1 ||
+		w.Attachments[0].SHA256 != hex.EncodeToString(hsum[:]) {
+		t.Fatalf("wrapper: %v %+v", err, w)
+	}
 	sa.assertAllSigned(t)
 }
 
