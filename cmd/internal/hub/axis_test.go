@@ -297,6 +297,78 @@ func TestAxisMinistryToNA(t *testing.T) {
 	if len(statuses) != 2 || !bytes.Equal(statuses[0], st03) || !bytes.Equal(statuses[1], st06) {
 		t.Fatalf("the ministry received %d statuses, not the submitted bytes in order", len(statuses))
 	}
+
+	// 13: the ministry asks to take its document back from orgB. From is the
+	// original's sender, ResponseFor/OrganId the receiver: the event is on orgB's row.
+	if _, err := g91.SendEdoc(ctx, status(t, minG91, orgB, docRef, "13"), axis.MessageTypeStatus, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the 13 as an event on the receiver's row", 30*time.Second, func() bool {
+		for _, e := range h.events(id) {
+			if e.Kind == ledger.EventAxisStatus && e.Recipient == orgB && strings.Contains(string(e.Detail), `"code":"13"`) {
+				return true
+			}
+		}
+		return false
+	})
+	sa.assertAllSigned(t)
+}
+
+// Faults of the axis (errors, retries, duplicates in lists) lose nothing
+// and duplicate nothing.
+func TestAxisFaults(t *testing.T) {
+	sa := startSimAxis(t)
+	h := startHub(t, func(c *Config) {
+		c.Axis = sa.hubAxisConfig(5 * time.Second)
+		c.Policy.Base, c.Policy.Max = 50*time.Millisecond, 200*time.Millisecond
+	})
+	ctx := context.Background()
+	waitFor(t, "the directory sync", 30*time.Second, func() bool { _, err := h.l.Organ(ctx, minG91); return err == nil })
+
+	sa.sim.FailNext(axis.OpGetReceivedEdocList, 2, axissim.Fault{HTTPStatus: 500})             // retried by the client
+	sa.sim.DuplicateNext(axis.OpGetReceivedEdocList, 4)                                        // every entry listed twice
+	sa.sim.FailNext(axis.OpGetEdoc, 1, axissim.Fault{ErrorCode: axissim.CodeSimulated})        // deferred to the next poll
+	sa.sim.FailNext(axis.OpUpdateStatus, 1, axissim.Fault{HTTPStatus: 503, AfterEffect: true}) // done, answer lost
+	raw := sample.EdXML(sample.Doc{From: minG91, To: []string{orgB}, Number: "11", Notation: "BTN",
+		Date: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)})
+	if _, err := sa.ministry(t, "sys.g91").SendEdoc(ctx, raw, axis.MessageTypeEdoc, nil); err != nil {
+		t.Fatal(err)
+	}
+	axisID := sa.sim.Sent(minG91)[0].DocID
+	var id string
+	waitFor(t, "the document", 30*time.Second, func() bool { id = h.docIDByRef(minG91 + ",2026/11/22,11/BTN"); return id != "" })
+	h.waitStates(id, h.auditor, map[string]string{orgB: "delivered"})
+	waitFor(t, "done", 30*time.Second, func() bool { u := sa.sim.StatusUpdates()[axisID]; return len(u) > 0 && u[0] == "done" })
+	if n := h.count("documents"); n != 1 {
+		t.Fatalf("%d documents, want 1", n)
+	}
+
+	// Outbound: the axis answers 503 more often than the client retries; the
+	// delivery worker retries later; the ministry gets the package once.
+	waitFor(t, "the 01 sent", 30*time.Second, func() bool { return len(sa.sim.Pending(minG91)) == 1 })
+	sa.sim.FailNext(axis.OpSendEdoc, 5, axissim.Fault{HTTPStatus: 503})
+	out := newDoc(orgA, []string{minG91}, "501")
+	var sub struct{ ID string }
+	if st := h.call("POST", "/v1/documents", h.tokens[orgA], out, &sub); st != http.StatusAccepted {
+		t.Fatalf("submit: %d", st)
+	}
+	h.waitStates(sub.ID, h.auditor, map[string]string{minG91: "delivered"})
+	var edocs int
+	for _, m := range sa.sim.Pending(minG91) {
+		if m.MessageType == axis.MessageTypeEdoc {
+			edocs++
+			if !bytes.Equal(m.Raw, out) {
+				t.Fatal("the ministry got other bytes")
+			}
+		}
+	}
+	retried := false
+	for _, e := range h.events(sub.ID) {
+		retried = retried || e.Kind == "retrying"
+	}
+	if edocs != 1 || !retried {
+		t.Fatalf("%d edocs at the ministry (want 1), delivery retried: %v", edocs, retried)
+	}
 	sa.assertAllSigned(t)
 }
 
