@@ -53,6 +53,9 @@ const (
 	DefaultBackoffMax       = 10 * time.Second
 	DefaultMaxResponseBytes = 8 << 20
 	DefaultMaxEdocBytes     = 64 << 20
+	// DefaultMaxConns is the SDK's ceiling on connections to the axis
+	// (client.max-connection, at most 10; edxml.md §11.1).
+	DefaultMaxConns = 10
 )
 
 // Config configures a Client.
@@ -64,8 +67,9 @@ type Config struct {
 	SystemID string
 	// Secret keys the HMAC. Keep it in a secret store; it is never logged.
 	Secret string
-	// HTTPClient sends the requests; nil means a new http.Client. Its own
-	// Timeout, if any, applies on top of Timeout.
+	// HTTPClient sends the requests; nil means a new http.Client whose
+	// transport opens at most DefaultMaxConns connections to the axis. Its
+	// own Timeout, if any, applies on top of Timeout.
 	HTTPClient *http.Client
 	// Timeout bounds one attempt (connect, send, read the answer). 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -88,7 +92,9 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = DefaultMaxConns, DefaultMaxConns
+		c.HTTPClient = &http.Client{Transport: tr}
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
