@@ -91,9 +91,10 @@ type Submission struct {
 	Channel string
 	// Source is an optional idempotency key of the edge (e.g. the axis docId).
 	Source string
-	// ExcludeChannel drops the recipients whose directory channel it names:
-	// the axis delivers a package to each of its axis recipients itself, so
-	// the hub takes only the NA recipients of what it polls from the axis.
+	// ExcludeChannel drops the recipients whose directory channel it names,
+	// and the recipients the directory does not know: the axis delivers a
+	// package to each of its other recipients itself, so the hub takes only
+	// the NA recipients of what it polls from the axis. At least one must remain.
 	ExcludeChannel string
 }
 
@@ -135,7 +136,9 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	for _, to := range doc.To {
 		o, err := s.l.Organ(ctx, to.Code)
 		if errors.Is(err, ledger.ErrUnknownOrgan) {
-			unknown = append(unknown, to.Code)
+			if sub.ExcludeChannel == "" {
+				unknown = append(unknown, to.Code)
+			}
 			continue
 		}
 		if err != nil {
