@@ -20,9 +20,6 @@ import (
 	"lienthong/routing/pgtest"
 )
 
-// TestMain provides throwaway PostgreSQL databases (started only when a test asks).
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
 func buildAxisSim(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "axis-sim")
@@ -32,7 +29,7 @@ func buildAxisSim(t *testing.T) string {
 	return bin
 }
 
-func writeJSON(t *testing.T, path string, v any) string {
+func writeJSONFile(t *testing.T, path string, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -60,7 +57,7 @@ func TestAxisHubdKilledBeforeUpdateStatus(t *testing.T) {
 	)
 
 	simAddr := freePort(t)
-	simFile := writeJSON(t, filepath.Join(dir, "sim.json"), map[string]any{
+	simFile := writeJSONFile(t, filepath.Join(dir, "sim.json"), map[string]any{
 		"systems": []map[string]any{
 			{"id": hubSys, "secret": hubSecret, "organ": na},
 			{"id": minSys, "secret": minSecret, "organ": ministry},
@@ -99,9 +96,9 @@ func TestAxisHubdKilledBeforeUpdateStatus(t *testing.T) {
 
 	dbURL := pgtest.NewDatabase(t)
 	broker := embedbroker.StartForTest(t)
-	directory := writeJSON(t, filepath.Join(dir, "organs.json"), map[string]any{
+	directory := writeJSONFile(t, filepath.Join(dir, "organs.json"), map[string]any{
 		"organs": []map[string]string{{"code": na, "name": "Ủy ban Pháp luật (test)", "delivery": "pull"}}})
-	systems := writeJSON(t, filepath.Join(dir, "axis.json"), map[string]any{
+	systems := writeJSONFile(t, filepath.Join(dir, "axis.json"), map[string]any{
 		"systems": []map[string]any{{"systemid": hubSys, "secret": hubSecret, "organs": []string{na}}}})
 	listen := freePort(t)
 	args := []string{"serve", "--database-url", dbURL, "--kafka-brokers", broker.Addrs()[0], "--listen", listen,

@@ -71,6 +71,7 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	brokerListen := fs.String("broker-listen", "127.0.0.1:9092", "embedded Kafka-protocol broker listen address")
 	dbURL := fs.String("database-url", "", "use this PostgreSQL instead of the private cluster (LT_DATABASE_URL)")
 	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler,axis")
+	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
 	axisListen := fs.String("axis-listen", "127.0.0.1:0", "listen address of the simulated national axis (\"off\": none)")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -134,7 +135,8 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 
 	sink := &webhook.Sink{Logger: log}
 	return hub.Run(ctx, hub.Config{
-		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, Axis: axisCfg,
+		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody,
+		Axis: axisCfg,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))
 		},
