@@ -51,6 +51,7 @@ type Credentials struct {
 	Operator     string       `json:"operator_token"`
 	Demo         bool         `json:"demo"`
 	Samples      []string     `json:"samples,omitempty"`
+	Axis         *AxisCreds   `json:"axis,omitempty"`
 }
 
 // OrganCreds is one organ's entry in credentials.json.
@@ -69,8 +70,9 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "API listen address")
 	brokerListen := fs.String("broker-listen", "127.0.0.1:9092", "embedded Kafka-protocol broker listen address")
 	dbURL := fs.String("database-url", "", "use this PostgreSQL instead of the private cluster (LT_DATABASE_URL)")
-	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler")
+	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler,axis")
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
+	axisListen := fs.String("axis-listen", "127.0.0.1:0", "listen address of the simulated national axis (\"off\": none)")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -125,6 +127,12 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 
+	axisCfg, stopAxis, err := startDevAxis(dir, *axisListen, creds, log)
+	if err != nil {
+		return err
+	}
+	defer stopAxis()
+
 	sink := &webhook.Sink{Logger: log}
 	tc, err := devTrust(creds.CACert)
 	if err != nil {
@@ -132,10 +140,11 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	return hub.Run(ctx, hub.Config{
 		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody, Trust: tc,
+		Axis: axisCfg,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))
 		},
-		OnListen: func(net.Addr) { banner(creds, dir) },
+		OnListen: func(net.Addr) { banner(creds, dir); axisBanner(creds) },
 	})
 }
 

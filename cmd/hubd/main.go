@@ -25,8 +25,9 @@ const usage = `hubd — Lienthong, trục liên thông văn bản của Quốc h
 
 Cách dùng / usage:
   hubd dev      [--data-dir ./var/dev] [--listen 127.0.0.1:8080] [--broker-listen 127.0.0.1:9092]
-  hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler]
+  hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler,axis]
                 [--tls-cert PEM --tls-key PEM [--client-ca PEM]] [--directory organs.json]
+                [--axis-url URL --axis-systems FILE]
   hubd migrate  --database-url URL
 
 Mọi tham số đều đọc được từ biến môi trường LT_* (ví dụ LT_DATABASE_URL).

@@ -94,6 +94,11 @@ type Submission struct {
 	Channel string
 	// Source is an optional idempotency key of the edge (e.g. the axis docId).
 	Source string
+	// ExcludeChannel drops the recipients whose directory channel it names,
+	// and the recipients the directory does not know: the axis delivers a
+	// package to each of its other recipients itself, so the hub takes only
+	// the NA recipients of what it polls from the axis. At least one must remain.
+	ExcludeChannel string
 }
 
 // Result is an accepted submission.
@@ -134,11 +139,16 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	for _, to := range doc.To {
 		o, err := s.l.Organ(ctx, to.Code)
 		if errors.Is(err, ledger.ErrUnknownOrgan) {
-			unknown = append(unknown, to.Code)
+			if sub.ExcludeChannel == "" {
+				unknown = append(unknown, to.Code)
+			}
 			continue
 		}
 		if err != nil {
 			return Result{}, err
+		}
+		if sub.ExcludeChannel != "" && o.Channel == sub.ExcludeChannel {
+			continue
 		}
 		if !slices.Contains(recipients, o.Code) { // old and new codes of one organ → one recipient
 			recipients = append(recipients, o.Code)
@@ -146,6 +156,9 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	}
 	if len(unknown) > 0 {
 		return Result{}, &Error{Code: CodeUnknownRecipient, Msg: fmt.Sprintf("recipient organ(s) not in the directory: %v", unknown)}
+	}
+	if len(recipients) == 0 {
+		return Result{}, &Error{Code: CodeUnknownRecipient, Msg: fmt.Sprintf("no recipient is served through a channel other than %s", sub.ExcludeChannel)}
 	}
 	var report any = map[string]string{"outcome": "not_checked"}
 	var stored any // the full report, kept in its own table
@@ -173,6 +186,11 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	}
 	if doc.Status != nil {
 		nd.StatusCode = doc.Status.Code
+		// A status package's DocumentId is the original's: one organ sends
+		// several statuses about one document (01, 03, 06 …), so its key in
+		// the ledger adds the code and the bytes' digest. The same bytes
+		// again are still a duplicate.
+		nd.DocRef = fmt.Sprintf("%s#status:%s:%x", doc.DocumentID, doc.Status.Code, sum[:8])
 	}
 	if len(doc.ResponseFor) > 0 {
 		nd.ResponseFor = doc.ResponseFor[0].DocumentID

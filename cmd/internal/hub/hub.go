@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"lienthong/adapters/axis/axishub"
 	"lienthong/adapters/restapi"
 	"lienthong/adapters/webhook"
 	"lienthong/envelope"
@@ -35,7 +36,7 @@ import (
 )
 
 // Roles a process can run.
-var AllRoles = []string{"api", "relay", "router", "delivery", "scheduler"}
+var AllRoles = []string{"api", "relay", "router", "delivery", "scheduler", "axis"}
 
 // Config is everything a hub process needs.
 type Config struct {
@@ -49,6 +50,7 @@ type Config struct {
 	MaxBody     int64
 	Verifier    intake.Verifier
 	Channels    map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
+	Axis        *axishub.Config            // the national axis edge (role "axis" and channel "axis"); nil: none
 	Policy      delivery.Policy
 	Logger      *slog.Logger
 	// Mount lets the caller add routes to the API (the dev demo sink).
@@ -104,6 +106,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	l := ledger.New(pool, ledger.Config{Logger: log})
+	ax, err := axisEdge(l, cfg, log)
+	if err != nil {
+		return err
+	}
 	busCfg := bus.Config{Brokers: cfg.Brokers, Prefix: cfg.TopicPrefix, Partitions: cfg.Partitions, Logger: log}
 	has := func(r string) bool { return slices.Contains(cfg.Roles, r) }
 
@@ -158,6 +164,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if has("delivery") {
 		channels := map[string]routing.Channel{ledger.ChannelPush: &webhook.Pusher{}, ledger.ChannelPull: delivery.Inbox{}}
+		if ax != nil {
+			channels[ledger.ChannelAxis] = ax.Channel()
+		}
 		for k, v := range cfg.Channels {
 			channels[k] = v
 		}
@@ -171,6 +180,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if has("scheduler") {
 		s := &delivery.Scheduler{L: l, Logger: log}
 		g.Go(func() error { return s.Run(gctx) })
+	}
+	if has("axis") && ax != nil {
+		g.Go(func() error { return ax.Run(gctx) })
 	}
 	if has("api") {
 		verifier, err := verifierOf(cfg, l)
