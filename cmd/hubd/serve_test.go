@@ -174,7 +174,7 @@ func TestServeSplitRolesWithDirectoryAndHubctl(t *testing.T) {
 		}
 	}
 	ev := hubctl("events", id)
-	if strings.Index(ev, "accepted") < 0 || strings.Index(ev, "accepted") > strings.Index(ev, "delivered") {
+	if a, d := strings.Index(ev, "accepted"), strings.Index(ev, "delivered"); a < 0 || d < 0 || a > d {
 		t.Errorf("events not in order accepted … delivered:\n%s", ev)
 	}
 
