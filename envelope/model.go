@@ -69,6 +69,9 @@ type Document struct {
 	// BusinessDocumentID is Bussiness/DocumentId: the document an update
 	// (type 2) refers to.
 	BusinessDocumentID string
+	// ReplacedDocumentIDs lists ReplacementInfoList/ReplacementInfo/DocumentId:
+	// the documents a replacement (type 3) replaces, in document order.
+	ReplacedDocumentIDs []string
 	ResponseFor        []ResponseFor
 	Attachments        []Attachment
 	Status             *Status // set for FormatEdXMLStatus
