@@ -72,9 +72,9 @@ type Document struct {
 	// ReplacedDocumentIDs lists ReplacementInfoList/ReplacementInfo/DocumentId:
 	// the documents a replacement (type 3) replaces, in document order.
 	ReplacedDocumentIDs []string
-	ResponseFor        []ResponseFor
-	Attachments        []Attachment
-	Status             *Status // set for FormatEdXMLStatus
+	ResponseFor         []ResponseFor
+	Attachments         []Attachment
+	Status              *Status // set for FormatEdXMLStatus
 
 	// PayloadType is the hub envelope's payload content type (FormatHub only).
 	PayloadType string
