@@ -165,7 +165,11 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	if len(doc.ResponseFor) > 0 {
 		nd.ResponseFor = doc.ResponseFor[0].DocumentID
 	}
+	nd.Flow = flowOf(doc, recipients) // flows.go
 	acc, err := s.l.Accept(ctx, nd)
+	if fe, ok := flowRefusal(err); ok {
+		return Result{}, fe
+	}
 	if errors.Is(err, ledger.ErrConflict) {
 		return Result{}, &Error{Code: CodeConflict, Err: err,
 			Msg: fmt.Sprintf("DocumentId %q was already submitted by %s with different content", doc.DocumentID, sender.Code)}

@@ -27,6 +27,7 @@ import (
 	"lienthong/envelope"
 	"lienthong/routing"
 	"lienthong/routing/bus"
+	"lienthong/routing/deadline"
 	"lienthong/routing/delivery"
 	"lienthong/routing/intake"
 	"lienthong/routing/ledger"
@@ -55,6 +56,9 @@ type Config struct {
 	Mount func(api *restapi.Server)
 	// OnListen is called with the API's bound address once it listens.
 	OnListen func(addr net.Addr)
+	// Deadlines tunes the overdue checker of the scheduler role (its clock
+	// and period); zero: real time, every 30s.
+	Deadlines deadline.Config
 }
 
 // ParseRoles checks a comma-separated role list ("" or "all" = every role).
@@ -168,6 +172,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if has("scheduler") {
 		s := &delivery.Scheduler{L: l, Logger: log}
 		g.Go(func() error { return s.Run(gctx) })
+		dc := cfg.Deadlines
+		dc.Logger = log
+		g.Go(func() error { return deadline.New(l, dc).Run(gctx) })
 	}
 	if has("api") {
 		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: cfg.Verifier, Logger: log})
