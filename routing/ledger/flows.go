@@ -59,7 +59,7 @@ type bizChange struct {
 // lockDocRef serialises submissions under one (sender, DocumentId) so that
 // versions are numbered without gaps or races.
 func lockDocRef(ctx context.Context, tx pgx.Tx, sender, docRef string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(0) || $2, 0))`, sender, docRef)
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`, sender, docRef)
 	return err
 }
 
