@@ -228,7 +228,8 @@ func (l *Ledger) planRevocation(ctx context.Context, tx pgx.Tx, d *NewDocument, 
 		return flowErr(FlowUnknownOriginal, "no document %q sent by %s is known to the hub; nothing to revoke", f.Target, d.Sender)
 	}
 	p.original = o.id
-	for _, r := range d.Recipients {
+	// Rows are locked in recipient order everywhere, so flows never deadlock.
+	for _, r := range slices.Sorted(slices.Values(d.Recipients)) {
 		cur, ok, err := lockBiz(ctx, tx, o.id, r, now)
 		if err != nil {
 			return err
@@ -272,7 +273,7 @@ func (l *Ledger) planSupersede(ctx context.Context, tx pgx.Tx, d *NewDocument, p
 	if f.Kind == FlowReplacement {
 		state, event = BizReplaced, "replaced"
 	}
-	rows, err := tx.Query(ctx, `SELECT recipient FROM deliveries WHERE document_id = $1 ORDER BY id`, o.id)
+	rows, err := tx.Query(ctx, `SELECT recipient FROM deliveries WHERE document_id = $1 ORDER BY recipient`, o.id)
 	if err != nil {
 		return fmt.Errorf("original recipients: %w", err)
 	}

@@ -724,3 +724,51 @@ func TestFlowOverdueDueDate(t *testing.T) {
 	}
 	readOverdueFromKafka(t, h, id+"/"+orgB+":due_date:"+orgA)
 }
+
+// Twenty concurrent submissions of status 01, each written anew (other
+// bytes), make one status: one document, one event, one id for all.
+func TestFlowConcurrentRepeatedStatusesMakeOne(t *testing.T) {
+	h := startHub(t)
+	id := h.mustAccept(orgA, bizDoc(orgA, []string{orgC}, "1", 0, ""))
+	var wg sync.WaitGroup
+	got := make([]submitted, 20)
+	for i := range got {
+		raw := sample.StatusEdXML(sample.Status{From: orgC, Addressee: orgA, DocumentID: orig1(), Code: "01",
+			Date: flowDate.Add(time.Duration(i) * time.Second)})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", h.api+"/v1/documents", bytesReader(raw))
+			req.Header.Set("Authorization", "Bearer "+h.tokens[orgC])
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			got[i].status = resp.StatusCode
+			_ = json.NewDecoder(resp.Body).Decode(&got[i])
+		}()
+	}
+	wg.Wait()
+	accepted := 0
+	for _, s := range got {
+		if s.ID == "" || s.ID != got[0].ID {
+			t.Fatalf("answers differ: %+v", got)
+		}
+		if s.status == http.StatusAccepted {
+			accepted++
+		} else if s.status != http.StatusOK {
+			t.Fatalf("answer %d", s.status)
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d answers 202, want 1 (the others 200)", accepted)
+	}
+	if n := h.count("documents WHERE format = 'edxml-status'"); n != 1 {
+		t.Errorf("%d status documents, want 1", n)
+	}
+	if n := len(h.eventsOf(id, "status")); n != 1 {
+		t.Errorf("%d status events, want 1", n)
+	}
+}
