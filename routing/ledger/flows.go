@@ -164,7 +164,7 @@ func (l *Ledger) planStatus(ctx context.Context, tx pgx.Tx, d *NewDocument, p *f
 	if f.Code == "13" {
 		origSender, recipient = d.Sender, f.Addressee
 	}
-	o, ok, err := findOriginal(ctx, tx, origSender, f.Target, recipient, f.Code == "15" || f.Code == "16")
+	o, ok, err := findOriginal(ctx, tx, origSender, f.Target, recipient, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -172,6 +172,9 @@ func (l *Ledger) planStatus(ctx context.Context, tx pgx.Tx, d *NewDocument, p *f
 		return nil, "", flowErr(FlowUnknownOriginal, "no document %q sent by %s is known to the hub", f.Target, origSender)
 	}
 	if o.businessType == 1 { // an answer to a revocation: it is about the revoked document
+		if f.Code != "15" && f.Code != "16" {
+			return nil, "", flowErr(FlowIllegalTransition, "%q is a revocation: answer it with 15 or 16, not %s", f.Target, f.Code)
+		}
 		if o.originalID == nil {
 			return nil, "", flowErr(FlowUnknownOriginal, "revocation %q names no known original", f.Target)
 		}

@@ -486,6 +486,8 @@ func TestFlowIllegalTransitionsAreRefused(t *testing.T) {
 	updated := flowDocID(orgA, "3")
 	h.mustAccept(orgA, bizDoc(orgA, []string{orgC}, "3", 0, ""))
 	h.mustAccept(orgA, bizDoc(orgA, []string{orgC}, "4", 2, updated))
+	h.mustAccept(orgA, bizDoc(orgA, []string{orgD}, "11", 0, ""))
+	h.mustAccept(orgA, bizDoc(orgA, []string{orgD}, "12", 1, flowDocID(orgA, "11")))
 
 	cases := []struct {
 		name   string
@@ -513,6 +515,7 @@ func TestFlowIllegalTransitionsAreRefused(t *testing.T) {
 		{"replacement of an unknown original", orgA, bizDoc(orgA, []string{orgB}, "7", 3, flowDocID(orgA, "407")), 422, ledger.FlowUnknownOriginal},
 		{"revocation of an unknown original", orgA, bizDoc(orgA, []string{orgB}, "8", 1, flowDocID(orgA, "408")), 422, ledger.FlowUnknownOriginal},
 		{"revocation sent to a non-recipient", orgA, bizDoc(orgA, []string{orgD}, "9", 1, orig), 403, ledger.FlowNotRecipient},
+		{"01 about a revocation", orgD, statusDoc(orgD, orgA, flowDocID(orgA, "12"), "01"), 409, ledger.FlowIllegalTransition},
 		{"update of another organ's document", orgB, bizDoc(orgB, []string{orgC}, "10", 2, orig), 422, ledger.FlowUnknownOriginal},
 	}
 	for _, tc := range cases {
