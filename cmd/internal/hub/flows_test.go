@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -774,4 +775,87 @@ func TestFlowConcurrentRepeatedStatusesMakeOne(t *testing.T) {
 	if n := len(h.eventsOf(id, "status")); n != 1 {
 		t.Errorf("%d status events, want 1", n)
 	}
+}
+
+// postStatusJSON reports a status through the JSON route.
+func (h *testHub) postStatusJSON(organ, id, body string) submitted {
+	h.t.Helper()
+	req, _ := http.NewRequest("POST", h.api+"/v1/documents/"+id+"/status", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+h.tokens[organ])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	s := submitted{status: resp.StatusCode}
+	_ = json.NewDecoder(resp.Body).Decode(&s)
+	return s
+}
+
+// The JSON route writes the edXML status package for the caller and runs it
+// through the same path: recorded, relayed, idempotent, refused alike.
+func TestFlowStatusThroughJSONRoute(t *testing.T) {
+	h := startHub(t)
+	id := h.mustAccept(orgA, bizDoc(orgA, []string{orgB}, "1", 0, ""))
+	s := h.postStatusJSON(orgB, id, `{"code":"01","description":"Đã đến","staff":"Lê Văn Mẫu"}`)
+	if s.status != http.StatusAccepted {
+		t.Fatalf("01 by JSON: %d %q %s", s.status, s.Code, s.Title)
+	}
+	h.waitPushed(orgA, s.ID)
+	// What was stored and relayed is an edXML status package from B about the original.
+	var content []byte
+	req, _ := http.NewRequest("GET", h.api+"/v1/documents/"+s.ID+"/content", nil)
+	req.Header.Set("Authorization", "Bearer "+h.tokens[orgA])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, _ = readAll(resp)
+	if !strings.Contains(string(content), "<edXML:StatusCode>01</edXML:StatusCode>") ||
+		!strings.Contains(string(content), "<edXML:DocumentId>"+orig1()+"</edXML:DocumentId>") {
+		t.Fatalf("stored package:\n%s", content)
+	}
+	if again := h.postStatusJSON(orgB, id, `{"code":"01"}`); again.status != http.StatusOK || again.ID != s.ID {
+		t.Errorf("repeat by JSON: %d %s, want 200 %s", again.status, again.ID, s.ID)
+	}
+	if st, _, _ := h.view(id).biz(t, orgB); st != "arrived" {
+		t.Errorf("state %s", st)
+	}
+	// Recall by JSON (the only recipient is the default), answered by JSON.
+	if r := h.postStatusJSON(orgA, id, `{"code":"13","description":"Gửi nhầm"}`); r.status != http.StatusAccepted {
+		t.Fatalf("13 by JSON: %d %q", r.status, r.Code)
+	}
+	if r := h.postStatusJSON(orgB, id, `{"code":"15"}`); r.status != http.StatusAccepted {
+		t.Fatalf("15 by JSON: %d %q", r.status, r.Code)
+	}
+	if st, _, _ := h.view(id).biz(t, orgB); st != "recalled" {
+		t.Errorf("state %s, want recalled", st)
+	}
+	for _, tc := range []struct {
+		name, as, body string
+		status         int
+		code           string
+	}{
+		{"status on the recalled document", orgB, `{"code":"03"}`, 409, ledger.FlowRecalled},
+		{"unknown code", orgB, `{"code":"07"}`, 400, "bad_status"},
+		{"not JSON", orgB, `code=01`, 400, "bad_request"},
+		{"a document the caller is no party to", orgD, `{"code":"01"}`, 404, "not_found"},
+		{"the sender reporting 01 on its own document", orgA, `{"code":"01"}`, 403, ledger.FlowNotRecipient},
+	} {
+		before := h.rows()
+		if r := h.postStatusJSON(tc.as, id, tc.body); r.status != tc.status || r.Code != tc.code {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, r.status, r.Code, tc.status, tc.code)
+		}
+		if after := h.rows(); after != before {
+			t.Errorf("%s: stored %d rows", tc.name, after-before)
+		}
+	}
+}
+
+func readAll(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, err := io.Copy(&b, resp.Body)
+	return []byte(b.String()), err
 }
