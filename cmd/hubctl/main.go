@@ -44,6 +44,7 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
   content ID [-o F]    tải nội dung gốc / download the original bytes
   inbox                hộp thư đến (đơn vị nhận kiểu pull) / pull inbox
   ack ID               xác nhận đã nhận / acknowledge a document
+  report ID CODE [--description T] [--recipient C]   báo trạng thái edXML (01–06, 13, 15, 16) / report a status
   new --from C --to C1,C2 [--number N] [--subject S]   tạo văn bản edXML mẫu / write a sample edXML
 
 Cờ chung / global flags:
@@ -152,6 +153,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			return c.content(ctx, vargs[0], *o)
 		}
+	case "report":
+		if err := pick(""); err != nil {
+			return err
+		}
+		return c.cmdReport(ctx, vargs)
 	case "inbox":
 		if err := pick(""); err != nil {
 			return err
