@@ -18,6 +18,11 @@ const (
 	OverdueDueDate  = "due_date"        // past DueDate without status 06
 )
 
+// OverdueHorizon is how far back the checker looks: a document accepted,
+// delivered or due longer ago than this is not checked any more (the checker
+// runs continuously, so it reported it long before).
+const OverdueHorizon = 30 * 24 * time.Hour
+
 // DefaultDeadlineOrgan is the flow_deadlines row that holds the defaults.
 const DefaultDeadlineOrgan = "*"
 
@@ -44,13 +49,18 @@ func (l *Ledger) SetDeadlines(ctx context.Context, organ string, d Deadlines) er
 
 // overdueQueries find, per kind, the (document, recipient, deadline) triples
 // whose deadline is at or before $1 and that were not reported yet; $2 caps
-// the batch. Each joins the recipient's deadlines, or the defaults.
+// the batch; $3 (OverdueHorizon) bounds how far back a scan looks, so that
+// its cost follows recent traffic, not the whole history. Each joins the
+// recipient's deadlines, or the defaults.
 var overdueQueries = []struct{ kind, sql string }{
 	{OverdueDelivery, `SELECT r.document_id::text, r.recipient, d.sender, d.received_at + coalesce(o.delivery_within, def.delivery_within)
 		FROM deliveries r JOIN documents d ON d.id = r.document_id
 		CROSS JOIN (SELECT delivery_within FROM flow_deadlines WHERE organ = '*') def
 		LEFT JOIN flow_deadlines o ON o.organ = r.recipient
-		WHERE r.delivered_at IS NULL AND d.received_at + coalesce(o.delivery_within, def.delivery_within) <= $1
+		LEFT JOIN business_states b ON b.document_id = r.document_id AND b.recipient = r.recipient
+		WHERE r.delivered_at IS NULL AND d.received_at > $1::timestamptz - $3::interval
+		AND d.received_at + coalesce(o.delivery_within, def.delivery_within) <= $1
+		AND coalesce(b.state, 'pending') NOT IN ('recalled', 'updated', 'replaced')
 		AND NOT EXISTS (SELECT 1 FROM overdue_marks m WHERE m.document_id = r.document_id AND m.recipient = r.recipient AND m.kind = 'delivery')
 		ORDER BY r.id LIMIT $2`},
 	{OverdueAck, `SELECT r.document_id::text, r.recipient, d.sender, r.delivered_at + coalesce(o.ack_within, def.ack_within)
@@ -58,7 +68,7 @@ var overdueQueries = []struct{ kind, sql string }{
 		CROSS JOIN (SELECT ack_within FROM flow_deadlines WHERE organ = '*') def
 		LEFT JOIN flow_deadlines o ON o.organ = r.recipient
 		LEFT JOIN business_states b ON b.document_id = r.document_id AND b.recipient = r.recipient
-		WHERE d.format = 'edxml' AND d.business_type <> 1 AND r.delivered_at IS NOT NULL
+		WHERE d.format = 'edxml' AND d.business_type <> 1 AND r.delivered_at > $1::timestamptz - $3::interval
 		AND r.delivered_at + coalesce(o.ack_within, def.ack_within) <= $1
 		AND NOT ('01' = ANY (coalesce(b.statuses, '{}')))
 		AND coalesce(b.state, 'pending') NOT IN ('recalled', 'updated', 'replaced')
@@ -67,7 +77,7 @@ var overdueQueries = []struct{ kind, sql string }{
 	{OverdueDueDate, `SELECT r.document_id::text, r.recipient, d.sender, d.due_at
 		FROM documents d JOIN deliveries r ON r.document_id = d.id
 		LEFT JOIN business_states b ON b.document_id = r.document_id AND b.recipient = r.recipient
-		WHERE d.due_at IS NOT NULL AND d.due_at <= $1
+		WHERE d.due_at <= $1 AND d.due_at > $1::timestamptz - $3::interval
 		AND coalesce(b.state, 'pending') NOT IN ('completed', 'refused', 'recalled', 'updated', 'replaced')
 		AND NOT EXISTS (SELECT 1 FROM overdue_marks m WHERE m.document_id = r.document_id AND m.recipient = r.recipient AND m.kind = 'due_date')
 		ORDER BY d.due_at, r.id LIMIT $2`},
@@ -85,7 +95,7 @@ func (l *Ledger) CheckDeadlines(ctx context.Context, now time.Time, limit int) (
 	total := 0
 	for _, q := range overdueQueries {
 		err := l.inTx(ctx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, q.sql, now, limit)
+			rows, err := tx.Query(ctx, q.sql, now, limit, OverdueHorizon)
 			if err != nil {
 				return err
 			}

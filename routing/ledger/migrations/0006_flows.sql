@@ -40,6 +40,11 @@ CREATE TABLE flow_deadlines (
 );
 INSERT INTO flow_deadlines (organ, delivery_within, ack_within) VALUES ('*', interval '4 hours', interval '24 hours');
 
+-- What the deadline checker scans: recent, undelivered or delivered rows.
+CREATE INDEX deliveries_undelivered ON deliveries (document_id) WHERE delivered_at IS NULL;
+CREATE INDEX deliveries_delivered_at ON deliveries (delivered_at) WHERE delivered_at IS NOT NULL;
+CREATE INDEX documents_received_at ON documents (received_at);
+
 -- Each overdue condition is reported once per (document, recipient, kind).
 CREATE TABLE overdue_marks (
     document_id uuid NOT NULL REFERENCES documents (id),
