@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // StatusPackage is what a hub-written edXML status package says. The hub
@@ -38,6 +39,12 @@ func BuildStatus(p StatusPackage) ([]byte, error) {
 	}
 	if p.ResponseFor.DocumentID == "" {
 		return nil, newErr(CodeBadStatus, "a status package needs ResponseFor/DocumentId")
+	}
+	for _, s := range []string{p.From.Name, p.ResponseFor.DocumentID, p.ResponseFor.Code, p.ResponseFor.PromulgationDate,
+		p.Description, p.Staff, p.Department} {
+		if !xmlText(s) {
+			return nil, newErr(CodeBadEncoding, "text %q is not valid UTF-8 or holds characters XML cannot carry", s)
+		}
 	}
 	if p.At.IsZero() {
 		p.At = time.Now()
@@ -75,4 +82,20 @@ func BuildStatus(p StatusPackage) ([]byte, error) {
 	el("        ", "Timestamp", p.At.In(time.FixedZone("ICT", 7*3600)).Format("2006/01/02 15:04:05"))
 	b.WriteString("      </edXML:MessageHeader>\n    </edXML:edXMLHeader>\n  </edXML:edXMLEnvelope>\n</edXML>\n")
 	return b.Bytes(), nil
+}
+
+// xmlText reports whether s is valid UTF-8 made of XML 1.0 characters, so
+// that it can be written without being altered.
+func xmlText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r == 0x9, r == 0xA, r == 0xD, r >= 0x20 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= 0x10FFFF:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -47,4 +48,35 @@ func TestBuildStatusRefusesWhatParseWould(t *testing.T) {
 			t.Errorf("%s: err %v, want %s", tc.name, err, tc.code)
 		}
 	}
+}
+
+// FuzzBuildStatus: whatever the fields, BuildStatus either refuses with a
+// typed error or writes a package that Parse reads back to the same fields.
+func FuzzBuildStatus(f *testing.F) {
+	f.Add("000.00.00.C02", "Ủy ban", "000.00.00.C01", "000.00.00.C01,2026/02/20,9/VPTN-TH", "01", "Đã đến", "Lê Văn Mẫu")
+	f.Add("C02", "<&>", "000.00.00.C01", "]]>", "13", "\x00", "")
+	f.Add("000.00.00.C02", "", "000.00.00.C01", "x", "15", "a\r\nb", "\"'")
+	f.Fuzz(func(t *testing.T, from, name, to, docID, code, desc, staff string) {
+		p := StatusPackage{From: Organ{Code: from, Name: name}, ResponseFor: ResponseFor{OrganID: to, DocumentID: docID},
+			Code: code, Description: desc, Staff: staff, At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+		raw, err := BuildStatus(p)
+		if err != nil {
+			if CodeOf(err) == "" {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		d, err := Parse(raw, Limits{})
+		if err != nil {
+			// Text that XML cannot carry (control characters, invalid UTF-8) is
+			// refused by Parse with a typed error, never accepted wrongly.
+			if CodeOf(err) == "" {
+				t.Fatalf("untyped parse error %v", err)
+			}
+			return
+		}
+		if d.Status.Code != code || d.From.Code != from || d.DocumentID != strings.TrimSpace(docID) || d.To[0].Code != to {
+			t.Fatalf("round trip: %+v %+v", d, d.Status)
+		}
+	})
 }
