@@ -1,10 +1,12 @@
 package restapi
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,6 +20,8 @@ import (
 // POSTed as edXML status packages to /v1/documents.
 func (s *Server) registerFlows(v1 *echo.Group) {
 	v1.POST("/documents/:id/status", s.postStatus, organOnly)
+	v1.GET("/admin/deadlines", s.getDeadlines, flowsOperatorOnly)
+	v1.PUT("/admin/deadlines/:organ", s.putDeadlines, flowsOperatorOnly)
 }
 
 // statusRequest is the body of POST /v1/documents/{id}/status.
@@ -90,4 +94,74 @@ func (s *Server) postStatus(c echo.Context) error {
 	s.submitted.WithLabelValues("accepted").Inc()
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/documents/"+res.ID)
 	return c.JSON(http.StatusAccepted, out)
+}
+
+// deadlineLedger is what the deadline routes need of the ledger.
+type deadlineLedger interface {
+	DeadlineSettings(ctx context.Context) ([]ledger.DeadlineSetting, error)
+	SetDeadlines(ctx context.Context, organ string, d ledger.Deadlines) error
+	Organ(ctx context.Context, code string) (ledger.Organ, error)
+}
+
+// flowsOperatorOnly lets only operators through.
+func flowsOperatorOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if principal(c).Kind != ledger.RoleOperator {
+			return fail("forbidden", "only an operator may change deadlines")
+		}
+		return next(c)
+	}
+}
+
+type deadlineJSON struct {
+	Organ          string `json:"organ"`
+	DeliveryWithin string `json:"delivery_within"` // Go duration, e.g. "4h"
+	AckWithin      string `json:"ack_within"`
+}
+
+// getDeadlines lists the delivery and acknowledgement deadlines (organ "*": the defaults).
+func (s *Server) getDeadlines(c echo.Context) error {
+	dl, ok := s.l.(deadlineLedger)
+	if !ok {
+		return fail("not_found", "deadlines are not available")
+	}
+	list, err := dl.DeadlineSettings(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]deadlineJSON, 0, len(list))
+	for _, d := range list {
+		out = append(out, deadlineJSON{d.Organ, d.DeliveryWithin.String(), d.AckWithin.String()})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"deadlines": out})
+}
+
+// putDeadlines sets an organ's deadlines as a recipient ({organ} "*": the defaults).
+func (s *Server) putDeadlines(c echo.Context) error {
+	dl, ok := s.l.(deadlineLedger)
+	if !ok {
+		return fail("not_found", "deadlines are not available")
+	}
+	organ := c.Param("organ")
+	ctx := c.Request().Context()
+	if organ != ledger.DefaultDeadlineOrgan {
+		o, err := dl.Organ(ctx, organ)
+		if err != nil {
+			return fail("not_found", "no organ "+organ+" in the directory")
+		}
+		organ = o.Code
+	}
+	var req deadlineJSON
+	if err := json.NewDecoder(io.LimitReader(c.Request().Body, 4<<10)).Decode(&req); err != nil {
+		return fail("bad_request", "the body must be {\"delivery_within\": \"4h\", \"ack_within\": \"24h\"}")
+	}
+	del, err1 := time.ParseDuration(req.DeliveryWithin)
+	ack, err2 := time.ParseDuration(req.AckWithin)
+	if err1 != nil || err2 != nil || del <= 0 || ack <= 0 || del > 365*24*time.Hour || ack > 365*24*time.Hour {
+		return fail("bad_request", "delivery_within and ack_within must be durations between 1s and 8760h (e.g. \"4h\")")
+	}
+	if err := dl.SetDeadlines(ctx, organ, ledger.Deadlines{DeliveryWithin: del, AckWithin: ack}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, deadlineJSON{organ, del.String(), ack.String()})
 }

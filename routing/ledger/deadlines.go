@@ -133,3 +133,26 @@ func (l *Ledger) CheckDeadlines(ctx context.Context, now time.Time, limit int) (
 	}
 	return total, nil
 }
+
+// DeadlineSetting is one row of flow_deadlines.
+type DeadlineSetting struct {
+	Organ string `json:"organ"` // DefaultDeadlineOrgan for the defaults
+	Deadlines
+}
+
+// DeadlineSettings lists the deadlines: the defaults first, then per organ.
+func (l *Ledger) DeadlineSettings(ctx context.Context) ([]DeadlineSetting, error) {
+	rows, err := l.pool.Query(ctx, `SELECT organ, delivery_within, ack_within FROM flow_deadlines
+		ORDER BY organ <> '*', organ`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: deadlines: %w", classify(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeadlineSetting, error) {
+		var s DeadlineSetting
+		return s, r.Scan(&s.Organ, &s.DeliveryWithin, &s.AckWithin)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: deadlines: %w", classify(err))
+	}
+	return out, nil
+}

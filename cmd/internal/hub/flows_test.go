@@ -859,3 +859,71 @@ func readAll(resp *http.Response) ([]byte, error) {
 	_, err := io.Copy(&b, resp.Body)
 	return []byte(b.String()), err
 }
+
+// Operators set the deadlines per organ; nobody else may.
+func TestFlowDeadlineSettingsByOperator(t *testing.T) {
+	h := startHub(t)
+	const op = "tok-operator"
+	if err := h.l.AddPrincipal(context.Background(), ledger.Principal{Kind: ledger.RoleOperator, Name: "op"}, op, nil); err != nil {
+		t.Fatal(err)
+	}
+	put := func(token, organ, body string) submitted {
+		req, _ := http.NewRequest("PUT", h.api+"/v1/admin/deadlines/"+organ, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		s := submitted{status: resp.StatusCode}
+		_ = json.NewDecoder(resp.Body).Decode(&s)
+		return s
+	}
+	if s := put(op, orgB, `{"delivery_within":"90m","ack_within":"2h"}`); s.status != 200 {
+		t.Fatalf("operator PUT: %d %q", s.status, s.Code)
+	}
+	if s := put(op, "*", `{"delivery_within":"3h","ack_within":"12h"}`); s.status != 200 {
+		t.Fatalf("operator PUT defaults: %d %q", s.status, s.Code)
+	}
+	var list struct {
+		Deadlines []struct{ Organ, DeliveryWithin, AckWithin string } `json:"deadlines"`
+	}
+	if st := h.call("GET", "/v1/admin/deadlines", op, nil, &list); st != 200 {
+		t.Fatalf("GET: %d", st)
+	}
+	got := []string{}
+	for _, d := range list.Deadlines {
+		got = append(got, d.Organ)
+	}
+	if !slices.Equal(got, []string{"*", orgB}) {
+		t.Errorf("deadlines %+v", list.Deadlines)
+	}
+	for _, tc := range []struct {
+		name, token, organ, body string
+		status                   int
+		code                     string
+	}{
+		{"an organ", h.tokens[orgA], orgB, `{"delivery_within":"1h","ack_within":"1h"}`, 403, "forbidden"},
+		{"the auditor", h.auditor, orgB, `{"delivery_within":"1h","ack_within":"1h"}`, 403, "forbidden"},
+		{"bad duration", op, orgB, `{"delivery_within":"soon","ack_within":"1h"}`, 400, "bad_request"},
+		{"negative", op, orgB, `{"delivery_within":"-1h","ack_within":"1h"}`, 400, "bad_request"},
+		{"unknown organ", op, "000.00.00.C99", `{"delivery_within":"1h","ack_within":"1h"}`, 404, "not_found"},
+	} {
+		if s := put(tc.token, tc.organ, tc.body); s.status != tc.status || s.Code != tc.code {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, s.status, s.Code, tc.status, tc.code)
+		}
+	}
+	// The setting is what the checker uses: B's 90 minutes, not the 3 h default.
+	id := h.mustAccept(orgA, bizDoc(orgA, []string{orgB}, "1", 0, ""))
+	var at time.Time
+	if err := h.l.Pool().QueryRow(context.Background(), `SELECT received_at FROM documents WHERE id = $1`, id).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStates(id, h.auditor, map[string]string{orgB: "delivered"})
+	if _, err := h.l.Pool().Exec(context.Background(), `UPDATE deliveries SET delivered_at = NULL WHERE document_id = $1`, id); err != nil {
+		t.Fatal(err) // pretend it was never delivered
+	}
+	if n, err := h.l.CheckDeadlines(context.Background(), at.Add(91*time.Minute), 0); err != nil || n != 1 {
+		t.Fatalf("B's own delivery deadline: %d %v", n, err)
+	}
+}
