@@ -70,6 +70,7 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	brokerListen := fs.String("broker-listen", "127.0.0.1:9092", "embedded Kafka-protocol broker listen address")
 	dbURL := fs.String("database-url", "", "use this PostgreSQL instead of the private cluster (LT_DATABASE_URL)")
 	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler")
+	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 
 	sink := &webhook.Sink{Logger: log}
 	return hub.Run(ctx, hub.Config{
-		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl,
+		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))
 		},

@@ -71,8 +71,16 @@ type proc struct {
 
 func start(t *testing.T, name string, args []string, dir string) *proc {
 	t.Helper()
+	return startIn(t, nil, dir, name, args)
+}
+
+// startIn starts name in its own process group, with env (nil: the test's own
+// environment) and working directory dir.
+func startIn(t *testing.T, env []string, dir, name string, args []string) *proc {
+	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &syncWriter{w: &out}, &syncWriter{w: &out}
