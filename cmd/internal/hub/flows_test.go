@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -926,4 +928,88 @@ func TestFlowDeadlineSettingsByOperator(t *testing.T) {
 	if n, err := h.l.CheckDeadlines(context.Background(), at.Add(91*time.Minute), 0); err != nil || n != 1 {
 		t.Fatalf("B's own delivery deadline: %d %v", n, err)
 	}
+}
+
+// The synthetic official-shape packages of testdata/edxml (status-01 … 16,
+// revocation, update, replacement, all about 000.00.00.C01,2026/02/20,9/VPTN-TH)
+// drive the flows through the hub as they are.
+func TestFlowWithTheEdXMLFixtures(t *testing.T) {
+	const orig = "000.00.00.C01,2026/02/20,9/VPTN-TH"
+	fixture := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "edxml", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	original := func(h *testHub) string {
+		return h.mustAccept(orgA, sample.BusinessEdXML(sample.Business{From: orgA, To: []string{orgB}, DocumentID: orig, Date: flowDate}))
+	}
+	t.Run("statuses and recall", func(t *testing.T) {
+		h := startHub(t)
+		id := original(h)
+		steps := []struct{ file, as, state, recall string }{
+			{"status-01.edxml", orgB, "arrived", ""},
+			{"status-03.edxml", orgB, "registered", ""},
+			{"status-04.edxml", orgB, "assigned", ""},
+			{"status-05.edxml", orgB, "processing", ""},
+			{"status-13.edxml", orgA, "processing", "pending"},
+			{"status-16.edxml", orgB, "processing", "refused"},
+			{"revocation.edxml", orgA, "processing", "pending"},
+			{"status-15.edxml", orgB, "recalled", "accepted"},
+		}
+		for _, s := range steps {
+			h.mustAccept(s.as, fixture(s.file))
+			if st, recall, _ := h.view(id).biz(t, orgB); st != s.state || recall != s.recall {
+				t.Fatalf("after %s: %s/%q, want %s/%q", s.file, st, recall, s.state, s.recall)
+			}
+		}
+		if s := h.post(orgB, fixture("status-06.edxml")); s.status != http.StatusConflict || s.Code != ledger.FlowRecalled {
+			t.Errorf("status-06 after the recall: %d %q", s.status, s.Code)
+		}
+		if s := h.post(orgA, fixture("update.edxml")); s.status != http.StatusConflict || s.Code != ledger.FlowRecalled {
+			t.Errorf("update of the recalled document: %d %q", s.status, s.Code)
+		}
+	})
+	t.Run("refusal", func(t *testing.T) {
+		h := startHub(t)
+		id := original(h)
+		if s := h.post(orgB, fixture("status-02.edxml")); s.status != http.StatusConflict || s.Code != ledger.FlowIllegalTransition {
+			t.Fatalf("status-02 before 01: %d %q", s.status, s.Code)
+		}
+		h.mustAccept(orgB, fixture("status-01.edxml"))
+		h.mustAccept(orgB, fixture("status-02.edxml"))
+		if st, _, _ := h.view(id).biz(t, orgB); st != "refused" {
+			t.Errorf("state %s", st)
+		}
+	})
+	t.Run("update, then replacement of the superseded original", func(t *testing.T) {
+		h := startHub(t)
+		id := original(h)
+		upd := h.mustAccept(orgA, fixture("update.edxml"))
+		if v := h.view(id); v.Business.SupersededBy != upd {
+			t.Fatalf("superseded_by %q, want %s", v.Business.SupersededBy, upd)
+		}
+		if st, _, _ := h.view(id).biz(t, orgB); st != "updated" {
+			t.Errorf("state %s", st)
+		}
+		if s := h.post(orgA, fixture("replacement.edxml")); s.status != http.StatusConflict || s.Code != ledger.FlowSuperseded {
+			t.Errorf("replacement of the updated original: %d %q", s.status, s.Code)
+		}
+	})
+	t.Run("replacement", func(t *testing.T) {
+		h := startHub(t)
+		id := original(h)
+		h.mustAccept(orgA, fixture("replacement.edxml"))
+		if st, _, _ := h.view(id).biz(t, orgB); st != "replaced" {
+			t.Errorf("state %s", st)
+		}
+	})
+	t.Run("unknown original", func(t *testing.T) {
+		h := startHub(t)
+		original(h)
+		if s := h.post(orgB, fixture("status-unknown-original.edxml")); s.status != http.StatusUnprocessableEntity || s.Code != ledger.FlowUnknownOriginal {
+			t.Errorf("status-unknown-original: %d %q", s.status, s.Code)
+		}
+	})
 }
