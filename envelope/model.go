@@ -69,9 +69,12 @@ type Document struct {
 	// BusinessDocumentID is Bussiness/DocumentId: the document an update
 	// (type 2) refers to.
 	BusinessDocumentID string
-	ResponseFor        []ResponseFor
-	Attachments        []Attachment
-	Status             *Status // set for FormatEdXMLStatus
+	// ReplacedDocumentIDs lists ReplacementInfoList/ReplacementInfo/DocumentId:
+	// the documents a replacement (type 3) replaces, in document order.
+	ReplacedDocumentIDs []string
+	ResponseFor         []ResponseFor
+	Attachments         []Attachment
+	Status              *Status // set for FormatEdXMLStatus
 
 	// PayloadType is the hub envelope's payload content type (FormatHub only).
 	PayloadType string

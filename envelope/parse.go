@@ -151,6 +151,7 @@ const (
 	hPayload
 	kForeign // an element directly inside a hub Payload
 	kReplList
+	kReplInfo // ReplacementInfoList/ReplacementInfo
 	kSignature
 
 	kFirstLeaf // kinds from here on collect their text
@@ -172,6 +173,7 @@ const (
 	kTimestamp
 	kBizDocID
 	kBizType
+	kReplDocID // ReplacementInfo/DocumentId
 	kRefCID
 	kRefCT
 	kRefName
@@ -298,6 +300,14 @@ func childKind(parent kind, ns int, local string) kind {
 				return kBizType
 			case "ReplacementInfoList":
 				return kReplList
+			}
+		case kReplList:
+			if local == "ReplacementInfo" {
+				return kReplInfo
+			}
+		case kReplInfo:
+			if local == "DocumentId" {
+				return kReplDocID
 			}
 		case kBody:
 			if local == "edXMLManifest" {
@@ -783,6 +793,10 @@ func (p *parser) close(k, parent kind, s string) error {
 		}
 	case kBizDocID:
 		p.first(k, &d.BusinessDocumentID, s, "Bussiness/DocumentId")
+	case kReplDocID:
+		if s != "" && !containsString(d.ReplacedDocumentIDs, s) {
+			d.ReplacedDocumentIDs = append(d.ReplacedDocumentIDs, s)
+		}
 	case kBizType:
 		if !p.bizSeen {
 			p.bizSeen, p.bizType = true, s

@@ -634,4 +634,8 @@ func TestBusinessTypes(t *testing.T) {
 	if err != nil || d.BusinessDocumentID != origID {
 		t.Errorf("update: %v %q", err, d.BusinessDocumentID)
 	}
+	d, err = Parse(readFixture(t, "replacement.edxml"), Limits{})
+	if err != nil || len(d.ReplacedDocumentIDs) != 1 || d.ReplacedDocumentIDs[0] != origID {
+		t.Errorf("replacement: %v %q", err, d.ReplacedDocumentIDs)
+	}
 }

@@ -97,6 +97,7 @@ func New(l Ledger, submit Submitter, cfg Config) *Server {
 	v1.POST("/inbox/:id/ack", s.postAck, organOnly)
 	v1.GET("/organs", s.getOrgans)
 	s.mountVerification(v1)
+	s.registerFlows(v1) // flows.go
 	s.e = e
 	return s
 }

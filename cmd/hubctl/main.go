@@ -50,6 +50,7 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
                        tệp credentials nếu có) / write a sample edXML (signed with the sender's key from the credentials file, if any)
   sign --key KEY --cert CERT [--chain FILE] IN > OUT   ký số / sign an edXML or hub envelope
   verify --trust PEM_FILE_OR_DIR [--directory F] FILE  kiểm tra chữ ký ngoại tuyến / verify offline
+  report ID CODE [--description T] [--recipient C]   báo trạng thái edXML (01–06, 13, 15, 16) / report a status
 
 Cờ chung / global flags:
   --credentials FILE   mặc định / default ./var/dev/credentials.json (LT_CREDENTIALS)
@@ -162,6 +163,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			return c.content(ctx, vargs[0], *o)
 		}
+	case "report":
+		if err := pick(""); err != nil {
+			return err
+		}
+		return c.cmdReport(ctx, vargs)
 	case "inbox":
 		if err := pick(""); err != nil {
 			return err

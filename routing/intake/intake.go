@@ -185,17 +185,19 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 			"verification": report, "channel": sub.Channel},
 	}
 	if doc.Status != nil {
+		// A status package carries the original's DocumentId; several
+		// statuses of one organ about one document (01, 03, 06 …) are
+		// versions under that key, numbered by the flow planner (flows.go).
 		nd.StatusCode = doc.Status.Code
-		// A status package's DocumentId is the original's: one organ sends
-		// several statuses about one document (01, 03, 06 …), so its key in
-		// the ledger adds the code and the bytes' digest. The same bytes
-		// again are still a duplicate.
-		nd.DocRef = fmt.Sprintf("%s#status:%s:%x", doc.DocumentID, doc.Status.Code, sum[:8])
 	}
 	if len(doc.ResponseFor) > 0 {
 		nd.ResponseFor = doc.ResponseFor[0].DocumentID
 	}
+	nd.Flow = flowOf(doc, recipients) // flows.go
 	acc, err := s.l.Accept(ctx, nd)
+	if fe, ok := flowRefusal(err); ok {
+		return Result{}, fe
+	}
 	if errors.Is(err, ledger.ErrConflict) {
 		return Result{}, &Error{Code: CodeConflict, Err: err,
 			Msg: fmt.Sprintf("DocumentId %q was already submitted by %s with different content", doc.DocumentID, sender.Code)}

@@ -129,7 +129,13 @@ func (l *Ledger) RecordAxisOutbound(ctx context.Context, o AxisOutbound) error {
 		for k, v := range o.Detail {
 			detail[k] = v
 		}
-		return l.appendEvent(ctx, tx, o.DocumentID, o.Recipient, o.EventKind, "", detail, now)
+		if err := l.appendEvent(ctx, tx, o.DocumentID, o.Recipient, o.EventKind, "", detail, now); err != nil {
+			return err
+		}
+		if o.EventKind == EventAxisStatusSent && o.Detail["code"] == "01" {
+			return l.recordHubArrival(ctx, tx, uid, o.Recipient, now)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: axis outbound: %w", err)

@@ -33,6 +33,12 @@ type NewDocument struct {
 	// Verification is the verification report (JSON-serialisable, with an
 	// "outcome" field); nil when the hub ran without trust configuration.
 	Verification any
+	// Flow relates the document to earlier ones (statuses, recalls, updates,
+	// replacements); nil: a plain document (flows.go).
+	Flow *Flow
+	// Version numbers documents under one (Sender, DocRef); 0 means 1. Set by
+	// the flow planner for updates under the same DocumentId and statuses.
+	Version int
 }
 
 // Accepted is the outcome of Accept.
@@ -70,13 +76,26 @@ func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
 	now := l.now().UTC()
 	var out Accepted
 	err = l.inTx(ctx, func(tx pgx.Tx) error {
+		var plan *flowPlan
+		if d.Flow != nil {
+			p, repeat, err := l.planFlow(ctx, tx, &d, now)
+			if err != nil {
+				return err
+			}
+			if repeat != "" {
+				out.ID, out.Duplicate = repeat, true
+				return nil
+			}
+			plan = p
+		}
 		tag, err := tx.Exec(ctx, `INSERT INTO documents (id, sender, doc_ref, format, subject, code_number,
 			code_notation, promulgation_date, business_type, response_for, status_code, sha256, size, body,
-			meta, source, received_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			meta, source, received_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 			ON CONFLICT DO NOTHING`,
 			id, d.Sender, d.DocRef, d.Format, d.Subject, d.CodeNumber, d.CodeNotation, d.PromulgationDate,
-			d.BusinessType, d.ResponseFor, d.StatusCode, d.SHA256, len(d.Raw), d.Raw, meta, d.Source, now)
+			d.BusinessType, d.ResponseFor, d.StatusCode, d.SHA256, len(d.Raw), d.Raw, meta, d.Source, now,
+			max(d.Version, 1))
 		if err != nil {
 			return fmt.Errorf("insert document: %w", err)
 		}
@@ -96,6 +115,11 @@ func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
 		if err := l.appendEvent(ctx, tx, out.ID, "", "accepted", StateAccepted, detail, now); err != nil {
 			return err
 		}
+		if plan != nil {
+			if err := l.applyFlow(ctx, tx, plan, out.ID, now); err != nil {
+				return err
+			}
+		}
 		return enqueue(ctx, tx, TopicRoute, out.ID, RouteMessage{DocumentID: out.ID, Sender: d.Sender,
 			Recipients: d.Recipients, Format: d.Format, AcceptedAt: now})
 	})
@@ -114,7 +138,7 @@ func (l *Ledger) duplicate(ctx context.Context, tx pgx.Tx, d NewDocument, out *A
 	var sum []byte
 	err := tx.QueryRow(ctx, `SELECT id, sha256 FROM documents
 		WHERE (sender = $1 AND doc_ref = $2) OR ($3 <> '' AND source = $3)
-		ORDER BY (sender = $1 AND doc_ref = $2) DESC LIMIT 1`, d.Sender, d.DocRef, d.Source).Scan(&id, &sum)
+		ORDER BY (sender = $1 AND doc_ref = $2) DESC, sha256 = $4 DESC LIMIT 1`, d.Sender, d.DocRef, d.Source, d.SHA256).Scan(&id, &sum)
 	if err != nil {
 		return fmt.Errorf("find duplicate: %w", err)
 	}
@@ -143,6 +167,7 @@ type DocumentInfo struct {
 	ReceivedAt       time.Time       `json:"received_at"`
 	Meta             json.RawMessage `json:"meta,omitempty"`
 	Recipients       []RecipientInfo `json:"recipients"`
+	Business         *Business       `json:"business,omitempty"` // flows.go
 }
 
 // RecipientInfo is the state of one (document, recipient) pair.
@@ -155,6 +180,9 @@ type RecipientInfo struct {
 	LastError      string     `json:"last_error,omitempty"`
 	DeliveredAt    *time.Time `json:"delivered_at,omitempty"`
 	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	// Business is the recipient's business state (flows.go); nil for status
+	// packages and revocations.
+	Business *RecipientBusiness `json:"business,omitempty"`
 }
 
 // Document returns a document's metadata and recipients' states.
@@ -190,6 +218,9 @@ func (l *Ledger) Document(ctx context.Context, id string) (DocumentInfo, error) 
 	})
 	if err != nil {
 		return DocumentInfo{}, fmt.Errorf("ledger: document recipients: %w", classify(err))
+	}
+	if err := l.fillBusiness(ctx, &di); err != nil {
+		return DocumentInfo{}, fmt.Errorf("ledger: document: %w", err)
 	}
 	return di, nil
 }

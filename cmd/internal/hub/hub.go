@@ -28,6 +28,7 @@ import (
 	"lienthong/envelope"
 	"lienthong/routing"
 	"lienthong/routing/bus"
+	"lienthong/routing/deadline"
 	"lienthong/routing/delivery"
 	"lienthong/routing/intake"
 	"lienthong/routing/ledger"
@@ -60,6 +61,9 @@ type Config struct {
 	// Trust turns signature verification on (when Verifier is nil): trust
 	// domains with their anchors and policies. Nil: reports "not_checked".
 	Trust *TrustConfig
+	// Deadlines tunes the overdue checker of the scheduler role (its clock
+	// and period); zero: real time, every 30s.
+	Deadlines deadline.Config
 }
 
 // ParseRoles checks a comma-separated role list ("" or "all" = every role).
@@ -180,6 +184,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if has("scheduler") {
 		s := &delivery.Scheduler{L: l, Logger: log}
 		g.Go(func() error { return s.Run(gctx) })
+		dc := cfg.Deadlines
+		dc.Logger = log
+		g.Go(func() error { return deadline.New(l, dc).Run(gctx) })
 	}
 	if has("axis") && ax != nil {
 		g.Go(func() error { return ax.Run(gctx) })
