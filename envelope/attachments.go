@@ -1,0 +1,166 @@
+package envelope
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"io"
+)
+
+// AttachmentData is one attachment of an edXML package with its decoded
+// content.
+type AttachmentData struct {
+	Attachment
+	Data []byte
+}
+
+// EachAttachment parses the edXML package raw with Parse (same limits and
+// checks, so nothing is decoded from a package Parse refuses), then calls fn
+// for each attachment, in document order, with its decoded content. Only one
+// attachment is decoded at a time; data is valid during the call only. raw
+// is not modified. fn's error stops the walk and is returned as is.
+//
+// A hub envelope has no attachments: fn is not called.
+func EachAttachment(raw []byte, lim Limits, fn func(a Attachment, data []byte) error) (*Document, error) {
+	lim = lim.withDefaults()
+	doc, err := Parse(raw, lim)
+	if err != nil {
+		return nil, err
+	}
+	if doc.Format == FormatHub || len(doc.Attachments) == 0 {
+		return doc, nil
+	}
+	maxData := lim.MaxAttachmentBytes
+	if maxData <= 0 {
+		maxData = lim.MaxBytes
+	}
+	data := bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
+	dec := newDecoder(data)
+
+	// The element kinds of Parse's grammar that lead to attachment content.
+	const (
+		aOther = iota
+		aRoot
+		aEnv
+		aBody
+		aAttEnc
+		aAtt
+		aCID
+		aData
+	)
+	next := func(parent int, n xml.Name) int {
+		if n.Space != NamespaceEdXML {
+			return aOther
+		}
+		switch {
+		case parent == -1 && n.Local == "edXML":
+			return aRoot
+		case parent == aRoot && n.Local == "edXMLEnvelope":
+			return aEnv
+		case parent == aEnv && n.Local == "edXMLBody":
+			return aBody
+		case (parent == aRoot || parent == aEnv || parent == aBody) && n.Local == "AttachmentEncoded":
+			return aAttEnc
+		case parent == aAttEnc && n.Local == "Attachment":
+			return aAtt
+		case parent == aAtt && n.Local == "ContentId":
+			return aCID
+		case parent == aAtt && n.Local == "ContentTransferEncoded":
+			return aData
+		}
+		return aOther
+	}
+	var (
+		stack []int
+		cid   []byte
+		b64   bytes.Buffer
+		buf   []byte
+		i     int
+	)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, newErr(CodeNotXML, "reading attachments: %v", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			parent := -1
+			if len(stack) > 0 {
+				parent = stack[len(stack)-1]
+			}
+			k := next(parent, t.Name)
+			stack = append(stack, k)
+			if k == aAtt {
+				cid, b64 = cid[:0], bytes.Buffer{}
+			}
+		case xml.CharData:
+			if len(stack) == 0 {
+				continue
+			}
+			switch stack[len(stack)-1] {
+			case aCID:
+				cid = append(cid, t...)
+			case aData:
+				for _, c := range t {
+					if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+						b64.WriteByte(c)
+					}
+				}
+				if int64(b64.Len()) > maxData/3*4+8 {
+					return nil, newErr(CodeTooLarge, "attachment %d: decoded size over the limit of %d bytes", i+1, maxData)
+				}
+			}
+		case xml.EndElement:
+			k := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if k != aAtt {
+				continue
+			}
+			if i >= len(doc.Attachments) {
+				return nil, newErr(CodeManifest, "more attachments than Parse saw")
+			}
+			a := doc.Attachments[i]
+			if id := stripCID(string(cid)); id != a.ContentID {
+				return nil, newErr(CodeManifest, "attachment %d: ContentId %q, Parse saw %q", i+1, id, a.ContentID)
+			}
+			enc := base64.StdEncoding
+			if b64.Len()%4 != 0 && bytes.IndexByte(b64.Bytes(), '=') < 0 {
+				enc = base64.RawStdEncoding
+			}
+			if n := enc.DecodedLen(b64.Len()); cap(buf) < n {
+				buf = make([]byte, n)
+			}
+			n, err := enc.Decode(buf[:cap(buf)], b64.Bytes())
+			if err != nil {
+				return nil, &Error{Code: CodeBadBase64, Msg: fmt.Sprintf("attachment %s", a.ContentID), Err: err}
+			}
+			if int64(n) != a.Size {
+				return nil, newErr(CodeBadBase64, "attachment %s: decoded %d bytes, Parse saw %d", a.ContentID, n, a.Size)
+			}
+			if err := fn(a, buf[:n]); err != nil {
+				return doc, err
+			}
+			i++
+		}
+	}
+	return doc, nil
+}
+
+// ReadAttachments is EachAttachment collecting every attachment with a copy
+// of its content. The decoded attachments take at most three quarters of
+// len(raw).
+func ReadAttachments(raw []byte, lim Limits) (*Document, []AttachmentData, error) {
+	var out []AttachmentData
+	doc, err := EachAttachment(raw, lim, func(a Attachment, data []byte) error {
+		out = append(out, AttachmentData{Attachment: a, Data: bytes.Clone(data)})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, out, nil
+}
