@@ -45,28 +45,28 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	p := pki(t)
+	return newWorldWith(t, pki(t), pki(t).RSALeaf2)
+}
+
+var testPKIEC = sync.OnceValues(func() (*testpki.PKI, error) { return testpki.NewEC(time.Now().Truncate(time.Second)) })
+
+// newFuzzWorld is newWorld on the small all-ECDSA PKI (fast to set up in
+// every fuzz worker), without revocation checking (its CAs cannot sign CRLs).
+func newFuzzWorld(t testing.TB) *world {
+	t.Helper()
+	p, err := testPKIEC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newWorldWith(t, p, nil)
+}
+
+func newWorldWith(t testing.TB, p *testpki.PKI, revoked *testpki.Cert) *world {
+	t.Helper()
 	dir := t.TempDir()
-	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		Number: big.NewInt(1), ThisUpdate: p.Now.Add(-time.Hour), NextUpdate: p.Now.Add(7 * 24 * time.Hour),
-		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: p.RSALeaf2.Cert.SerialNumber,
-			RevocationTime: p.Now.Add(-30 * time.Minute), ReasonCode: 1}},
-	}, p.Intermediate.Cert, p.Intermediate.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crlFile := filepath.Join(dir, "issuing.crl")
-	if err := os.WriteFile(crlFile, crl, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	chk, err := trust.NewChecker(trust.RevocationConfig{Mode: trust.HardFail, CRLFiles: []string{crlFile},
-		NoAIA: true, NoCDP: true, LeafOnly: true}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	none, err := trust.NewChecker(trust.RevocationConfig{Mode: trust.HardFail, NoAIA: true, NoCDP: true}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
+	var chk, none trust.RevocationChecker
+	if revoked != nil {
+		chk, none = revocationCheckers(t, p, revoked, dir)
 	}
 	s := trust.NewStore()
 	for _, d := range []*trust.Domain{
@@ -77,7 +77,7 @@ func newWorld(t testing.TB) *world {
 			t.Fatal(err)
 		}
 	}
-	return &world{p: p, store: s, dir: dir, revoked: p.RSALeaf2,
+	return &world{p: p, store: s, dir: dir, revoked: revoked,
 		verifier: &attsig.Verifier{Trust: s, Now: func() time.Time { return p.Now }}}
 }
 
@@ -171,4 +171,32 @@ func shortLived(t testing.TB, p *testpki.PKI) *testpki.Cert {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// revocationCheckers returns a hard-fail checker with a CRL file of the
+// issuing CA revoking revoked, and a hard-fail checker with no source.
+func revocationCheckers(t testing.TB, p *testpki.PKI, revoked *testpki.Cert, dir string) (trust.RevocationChecker, trust.RevocationChecker) {
+	t.Helper()
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(1), ThisUpdate: p.Now.Add(-time.Hour), NextUpdate: p.Now.Add(7 * 24 * time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: revoked.Cert.SerialNumber,
+			RevocationTime: p.Now.Add(-30 * time.Minute), ReasonCode: 1}},
+	}, p.Intermediate.Cert, p.Intermediate.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlFile := filepath.Join(dir, "issuing.crl")
+	if err := os.WriteFile(crlFile, crl, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chk, err := trust.NewChecker(trust.RevocationConfig{Mode: trust.HardFail, CRLFiles: []string{crlFile},
+		NoAIA: true, NoCDP: true, LeafOnly: true}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, err := trust.NewChecker(trust.RevocationConfig{Mode: trust.HardFail, NoAIA: true, NoCDP: true}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chk, none
 }

@@ -1,0 +1,219 @@
+package attsig_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lienthong/envelope/attsig"
+	"lienthong/envelope/internal/testpki"
+)
+
+// placeholderHex is the size of the /Contents hole in hex digits.
+const placeholderHex = 16384
+
+// pdfOptions shape a test PDF.
+type pdfOptions struct {
+	SubFilter string // default adbe.pkcs7.detached
+	Text      string // page content
+}
+
+// buildPDF writes a one-page PDF with an AcroForm signature field whose
+// signature dictionary has a /Contents hole, computes the /ByteRange over
+// the whole file except the hole, and fills the hole with sign(signed
+// bytes). The result is a complete, parseable PDF (correct xref) — what a
+// PAdES signer produces for a first signature.
+func buildPDF(t testing.TB, o pdfOptions, sign func(signed []byte) []byte) []byte {
+	t.Helper()
+	if o.SubFilter == "" {
+		o.SubFilter = "adbe.pkcs7.detached"
+	}
+	if o.Text == "" {
+		o.Text = "Nghi quyet TEST so 1"
+	}
+	stream := fmt.Sprintf("BT /F1 18 Tf 72 720 Td (%s) Tj ET", o.Text)
+	objs := []string{
+		"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] /SigFlags 3 >> >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents 6 0 R /Annots [4 0 R] >>",
+		"<< /Type /Annot /Subtype /Widget /FT /Sig /T (Signature1) /V 5 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R >>",
+		"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /" + o.SubFilter +
+			" /ByteRange [0 0000000000 0000000000 0000000000] /Contents <" + strings.Repeat("0", placeholderHex) +
+			"> /M (D:20261202000000Z) /Name (TEST signer) /Reason (TEST) >>",
+		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(stream), stream),
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+	}
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+	offs := make([]int, len(objs))
+	for i, o := range objs {
+		offs[i] = b.Len()
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
+	for _, off := range offs {
+		fmt.Fprintf(&b, "%010d 00000 n \n", off)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
+	pdf := b.Bytes()
+
+	holeStart := bytes.Index(pdf, []byte("/Contents <"+strings.Repeat("0", 16))) + len("/Contents ")
+	holeEnd := holeStart + placeholderHex + 2
+	br := fmt.Sprintf("[0 %010d %010d %010d]", holeStart, holeEnd, len(pdf)-holeEnd)
+	at := bytes.Index(pdf, []byte("[0 0000000000 0000000000 0000000000]"))
+	copy(pdf[at:], br)
+	signed := append(append([]byte{}, pdf[:holeStart]...), pdf[holeEnd:]...)
+	cms := hex.EncodeToString(sign(signed))
+	if len(cms) > placeholderHex {
+		t.Fatalf("CMS of %d hex digits does not fit the hole", len(cms))
+	}
+	copy(pdf[holeStart+1:], cms)
+	return pdf
+}
+
+// pdfsig runs poppler's pdfsig (an independent PAdES verifier) and returns
+// its output.
+func pdfsig(t testing.TB, dir string, pdf []byte) string {
+	t.Helper()
+	needTool(t, "pdfsig")
+	f := filepath.Join(dir, fmt.Sprintf("doc-%d.pdf", len(pdf)))
+	if err := os.WriteFile(f, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("pdfsig", "-nocert", f).CombinedOutput() // exits non-zero for invalid signatures
+	return string(out)
+}
+
+func TestPDFSignatures(t *testing.T) {
+	w := newWorld(t)
+	p := w.p
+	osslSigner := func(c *testpki.Cert, extra ...string) func([]byte) []byte {
+		return func(b []byte) []byte { return w.opensslSign(t, b, c, append([]string{"-nosmimecap"}, extra...)...) }
+	}
+	good := buildPDF(t, pdfOptions{}, osslSigner(p.RSALeaf))
+	cades := buildPDF(t, pdfOptions{SubFilter: "ETSI.CAdES.detached"}, osslSigner(p.ECLeaf, "-cades"))
+
+	// The independent verifier agrees that the genuine files are signed and
+	// that the whole document is covered.
+	for name, pdf := range map[string][]byte{"adbe.pkcs7.detached": good, "ETSI.CAdES.detached": cades} {
+		out := pdfsig(t, w.dir, pdf)
+		if !strings.Contains(out, "Signature is Valid") || !strings.Contains(out, "Total document signed") {
+			t.Fatalf("pdfsig on the %s PDF:\n%s", name, out)
+		}
+	}
+
+	insideRange := bytes.Clone(good)
+	i := bytes.Index(insideRange, []byte("so 1"))
+	insideRange[i+3] = '2' // "so 2": the page text, inside the signed range
+	if out := pdfsig(t, w.dir, insideRange); strings.Contains(out, "Signature is Valid") {
+		t.Fatalf("pdfsig accepts the altered PDF:\n%s", out)
+	}
+
+	// An incremental update appended after signing: outside the ranges.
+	appended := append(bytes.Clone(good), []byte("1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n%%EOF\n")...)
+
+	sigHole := func(pdf []byte) (int, int) {
+		s := bytes.Index(pdf, []byte("/Contents <")) + len("/Contents <")
+		return s, s + placeholderHex
+	}
+	inHole := bytes.Clone(good)
+	hs, _ := sigHole(inHole)
+	// The last hex digits of the CMS proper are the signature value.
+	cmsLen := len(strings.TrimRight(string(inHole[hs:hs+placeholderHex]), "0"))
+	inHole[hs+cmsLen-3] = flipHex(inHole[hs+cmsLen-3])
+	padding := bytes.Clone(good)
+	_, he := sigHole(padding)
+	padding[he-2] = '1' // in the zero padding after the CMS
+
+	holeMoved := bytes.Clone(good)
+	j := bytes.Index(holeMoved, []byte("/ByteRange [0 "))
+	copy(holeMoved[j+len("/ByteRange [0 "):], fmt.Sprintf("%010d", 20)) // gap no longer at /Contents
+
+	for _, tc := range []struct {
+		name string
+		pdf  []byte
+		code string
+		sub  string
+	}{
+		{"openssl RSA, adbe.pkcs7.detached", good, "", "adbe.pkcs7.detached"},
+		{"openssl ECDSA -cades, ETSI.CAdES.detached", cades, "", "ETSI.CAdES.detached"},
+		{"altered inside the signed ranges", insideRange, attsig.CodeContentMismatch, ""},
+		{"bytes appended outside the ranges", appended, attsig.CodePDFByteRange, ""},
+		{"altered signature value inside the Contents hole", inHole, attsig.CodeInvalid, ""},
+		{"non-zero padding after the CMS", padding, attsig.CodePDFMalformed, ""},
+		{"gap that is not the Contents string", holeMoved, attsig.CodePDFMalformed, ""},
+		{"wrong key", buildPDF(t, pdfOptions{}, func(b []byte) []byte { return goSign(t, b, p.RSALeaf.Cert, p.RSALeaf2.Key, p.Intermediate.Cert) }), attsig.CodeInvalid, ""},
+		{"expired signer", buildPDF(t, pdfOptions{}, osslSigner(p.ExpiredLeaf)), attsig.CodeExpired, ""},
+		{"revoked signer", buildPDF(t, pdfOptions{}, osslSigner(p.RSALeaf2)), attsig.CodeRevoked, ""},
+		{"unknown CA", buildPDF(t, pdfOptions{}, osslSigner(p.UnknownLeaf)), attsig.CodeUnknownSigner, ""},
+		{"SHA-1", buildPDF(t, pdfOptions{}, osslSigner(p.RSALeaf, "-md", "sha1")), attsig.CodeSHA1, ""},
+		{"adbe.pkcs7.sha1 sub-filter", buildPDF(t, pdfOptions{SubFilter: "adbe.pkcs7.sha1"}, osslSigner(p.RSALeaf)), attsig.CodePDFSubFilter, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vds, err := w.verifier.VerifyPDF(context.Background(), "national", tc.pdf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vds) != 1 {
+				t.Fatalf("%d verdicts, want 1: %+v", len(vds), vds)
+			}
+			vd := vds[0]
+			if vd.Kind != attsig.KindPAdES || vd.Index != 1 || len(vd.ByteRange) != 4 {
+				t.Errorf("verdict kind %q index %d range %v", vd.Kind, vd.Index, vd.ByteRange)
+			}
+			if tc.code == "" {
+				if vd.Outcome != attsig.OutcomeValid || vd.SubFilter != tc.sub || vd.Signer == nil || vd.Revocation == nil {
+					t.Fatalf("verdict %s %s: %s (sub-filter %q)", vd.Outcome, vd.Code, vd.Reason, vd.SubFilter)
+				}
+				return
+			}
+			if vd.Outcome != attsig.OutcomeInvalid || vd.Code != tc.code {
+				t.Fatalf("verdict %s %s (%s), want %s", vd.Outcome, vd.Code, vd.Reason, tc.code)
+			}
+		})
+	}
+}
+
+func flipHex(c byte) byte {
+	if c == '0' {
+		return '1'
+	}
+	return '0'
+}
+
+func TestScanPDFLimits(t *testing.T) {
+	w := newWorld(t)
+	good := buildPDF(t, pdfOptions{}, func(b []byte) []byte { return goSign(t, b, w.p.RSALeaf.Cert, w.p.RSALeaf.Key, w.p.Intermediate.Cert) })
+	// Three signature dictionaries where one is allowed.
+	many := bytes.Replace(good, []byte("/Name (TEST signer)"), []byte("/Name (TEST signer) /X [ /ByteRange [0 1 2 3] /ByteRange [0 1 2 3] ]"), 1)
+	sigs, err := attsig.ScanPDF(many, 1, 1<<20)
+	var ae *attsig.Error
+	if !asAttsigErr(err, &ae) || ae.Code != attsig.CodePDFTooMany || len(sigs) != 1 {
+		t.Fatalf("ScanPDF = %d, %v; want pdf_too_many_signatures", len(sigs), err)
+	}
+	v := *w.verifier
+	v.Limits = attsig.Limits{MaxPDFBytes: 1000}
+	vds, err := v.VerifyPDF(context.Background(), "national", good)
+	if err != nil || len(vds) != 1 || vds[0].Code != attsig.CodeTooLarge {
+		t.Fatalf("over MaxPDFBytes: %v %+v", err, vds)
+	}
+	v.Limits = attsig.Limits{MaxSignatureBytes: 100}
+	vds, err = v.VerifyPDF(context.Background(), "national", good)
+	if err != nil || len(vds) != 1 || vds[0].Code != attsig.CodeTooLarge {
+		t.Fatalf("over MaxSignatureBytes: %v %+v", err, vds)
+	}
+	// An unsigned PDF has no signature verdicts.
+	if sigs, err := attsig.ScanPDF([]byte("%PDF-1.7\n1 0 obj\n<< >>\nendobj\n%%EOF\n"), 16, 1<<20); err != nil || len(sigs) != 0 {
+		t.Fatalf("unsigned PDF: %v %v", sigs, err)
+	}
+}
+
+func asAttsigErr(err error, target **attsig.Error) bool { return errors.As(err, target) }
