@@ -125,8 +125,12 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 
 	sink := &webhook.Sink{Logger: log}
+	tc, err := devTrust(creds.CACert)
+	if err != nil {
+		return err
+	}
 	return hub.Run(ctx, hub.Config{
-		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl,
+		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, Trust: tc,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))
 		},
@@ -201,10 +205,13 @@ func seedDemo(ctx context.Context, dir, dbURL, listen string, brokers []string) 
 		return nil, err
 	}
 	sp := filepath.Join(samples, "welcome.edxml")
-	if _, err := os.Stat(sp); errors.Is(err, os.ErrNotExist) {
+	if cur, err := os.ReadFile(sp); errors.Is(err, os.ErrNotExist) || (err == nil && !signed(cur)) {
 		doc := sample.EdXML(sample.Doc{From: demoOrgans[0].Code, FromName: demoOrgans[0].Name,
 			To: []string{demoOrgans[1].Code, demoOrgans[2].Code}, Number: "1", Notation: "VPQH-DEMO",
 			Subject: "V/v chào mừng đến với Lienthong (văn bản mẫu)"})
+		if doc, err = signDemo(doc, pki.Organs[demoOrgans[0].Code]); err != nil {
+			return nil, err
+		}
 		if err := os.WriteFile(sp, doc, 0o644); err != nil {
 			return nil, err
 		}

@@ -256,6 +256,7 @@ func TestMakeRunIsReadyWithin60s(t *testing.T) {
 		t.Fatalf("submitting the sample: %d", st)
 	}
 	waitDelivered(t, c, sub.ID, 60*time.Second)
+	checkSampleSigned(t, c, sub.ID)
 	p.stop(t)
 	if !strings.Contains(p.out.String(), "PostgreSQL stopped") {
 		t.Errorf("Ctrl-C did not stop the private PostgreSQL:\n%s", p.out)

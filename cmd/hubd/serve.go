@@ -30,6 +30,8 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	prefix := fs.String("topic-prefix", "lt", "Kafka topic prefix")
 	partitions := fs.Int("partitions", 8, "partitions of the topics the hub creates")
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
+	trustDir := fs.String("trust-dir", "", "trust anchors: one folder per trust domain with *.pem and a policy file (LT_TRUST_DIR)")
+	trustChannels := fs.String("trust-channels", "", "channel=domain list (default api=agency,axis=axis,partner=partner)")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -44,13 +46,17 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	tc, err := trustConfig(*trustDir, *trustChannels, log)
+	if err != nil {
+		return err
+	}
 	if *directory != "" {
 		if err := loadDirectory(ctx, *dbURL, *directory); err != nil {
 			return err
 		}
 	}
 	return hub.Run(ctx, hub.Config{DatabaseURL: *dbURL, Brokers: splitList(*brokers), TopicPrefix: *prefix,
-		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log})
+		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log, Trust: tc})
 }
 
 func runMigrate(ctx context.Context, args []string, log *slog.Logger) error {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"lienthong/envelope"
+	"lienthong/envelope/dsig"
 	"lienthong/routing/ledger"
 )
 
@@ -49,10 +50,12 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Verifier is the verification step: it checks a parsed document's
-// signatures under the hub's policy and returns the report to keep beside it.
-// A non-nil error refuses the document.
+// signatures under the hub's policy for the channel it came through and
+// returns the report to keep beside it (envelope/verify implements it). A
+// non-nil error refuses the document; a *dsig.VerifyError carries the stable
+// rejection code.
 type Verifier interface {
-	Verify(ctx context.Context, doc *envelope.Document) (report any, err error)
+	Check(ctx context.Context, doc *envelope.Document, channel string) (report any, err error)
 }
 
 // Config wires a Service.
@@ -145,9 +148,18 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 		return Result{}, &Error{Code: CodeUnknownRecipient, Msg: fmt.Sprintf("recipient organ(s) not in the directory: %v", unknown)}
 	}
 	var report any = map[string]string{"outcome": "not_checked"}
+	var stored any // the full report, kept in its own table
 	if s.cfg.Verifier != nil {
-		if report, err = s.cfg.Verifier.Verify(ctx, doc); err != nil {
+		if report, err = s.cfg.Verifier.Check(ctx, doc, sub.Channel); err != nil {
+			var ve *dsig.VerifyError
+			if errors.As(err, &ve) {
+				return Result{}, &Error{Code: Code(ve.Code), Msg: ve.Reason, Err: err}
+			}
 			return Result{}, err
+		}
+		stored = report
+		if sm, ok := report.(interface{ Summary() map[string]any }); ok {
+			report = sm.Summary()
 		}
 	}
 	sum := sha256.Sum256(sub.Raw)
@@ -155,7 +167,7 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 		Sender: sender.Code, DocRef: doc.DocumentID, Format: string(doc.Format), Subject: doc.Subject,
 		CodeNumber: doc.CodeNumber, CodeNotation: doc.CodeNotation, PromulgationDate: doc.PromulgationDate,
 		BusinessType: doc.BusinessDocType, Recipients: recipients, Raw: sub.Raw, SHA256: sum[:],
-		Source: sub.Source,
+		Source: sub.Source, Verification: stored,
 		Meta: map[string]any{"attachments": doc.Attachments, "warnings": doc.Warnings,
 			"verification": report, "channel": sub.Channel},
 	}

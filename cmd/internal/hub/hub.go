@@ -55,6 +55,9 @@ type Config struct {
 	Mount func(api *restapi.Server)
 	// OnListen is called with the API's bound address once it listens.
 	OnListen func(addr net.Addr)
+	// Trust turns signature verification on (when Verifier is nil): trust
+	// domains with their anchors and policies. Nil: reports "not_checked".
+	Trust *TrustConfig
 }
 
 // ParseRoles checks a comma-separated role list ("" or "all" = every role).
@@ -170,7 +173,11 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return s.Run(gctx) })
 	}
 	if has("api") {
-		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: cfg.Verifier, Logger: log})
+		verifier, err := verifierOf(cfg, l)
+		if err != nil {
+			return err
+		}
+		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: verifier, Logger: log})
 		api := restapi.New(l, svc, restapi.Config{MaxBody: cfg.MaxBody, Registry: reg, Logger: log})
 		if cfg.Mount != nil {
 			cfg.Mount(api)
