@@ -1,10 +1,10 @@
 package attsig_test
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"math/big"
 	"os"
 	"os/exec"
@@ -16,6 +16,7 @@ import (
 	"github.com/digitorus/pkcs7"
 
 	"lienthong/envelope/attsig"
+	"lienthong/envelope/attsig/attsigtest"
 	"lienthong/envelope/internal/testpki"
 	"lienthong/envelope/trust"
 )
@@ -90,39 +91,18 @@ func needTool(t testing.TB, name string) {
 }
 
 // opensslSign signs content with `openssl cms -sign -binary -outform DER`
-// (detached), as signer, with the issuing CA as extra certificate, plus
-// the given extra arguments.
+// (detached), as signer, with its issuing CA as extra certificate, plus the
+// given extra arguments.
 func (w *world) opensslSign(t testing.TB, content []byte, signer *testpki.Cert, extra ...string) []byte {
 	t.Helper()
-	needTool(t, "openssl")
-	dir, err := os.MkdirTemp(w.dir, "sign")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := w.p.WriteFiles(dir, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certfile := f.Intermediate
+	s := attsigtest.Signer{KeyPEM: signer.KeyPEM(), CertPEM: signer.CertPEM(), Extra: []*x509.Certificate{w.p.Intermediate.Cert}}
 	if signer.Cert.CheckSignatureFrom(w.p.Intermediate.Cert) != nil {
-		certfile = f.UnknownRoot
+		s.Extra = []*x509.Certificate{w.p.UnknownRoot.Cert}
 	}
-	in, out := filepath.Join(dir, "content"), filepath.Join(dir, "sig.p7s")
-	if err := os.WriteFile(in, content, 0o600); err != nil {
-		t.Fatal(err)
+	b, err := attsigtest.OpenSSLSign(w.dir, content, s, extra...)
+	if errors.Is(err, attsigtest.ErrNoOpenSSL) {
+		t.Skip(err)
 	}
-	args := append([]string{"cms", "-sign", "-binary", "-outform", "DER", "-in", in, "-out", out,
-		"-signer", f.Cert, "-inkey", f.Key, "-certfile", certfile}, extra...)
-	if !contains(extra, "-md") {
-		args = append(args, "-md", "sha256")
-	}
-	cmd := exec.Command("openssl", args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("openssl %v: %v\n%s", args, err, stderr.String())
-	}
-	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}

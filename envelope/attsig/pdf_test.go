@@ -3,7 +3,6 @@ package attsig_test
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,69 +12,21 @@ import (
 	"testing"
 
 	"lienthong/envelope/attsig"
+	"lienthong/envelope/attsig/attsigtest"
 	"lienthong/envelope/internal/testpki"
 )
 
-// placeholderHex is the size of the /Contents hole in hex digits.
-const placeholderHex = 16384
+const placeholderHex = attsigtest.PlaceholderHex
 
-// pdfOptions shape a test PDF.
-type pdfOptions struct {
-	SubFilter string // default adbe.pkcs7.detached
-	Text      string // page content
-}
+type pdfOptions = attsigtest.PDFOptions
 
-// buildPDF writes a one-page PDF with an AcroForm signature field whose
-// signature dictionary has a /Contents hole, computes the /ByteRange over
-// the whole file except the hole, and fills the hole with sign(signed
-// bytes). The result is a complete, parseable PDF (correct xref) — what a
-// PAdES signer produces for a first signature.
+// buildPDF is attsigtest.SignedPDF for tests.
 func buildPDF(t testing.TB, o pdfOptions, sign func(signed []byte) []byte) []byte {
 	t.Helper()
-	if o.SubFilter == "" {
-		o.SubFilter = "adbe.pkcs7.detached"
+	pdf, err := attsigtest.SignedPDF(o, func(b []byte) ([]byte, error) { return sign(b), nil })
+	if err != nil {
+		t.Fatal(err)
 	}
-	if o.Text == "" {
-		o.Text = "Nghi quyet TEST so 1"
-	}
-	stream := fmt.Sprintf("BT /F1 18 Tf 72 720 Td (%s) Tj ET", o.Text)
-	objs := []string{
-		"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] /SigFlags 3 >> >>",
-		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents 6 0 R /Annots [4 0 R] >>",
-		"<< /Type /Annot /Subtype /Widget /FT /Sig /T (Signature1) /V 5 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R >>",
-		"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /" + o.SubFilter +
-			" /ByteRange [0 0000000000 0000000000 0000000000] /Contents <" + strings.Repeat("0", placeholderHex) +
-			"> /M (D:20261202000000Z) /Name (TEST signer) /Reason (TEST) >>",
-		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(stream), stream),
-		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-	}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-	offs := make([]int, len(objs))
-	for i, o := range objs {
-		offs[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offs {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	pdf := b.Bytes()
-
-	holeStart := bytes.Index(pdf, []byte("/Contents <"+strings.Repeat("0", 16))) + len("/Contents ")
-	holeEnd := holeStart + placeholderHex + 2
-	br := fmt.Sprintf("[0 %010d %010d %010d]", holeStart, holeEnd, len(pdf)-holeEnd)
-	at := bytes.Index(pdf, []byte("[0 0000000000 0000000000 0000000000]"))
-	copy(pdf[at:], br)
-	signed := append(append([]byte{}, pdf[:holeStart]...), pdf[holeEnd:]...)
-	cms := hex.EncodeToString(sign(signed))
-	if len(cms) > placeholderHex {
-		t.Fatalf("CMS of %d hex digits does not fit the hole", len(cms))
-	}
-	copy(pdf[holeStart+1:], cms)
 	return pdf
 }
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"time"
 
 	"lienthong/envelope"
+	"lienthong/envelope/trust"
 )
 
 // VerifyAttachments gives every attachment of one document its verdicts, in
@@ -20,7 +22,14 @@ func (v *Verifier) VerifyAttachments(ctx context.Context, domain string, atts []
 	if err != nil {
 		return nil, err
 	}
-	lim := v.Limits.withDefaults()
+	return VerifyAttachmentsIn(ctx, d, now, v.Limits, atts)
+}
+
+// VerifyAttachmentsIn is VerifyAttachments under trust domain d at the
+// hub's time now, for a caller that has chosen both already (the accept
+// path's verification step).
+func VerifyAttachmentsIn(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, atts []envelope.AttachmentData) ([]Verdict, error) {
+	lim = lim.withDefaults()
 	byName := map[string][]int{}
 	for i, a := range atts {
 		byName[a.Name] = append(byName[a.Name], i)

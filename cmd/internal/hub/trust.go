@@ -31,7 +31,8 @@ func verifierOf(cfg Config, l *ledger.Ledger) (intake.Verifier, error) {
 		return nil, nil
 	}
 	v, err := verify.New(verify.Config{Trust: cfg.Trust.Store, Domains: cfg.Trust.Domains,
-		Directory: ledgerDirectory{l}, Limits: envelope.Limits{MaxBytes: cfg.MaxBody}})
+		Directory: ledgerDirectory{l}, Limits: envelope.Limits{MaxBytes: cfg.MaxBody},
+		Attachments: verify.AttachmentSignatures{Envelope: envelope.Limits{MaxBytes: cfg.MaxBody}}})
 	if err != nil {
 		return nil, fmt.Errorf("trust: %w", err)
 	}
