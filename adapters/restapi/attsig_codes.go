@@ -16,6 +16,7 @@ func init() {
 		attsig.CodeSignerCount:     {422, "Chữ ký CMS phải có đúng một người ký / CMS signature must have exactly one signer"},
 		attsig.CodeContentMismatch: {422, "Tệp đính kèm đã bị thay đổi sau khi ký / Attachment altered after signing"},
 		attsig.CodeSigningTime:     {422, "Thời điểm ký nằm ngoài hiệu lực chứng thư / Claimed signing time outside the certificate's validity"},
+		attsig.CodeSigningCert:     {422, "Thuộc tính signingCertificate không khớp chứng thư người ký / signingCertificate attribute names another certificate"},
 		attsig.CodeOrphan:          {422, "Tệp chữ ký .p7s không có tệp tương ứng / Detached signature without its attachment"},
 		attsig.CodePDFMalformed:    {422, "Chữ ký trong tệp PDF không hợp lệ / Malformed PDF signature"},
 		attsig.CodePDFByteRange:    {422, "Chữ ký PDF không bao trùm toàn bộ tệp / PDF signature does not cover the whole file"},

@@ -1,8 +1,14 @@
 package attsig
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	_ "crypto/sha1" // ESS signingCertificate v1 hashes
+	_ "crypto/sha256"
+	_ "crypto/sha512"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -166,6 +172,7 @@ func verifyCMS(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, 
 	case !oidIn(sa, okSigAlg):
 		return aerr(CodeAlgorithm, nil, "signature algorithm %s is not accepted (RSA PKCS#1 v1.5 or ECDSA with SHA-2 only)", sa)
 	}
+	var essV1, essV2 [][]byte // signingCertificate(V2) attribute values
 	if len(si.AuthenticatedAttributes) > 0 {
 		var ct asn1.ObjectIdentifier
 		found := false
@@ -176,6 +183,10 @@ func verifyCMS(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, 
 					return aerr(CodeMalformed, err, "contentType attribute")
 				}
 				found = true
+			case a.Type.Equal(oidSigningCertificateV2):
+				essV2 = append(essV2, a.Value.Bytes)
+			case a.Type.Equal(oidSigningCertificate):
+				essV1 = append(essV1, a.Value.Bytes)
 			case a.Type.Equal(pkcs7.OIDAttributeSigningTime):
 				var t time.Time
 				if _, err := asn1.Unmarshal(a.Value.Bytes, &t); err == nil {
@@ -191,6 +202,16 @@ func verifyCMS(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, 
 	leaf := p7.GetOnlySigner()
 	if leaf == nil {
 		return aerr(CodeNoCertificate, nil, "the signer's certificate is not in the CMS")
+	}
+	for _, v := range essV1 {
+		if err := checkSigningCertificate(v, false, leaf); err != nil {
+			return err
+		}
+	}
+	for _, v := range essV2 {
+		if err := checkSigningCertificate(v, true, leaf); err != nil {
+			return err
+		}
 	}
 	var inter []*x509.Certificate
 	for _, c := range p7.Certificates {
@@ -230,5 +251,53 @@ func verifyCMS(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, 
 		return fmt.Errorf("attsig: revocation: %w", err)
 	}
 	vd.Outcome = OutcomeValid
+	return nil
+}
+
+// The ESS signing-certificate attributes (RFC 2634, RFC 5035) that CAdES
+// and PAdES require: they bind the signature to one certificate, so that a
+// certificate with the same key (or the same issuer and serial number) cannot
+// be swapped in.
+var (
+	oidSigningCertificate   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 12}
+	oidSigningCertificateV2 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 47}
+)
+
+type essCertID struct {
+	HashAlgorithm pkix.AlgorithmIdentifier `asn1:"optional"` // v2 only; default SHA-256
+	CertHash      []byte
+	IssuerSerial  asn1.RawValue `asn1:"optional"`
+}
+
+type signingCertificate struct {
+	Certs    []essCertID
+	Policies asn1.RawValue `asn1:"optional"`
+}
+
+// checkSigningCertificate checks that a signingCertificate (v2: V2)
+// signed attribute value names leaf.
+func checkSigningCertificate(value []byte, v2 bool, leaf *x509.Certificate) error {
+	var sc signingCertificate
+	if rest, err := asn1.Unmarshal(value, &sc); err != nil || len(rest) > 0 || len(sc.Certs) == 0 {
+		return aerr(CodeMalformed, err, "signingCertificate attribute")
+	}
+	h := crypto.SHA1 // v1: SHA-1 by definition (an identifier, not a signature)
+	if v2 {
+		switch alg := sc.Certs[0].HashAlgorithm.Algorithm; {
+		case len(alg) == 0 || alg.Equal(oidSHA256):
+			h = crypto.SHA256
+		case alg.Equal(oidSHA384):
+			h = crypto.SHA384
+		case alg.Equal(oidSHA512):
+			h = crypto.SHA512
+		default:
+			return aerr(CodeAlgorithm, nil, "signingCertificateV2 hash %s is not accepted", alg)
+		}
+	}
+	d := h.New()
+	d.Write(leaf.Raw)
+	if !bytes.Equal(d.Sum(nil), sc.Certs[0].CertHash) {
+		return aerr(CodeSigningCert, nil, "the signingCertificate attribute names another certificate than the signer's")
+	}
 	return nil
 }

@@ -3,10 +3,17 @@ package attsig_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/digitorus/pkcs7"
 
 	"lienthong/envelope/attsig"
 	"lienthong/envelope/trust"
@@ -122,5 +129,65 @@ func TestUnknownDomain(t *testing.T) {
 	w := newWorld(t)
 	if _, err := w.verifier.VerifyDetached(context.Background(), "nowhere", nil, nil); !errors.Is(err, attsig.ErrUnknownDomain) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// The ESS signingCertificateV2 attribute must name the signer's
+// certificate: one naming another certificate (a substitution) is refused.
+func TestSigningCertificateAttribute(t *testing.T) {
+	w := newWorld(t)
+	p := w.p
+	content := []byte("TEST content")
+	type essCertID struct {
+		HashAlgorithm pkix.AlgorithmIdentifier `asn1:"optional"`
+		CertHash      []byte
+	}
+	type signingCertificateV2 struct{ Certs []essCertID }
+	oid := asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 47}
+	sign := func(named *x509.Certificate, alg asn1.ObjectIdentifier) []byte {
+		var sum []byte
+		switch {
+		case alg == nil:
+			s := sha256.Sum256(named.Raw)
+			sum = s[:]
+		default:
+			s := sha512.Sum512(named.Raw)
+			sum = s[:]
+		}
+		sd, err := pkcs7.NewSignedData(content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+		attr := pkcs7.Attribute{Type: oid, Value: signingCertificateV2{Certs: []essCertID{{HashAlgorithm: pkix.AlgorithmIdentifier{Algorithm: alg}, CertHash: sum}}}}
+		if err := sd.AddSigner(p.RSALeaf.Cert, p.RSALeaf.Key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{attr}}); err != nil {
+			t.Fatal(err)
+		}
+		sd.AddCertificate(p.Intermediate.Cert)
+		sd.Detach()
+		b, err := sd.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		sig  []byte
+		code string
+	}{
+		{"names the signer (SHA-256 by default)", sign(p.RSALeaf.Cert, nil), ""},
+		{"names the signer (SHA-512)", sign(p.RSALeaf.Cert, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}), ""},
+		{"names another certificate", sign(p.RSALeaf2.Cert, nil), attsig.CodeSigningCert},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vd, err := w.verifier.VerifyDetached(context.Background(), "national", content, tc.sig)
+			if vd == nil {
+				t.Fatal(err)
+			}
+			if vd.Code != tc.code || (tc.code == "") != (err == nil) {
+				t.Fatalf("verdict %s %s (%v), want %q", vd.Outcome, vd.Code, err, tc.code)
+			}
+		})
 	}
 }

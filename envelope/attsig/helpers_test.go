@@ -109,15 +109,6 @@ func (w *world) opensslSign(t testing.TB, content []byte, signer *testpki.Cert, 
 	return b
 }
 
-func contains(list []string, s string) bool {
-	for _, l := range list {
-		if l == s {
-			return true
-		}
-	}
-	return false
-}
-
 // goSign makes a detached CMS with digitorus/pkcs7, putting cert in the
 // SignerInfo but signing with key — which need not be cert's key (the
 // "wrong key" variant openssl refuses to produce).

@@ -38,6 +38,7 @@ const (
 	CodeContentMismatch = "content_mismatch"              // messageDigest ≠ digest of the content: the attachment (or a signed PDF range) was altered
 	CodeInvalid         = "signature_invalid"             // the signature value does not verify with the signer's key
 	CodeSigningTime     = "signing_time_outside_validity" // the claimed signingTime lies outside the signer's validity
+	CodeSigningCert     = "signing_certificate_mismatch"  // the ESS signingCertificate(V2) attribute names another certificate
 	CodeUnknownSigner   = "unknown_signer"                // chain does not reach an anchor of the trust domain
 	CodeExpired         = "certificate_expired"
 	CodeNotYetValid     = "certificate_not_yet_valid"

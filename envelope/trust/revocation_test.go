@@ -185,7 +185,6 @@ type revocationWorld struct {
 	ocspGood, ocspRevoked, ocspUnknown *testpki.Cert // AIA → responder only
 	crlGood, crlRevoked                *testpki.Cert // CDP → inter.crl only
 	downLeaf                           *testpki.Cert // AIA → a closed port
-	badDelegate                        *testpki.Cert // AIA → responder signed by a delegate without OCSPSigning
 	interCRL                           string
 }
 
