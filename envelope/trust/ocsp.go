@@ -127,7 +127,12 @@ func (c *Checker) postOCSP(ctx context.Context, url string, req []byte) ([]byte,
 func evalOCSP(der []byte, cert, issuer *x509.Certificate, at time.Time, cfg RevocationConfig) Evidence {
 	ev := newEvidence(MethodOCSP, "", cert)
 	ev.DER, ev.SHA256 = der, digestHex(der)
-	resp, err := ocsp.ParseResponseForCert(der, cert, issuer)
+	// Parse without the issuer: golang.org/x/crypto/ocsp then checks the
+	// signature against the certificate embedded in the response, if any,
+	// and with the issuer it would refuse a response that embeds the issuer
+	// itself (as openssl ocsp and many CAs send it). Who may sign is
+	// decided here.
+	resp, err := ocsp.ParseResponseForCert(der, cert, nil)
 	if err != nil {
 		var re ocsp.ResponseError
 		if errors.As(err, &re) {
@@ -138,9 +143,21 @@ func evalOCSP(der []byte, cert, issuer *x509.Certificate, at time.Time, cfg Revo
 		return ev
 	}
 	ev.ThisUpdate, ev.NextUpdate, ev.ProducedAt = resp.ThisUpdate, resp.NextUpdate, resp.ProducedAt
-	if rc := resp.Certificate; rc != nil && !rc.Equal(issuer) {
-		// A delegated responder: ParseResponseForCert checked that issuer
-		// signed it; check what it does not.
+	switch rc := resp.Certificate; {
+	case rc == nil:
+		if err := resp.CheckSignatureFrom(issuer); err != nil {
+			ev.Error = "OCSP response rejected: bad OCSP signature: " + err.Error()
+			return ev
+		}
+	case rc.Equal(issuer):
+		// Signed by the issuer itself (checked against rc by the parser).
+	default:
+		// A delegated responder: issued by the issuer, for OCSP signing,
+		// valid at the time asked about.
+		if err := rc.CheckSignatureFrom(issuer); err != nil {
+			ev.Error = fmt.Sprintf("OCSP response rejected: bad OCSP signature: responder certificate %s is not issued by %s: %v", rc.Subject, issuer.Subject, err)
+			return ev
+		}
 		if !slices.Contains(rc.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
 			ev.Error = fmt.Sprintf("responder certificate %s lacks id-kp-OCSPSigning", rc.Subject)
 			return ev

@@ -358,6 +358,17 @@ func TestCheckerForgedAndStale(t *testing.T) {
 			o.set(leaf, ocsp.Good, time.Time{}, now.Add(-time.Minute), now.Add(time.Hour))
 			return leaf
 		}, trust.HardFail, "lacks id-kp-OCSPSigning"},
+		{"delegated responder of another CA", func(t *testing.T) *testpki.Cert {
+			foreign, err := p.Issue(p.UnknownRoot, testpki.LeafOptions{Name: "TEST foreign OCSP responder", KeyUsage: x509.KeyUsageDigitalSignature,
+				ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := newOCSPResponder(t, p.Intermediate, foreign)
+			leaf := leafFor("TEST foreign delegate", testpki.LeafOptions{OCSPServer: []string{o.URL}})
+			o.set(leaf, ocsp.Good, time.Time{}, now.Add(-time.Minute), now.Add(time.Hour))
+			return leaf
+		}, trust.HardFail, "is not issued by"},
 		{"stale OCSP response", func(t *testing.T) *testpki.Cert {
 			o := newOCSPResponder(t, p.Intermediate, p.Intermediate)
 			leaf := leafFor("TEST stale OCSP", testpki.LeafOptions{OCSPServer: []string{o.URL}})
