@@ -40,7 +40,7 @@ type crlServer struct {
 	calls sync.Map // name → *atomic.Int64
 }
 
-func newCRLServer(t *testing.T) *crlServer {
+func newCRLServer(t testing.TB) *crlServer {
 	s := &crlServer{crls: map[string][]byte{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
@@ -94,7 +94,7 @@ type ocspResponder struct {
 	asked   int
 }
 
-func newOCSPResponder(t *testing.T, issuer, signer *testpki.Cert) *ocspResponder {
+func newOCSPResponder(t testing.TB, issuer, signer *testpki.Cert) *ocspResponder {
 	o := &ocspResponder{issuer: issuer, signer: signer, status: map[string]ocsp.Response{}}
 	o.Server = httptest.NewServer(http.HandlerFunc(o.serve))
 	t.Cleanup(o.Close)
@@ -156,7 +156,7 @@ func (o *ocspResponder) set(c *testpki.Cert, status int, revokedAt, this, next t
 }
 
 // makeCRL signs a CRL of issuer revoking the given serials at revokedAt.
-func makeCRL(t *testing.T, issuer *testpki.Cert, key crypto.Signer, number int64, this, next time.Time, revokedAt time.Time, revoked ...*testpki.Cert) []byte {
+func makeCRL(t testing.TB, issuer *testpki.Cert, key crypto.Signer, number int64, this, next time.Time, revokedAt time.Time, revoked ...*testpki.Cert) []byte {
 	t.Helper()
 	tmpl := &x509.RevocationList{Number: big.NewInt(number), ThisUpdate: this, NextUpdate: next}
 	for _, c := range revoked {
@@ -188,9 +188,12 @@ type revocationWorld struct {
 	interCRL                           string
 }
 
-func newWorld(t *testing.T) *revocationWorld {
+func newWorld(t testing.TB) *revocationWorld {
 	t.Helper()
-	p := pki(t)
+	p, err := testPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := &revocationWorld{p: p, now: p.Now}
 	now := p.Now
 	w.crl = newCRLServer(t)
@@ -231,7 +234,7 @@ func (w *revocationWorld) chain(c *testpki.Cert) []*x509.Certificate {
 	return []*x509.Certificate{c.Cert, w.p.Intermediate.Cert, w.p.Root.Cert}
 }
 
-func (w *revocationWorld) checker(t *testing.T, cfg trust.RevocationConfig) *trust.Checker {
+func (w *revocationWorld) checker(t testing.TB, cfg trust.RevocationConfig) *trust.Checker {
 	t.Helper()
 	cfg.CRLURLs = append(cfg.CRLURLs, w.rootCL)
 	c, err := trust.NewChecker(cfg, nil, nil)
@@ -612,4 +615,9 @@ func jsonRoundTrip(r *trust.RevocationResult) (*trust.RevocationResult, error) {
 	}
 	var out trust.RevocationResult
 	return &out, json.Unmarshal(b, &out)
+}
+
+// seedLeaves are the leaves whose evidence seeds the fuzz target.
+func (w *revocationWorld) seedLeaves() []*testpki.Cert {
+	return []*testpki.Cert{w.ocspGood, w.ocspRevoked, w.crlGood, w.crlRevoked}
 }
