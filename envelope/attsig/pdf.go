@@ -22,6 +22,11 @@ type PDFSignature struct {
 	Contents  []byte // DER, hex-decoded, the zero padding removed
 	Code      string
 	Reason    string
+	// Revision is set for a signature over an earlier revision of the file
+	// that a later signature covers (see ScanPDF).
+	Revision string
+
+	partial bool // the range ends before the end of the file
 }
 
 // Sub-filters whose /Contents is a detached CMS over the byte ranges.
@@ -42,8 +47,10 @@ const (
 // dictionaries wherever they are (signature dictionaries may not sit in
 // compressed object streams, their offsets must be literal). It checks that
 // the ranges cover the whole file except the Contents hole (first range from
-// byte 0, second to the end of the file); a signature over an earlier
-// revision, followed by an incremental update, fails that check.
+// byte 0, second to the end of the file). A signature over an earlier
+// revision (its range ends at that revision's %%EOF) passes only when a
+// later signature covers the whole file and that revision; otherwise it is
+// pdf_byterange_incomplete (changes after signing that nobody signed).
 //
 // More than maxSigs dictionaries is an *Error (pdf_too_many_signatures).
 func ScanPDF(pdf []byte, maxSigs int, maxSigBytes int64) ([]PDFSignature, error) {
@@ -63,6 +70,7 @@ func ScanPDF(pdf []byte, maxSigs int, maxSigBytes int64) ([]PDFSignature, error)
 		}
 		out = append(out, scanOne(pdf, pos, maxSigBytes))
 	}
+	acceptRevisions(out, pdf)
 	return out, nil
 }
 
@@ -184,9 +192,49 @@ func scanOne(pdf []byte, pos int, maxSigBytes int64) PDFSignature {
 	case d < 0 || c+d > size:
 		return bad(CodePDFMalformed, "/ByteRange %v goes beyond the end of the file (%d bytes)", s.ByteRange, size)
 	case c+d < size:
-		return bad(CodePDFByteRange, "/ByteRange %v leaves bytes %d to %d unsigned (changes after signing)", s.ByteRange, c+d, size)
+		// Maybe an earlier revision, signed again later (see ScanPDF).
+		s.Code, s.Reason = CodePDFByteRange, fmt.Sprintf("/ByteRange %v leaves bytes %d to %d unsigned (changes after signing)", s.ByteRange, c+d, size)
+		s.partial = true
+		return s
 	}
 	return s
+}
+
+// endsRevision reports whether pdf[:n] ends with an %%EOF marker (and an
+// optional end of line): the end of a revision before an incremental
+// update.
+func endsRevision(pdf []byte, n int64) bool {
+	t := pdf[:n]
+	t = bytes.TrimSuffix(t, []byte("\n"))
+	t = bytes.TrimSuffix(t, []byte("\r"))
+	return bytes.HasSuffix(t, []byte("%%EOF"))
+}
+
+// acceptRevisions clears the incomplete-range code of a signature over an
+// earlier revision when a later signature, itself covering the whole file
+// except its own hole, covers that whole revision: the usual PDF with
+// several signatures (the signer's, then the issuing office's), each added
+// by an incremental update. What changed after the earlier revision is
+// attested by the later signer only; the verdict says so.
+func acceptRevisions(sigs []PDFSignature, pdf []byte) {
+	size := int64(len(pdf))
+	for i := range sigs {
+		s := &sigs[i]
+		if !s.partial {
+			continue
+		}
+		end := s.ByteRange[2] + s.ByteRange[3]
+		if !endsRevision(pdf, end) {
+			continue
+		}
+		for j, o := range sigs {
+			if o.Code == "" && o.ByteRange[2]+o.ByteRange[3] == size && o.ByteRange[1] >= end {
+				s.Code, s.partial = "", false
+				s.Revision = fmt.Sprintf("signs the revision of bytes 0 to %d; the changes after it are covered by signature %d only", end, j+1)
+				break
+			}
+		}
+	}
 }
 
 // signedBytes returns the bytes the signature covers.
@@ -347,6 +395,9 @@ func verifyPDF(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, 
 			if _, err := fail(&vd, err); vd.Outcome == "" {
 				return nil, err
 			}
+		}
+		if vd.Outcome == OutcomeValid && s.Revision != "" {
+			vd.Reason = s.Revision
 		}
 		out = append(out, vd)
 	}

@@ -168,3 +168,45 @@ func TestScanPDFLimits(t *testing.T) {
 }
 
 func asAttsigErr(err error, target **attsig.Error) bool { return errors.As(err, target) }
+
+// Two signatures, the second added by an incremental update (the signer's,
+// then the issuing office's): both verify, the first as the signature of an
+// earlier revision. An unsigned update after them leaves the last one
+// incomplete.
+func TestPDFTwoSignatures(t *testing.T) {
+	w := newWorld(t)
+	p := w.p
+	first := buildPDF(t, pdfOptions{}, func(b []byte) []byte { return w.opensslSign(t, b, p.RSALeaf, "-nosmimecap") })
+	two, err := attsigtest.AddSignature(first, pdfOptions{SubFilter: "ETSI.CAdES.detached"}, func(b []byte) ([]byte, error) {
+		return w.opensslSign(t, b, p.ECLeaf, "-cades"), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := pdfsig(t, w.dir, two); strings.Count(out, "Signature is Valid") != 2 {
+		t.Fatalf("pdfsig on the twice-signed PDF:\n%s", out)
+	}
+	vds, err := w.verifier.VerifyPDF(context.Background(), "national", two)
+	if err != nil || len(vds) != 2 {
+		t.Fatalf("%v %+v", err, vds)
+	}
+	if vds[0].Outcome != attsig.OutcomeValid || !strings.Contains(vds[0].Reason, "covered by signature 2") ||
+		!vds[0].Signer.Equal(p.RSALeaf.Cert) || vds[1].Outcome != attsig.OutcomeValid || !vds[1].Signer.Equal(p.ECLeaf.Cert) {
+		t.Fatalf("verdicts %+v", vds)
+	}
+	// An unsigned incremental update after both.
+	after := append(bytes.Clone(two), []byte("1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n%%EOF\n")...)
+	vds, err = w.verifier.VerifyPDF(context.Background(), "national", after)
+	if err != nil || len(vds) != 2 || vds[0].Code != attsig.CodePDFByteRange || vds[1].Code != attsig.CodePDFByteRange {
+		t.Fatalf("after an unsigned update: %v %+v", err, vds)
+	}
+	// The first signature's revision with bytes changed in the second one's
+	// update: the second signature no longer verifies (nothing is accepted).
+	tampered := bytes.Clone(two)
+	j := bytes.LastIndex(tampered, []byte("(Signature2)"))
+	tampered[j+1] = 'X'
+	vds, err = w.verifier.VerifyPDF(context.Background(), "national", tampered)
+	if err != nil || len(vds) != 2 || vds[1].Code != attsig.CodeContentMismatch {
+		t.Fatalf("tampered update: %v %+v", err, vds)
+	}
+}

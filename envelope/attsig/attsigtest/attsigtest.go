@@ -97,9 +97,7 @@ func SignedPDF(o PDFOptions, sign func(signed []byte) ([]byte, error)) ([]byte, 
 		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
 		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents 6 0 R /Annots [4 0 R] >>",
 		"<< /Type /Annot /Subtype /Widget /FT /Sig /T (Signature1) /V 5 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R >>",
-		"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /" + o.SubFilter +
-			" /ByteRange [0 0000000000 0000000000 0000000000] /Contents <" + strings.Repeat("0", PlaceholderHex) +
-			"> /M (D:20261202000000Z) /Name (TEST signer) /Reason (TEST) >>",
+		sigDict(o.SubFilter),
 		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(stream), stream),
 		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
 	}
@@ -116,12 +114,23 @@ func SignedPDF(o PDFOptions, sign func(signed []byte) ([]byte, error)) ([]byte, 
 		fmt.Fprintf(&b, "%010d 00000 n \n", off)
 	}
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	pdf := b.Bytes()
+	return fill(b.Bytes(), sign)
+}
 
-	holeStart := bytes.Index(pdf, []byte("/Contents <"+strings.Repeat("0", 16))) + len("/Contents ")
+// sigDict is a signature dictionary with an empty /ByteRange and /Contents.
+func sigDict(subFilter string) string {
+	return "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /" + subFilter +
+		" /ByteRange [0 0000000000 0000000000 0000000000] /Contents <" + strings.Repeat("0", PlaceholderHex) +
+		"> /M (D:20261202000000Z) /Name (TEST signer) /Reason (TEST) >>"
+}
+
+// fill sets the last placeholder /ByteRange of pdf to the whole file except
+// its /Contents hole and fills the hole with sign(signed bytes).
+func fill(pdf []byte, sign func([]byte) ([]byte, error)) ([]byte, error) {
+	holeStart := bytes.LastIndex(pdf, []byte("/Contents <"+strings.Repeat("0", 16))) + len("/Contents ")
 	holeEnd := holeStart + PlaceholderHex + 2
 	br := fmt.Sprintf("[0 %010d %010d %010d]", holeStart, holeEnd, len(pdf)-holeEnd)
-	at := bytes.Index(pdf, []byte("[0 0000000000 0000000000 0000000000]"))
+	at := bytes.LastIndex(pdf, []byte("[0 0000000000 0000000000 0000000000]"))
 	copy(pdf[at:], br)
 	signed := append(append([]byte{}, pdf[:holeStart]...), pdf[holeEnd:]...)
 	cms, err := sign(signed)
@@ -134,4 +143,40 @@ func SignedPDF(o PDFOptions, sign func(signed []byte) ([]byte, error)) ([]byte, 
 	}
 	copy(pdf[holeStart+1:], h)
 	return pdf, nil
+}
+
+// AddSignature appends an incremental update to a PDF made by SignedPDF: a
+// second signature field and dictionary (objects 8 and 9, the catalog
+// updated), whose /ByteRange covers the whole new file, signed by sign —
+// what a second signer (an issuing office's seal) does in practice.
+func AddSignature(pdf []byte, o PDFOptions, sign func(signed []byte) ([]byte, error)) ([]byte, error) {
+	if o.SubFilter == "" {
+		o.SubFilter = "adbe.pkcs7.detached"
+	}
+	i := bytes.LastIndex(pdf, []byte("startxref"))
+	if i < 0 {
+		return nil, errors.New("attsigtest: no startxref")
+	}
+	var prev int
+	if _, err := fmt.Sscan(string(pdf[i+len("startxref"):]), &prev); err != nil {
+		return nil, fmt.Errorf("attsigtest: startxref: %w", err)
+	}
+	b := bytes.NewBuffer(bytes.Clone(pdf))
+	objs := []struct {
+		n    int
+		body string
+	}{
+		{1, "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R 9 0 R] /SigFlags 3 >> >>"},
+		{8, sigDict(o.SubFilter)},
+		{9, "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Signature2) /V 8 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R >>"},
+	}
+	offs := map[int]int{}
+	for _, ob := range objs {
+		offs[ob.n] = b.Len()
+		fmt.Fprintf(b, "%d 0 obj\n%s\nendobj\n", ob.n, ob.body)
+	}
+	xref := b.Len()
+	fmt.Fprintf(b, "xref\n0 2\n0000000000 65535 f \n%010d 00000 n \n8 2\n%010d 00000 n \n%010d 00000 n \n", offs[1], offs[8], offs[9])
+	fmt.Fprintf(b, "trailer\n<< /Size 10 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n", prev, xref)
+	return fill(b.Bytes(), sign)
 }
