@@ -17,6 +17,7 @@ import (
 	"lienthong/envelope/dsig"
 	"lienthong/envelope/trust"
 	"lienthong/envelope/verify"
+	"lienthong/routing/bus"
 	"lienthong/routing/intake"
 	"lienthong/routing/ledger"
 )
@@ -211,6 +212,36 @@ func TestHostileDocumentsRefusedThroughAPI(t *testing.T) {
 	}
 	if n := h.count("documents") + h.count("deliveries") + h.count("events") + h.count("verification_reports"); n != 0 {
 		t.Fatalf("refusals stored %d rows", n)
+	}
+	// Each refusal is a security event on lt.security, with its code (a
+	// body over the limit is cut off by the API edge before the accept path,
+	// which writes the events).
+	want, total := map[string]int{}, 0
+	for _, tc := range cases {
+		if tc.Code != "too_large" {
+			want[tc.Code]++
+			total++
+		}
+	}
+	r := bus.NewReader(bus.Config{Brokers: h.broker.Addrs(), Prefix: h.prefix}, ledger.TopicSecurity, "trust-test")
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for n := 0; n < total; n++ {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("security events: %d of %d read: %v (missing %v)", n, total, err, want)
+		}
+		var ev struct{ Kind, Code string }
+		if err := json.Unmarshal(m.Value, &ev); err != nil || ev.Kind != "submission_refused" {
+			t.Fatalf("security event %s: %v", m.Value, err)
+		}
+		want[ev.Code]--
+	}
+	for code, n := range want {
+		if n != 0 {
+			t.Errorf("security events with code %s: %d missing", code, n)
+		}
 	}
 }
 
