@@ -28,8 +28,19 @@ func EachAttachment(raw []byte, lim Limits, fn func(a Attachment, data []byte) e
 	if err != nil {
 		return nil, err
 	}
+	return doc, eachAttachment(doc, lim, fn)
+}
+
+// EachAttachmentOf is EachAttachment on a Document that Parse returned
+// (its Raw and Attachments), without parsing it again.
+func EachAttachmentOf(doc *Document, lim Limits, fn func(a Attachment, data []byte) error) error {
+	return eachAttachment(doc, lim.withDefaults(), fn)
+}
+
+func eachAttachment(doc *Document, lim Limits, fn func(a Attachment, data []byte) error) error {
+	raw := doc.Raw
 	if doc.Format == FormatHub || len(doc.Attachments) == 0 {
-		return doc, nil
+		return nil
 	}
 	maxData := lim.MaxAttachmentBytes
 	if maxData <= 0 {
@@ -84,7 +95,7 @@ func EachAttachment(raw []byte, lim Limits, fn func(a Attachment, data []byte) e
 			break
 		}
 		if err != nil {
-			return nil, newErr(CodeNotXML, "reading attachments: %v", err)
+			return newErr(CodeNotXML, "reading attachments: %v", err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -111,7 +122,7 @@ func EachAttachment(raw []byte, lim Limits, fn func(a Attachment, data []byte) e
 					}
 				}
 				if int64(b64.Len()) > maxData/3*4+8 {
-					return nil, newErr(CodeTooLarge, "attachment %d: decoded size over the limit of %d bytes", i+1, maxData)
+					return newErr(CodeTooLarge, "attachment %d: decoded size over the limit of %d bytes", i+1, maxData)
 				}
 			}
 		case xml.EndElement:
@@ -121,11 +132,11 @@ func EachAttachment(raw []byte, lim Limits, fn func(a Attachment, data []byte) e
 				continue
 			}
 			if i >= len(doc.Attachments) {
-				return nil, newErr(CodeManifest, "more attachments than Parse saw")
+				return newErr(CodeManifest, "more attachments than Parse saw")
 			}
 			a := doc.Attachments[i]
 			if id := stripCID(string(cid)); id != a.ContentID {
-				return nil, newErr(CodeManifest, "attachment %d: ContentId %q, Parse saw %q", i+1, id, a.ContentID)
+				return newErr(CodeManifest, "attachment %d: ContentId %q, Parse saw %q", i+1, id, a.ContentID)
 			}
 			enc := base64.StdEncoding
 			if b64.Len()%4 != 0 && bytes.IndexByte(b64.Bytes(), '=') < 0 {
@@ -136,18 +147,18 @@ func EachAttachment(raw []byte, lim Limits, fn func(a Attachment, data []byte) e
 			}
 			n, err := enc.Decode(buf[:cap(buf)], b64.Bytes())
 			if err != nil {
-				return nil, &Error{Code: CodeBadBase64, Msg: fmt.Sprintf("attachment %s", a.ContentID), Err: err}
+				return &Error{Code: CodeBadBase64, Msg: fmt.Sprintf("attachment %s", a.ContentID), Err: err}
 			}
 			if int64(n) != a.Size {
-				return nil, newErr(CodeBadBase64, "attachment %s: decoded %d bytes, Parse saw %d", a.ContentID, n, a.Size)
+				return newErr(CodeBadBase64, "attachment %s: decoded %d bytes, Parse saw %d", a.ContentID, n, a.Size)
 			}
 			if err := fn(a, buf[:n]); err != nil {
-				return doc, err
+				return err
 			}
 			i++
 		}
 	}
-	return doc, nil
+	return nil
 }
 
 // ReadAttachments is EachAttachment collecting every attachment with a copy
@@ -163,4 +174,14 @@ func ReadAttachments(raw []byte, lim Limits) (*Document, []AttachmentData, error
 		return nil, nil, err
 	}
 	return doc, out, nil
+}
+
+// AttachmentsOf is ReadAttachments on a Document that Parse returned.
+func AttachmentsOf(doc *Document, lim Limits) ([]AttachmentData, error) {
+	var out []AttachmentData
+	err := EachAttachmentOf(doc, lim, func(a Attachment, data []byte) error {
+		out = append(out, AttachmentData{Attachment: a, Data: bytes.Clone(data)})
+		return nil
+	})
+	return out, err
 }

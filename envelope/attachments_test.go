@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -19,7 +20,14 @@ func TestReadAttachments(t *testing.T) {
 			if len(atts) != len(doc.Attachments) || len(atts) == 0 {
 				t.Fatalf("%d attachments decoded, Parse saw %d", len(atts), len(doc.Attachments))
 			}
+			again, err := AttachmentsOf(doc, Limits{})
+			if err != nil || len(again) != len(atts) {
+				t.Fatalf("AttachmentsOf: %v, %d attachments", err, len(again))
+			}
 			for i, a := range atts {
+				if !bytes.Equal(again[i].Data, a.Data) {
+					t.Errorf("attachment %s: AttachmentsOf and ReadAttachments disagree", a.ContentID)
+				}
 				// Parse hashes while streaming; the decoded bytes must agree.
 				sum := sha256.Sum256(a.Data)
 				if hex.EncodeToString(sum[:]) != doc.Attachments[i].SHA256 || int64(len(a.Data)) != a.Size {

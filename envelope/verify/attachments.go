@@ -26,7 +26,7 @@ func (a AttachmentSignatures) VerifyAttachments(ctx context.Context, doc *envelo
 	if doc.Format == envelope.FormatHub || len(doc.Attachments) == 0 {
 		return []Attachment{}, nil
 	}
-	_, atts, err := envelope.ReadAttachments(doc.Raw, a.Envelope)
+	atts, err := envelope.AttachmentsOf(doc, a.Envelope)
 	if err != nil {
 		return nil, err
 	}
