@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -415,7 +416,7 @@ func ConfigureRevocation(s *Store, dir string, client *http.Client, log *slog.Lo
 		b, err := os.ReadFile(filepath.Join(base, "revocation.json"))
 		switch {
 		case err == nil:
-			dec := json.NewDecoder(strings.NewReader(string(b)))
+			dec := json.NewDecoder(bytes.NewReader(b))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&cfg); err != nil {
 				return fmt.Errorf("trust: %s: %w", filepath.Join(base, "revocation.json"), err)
