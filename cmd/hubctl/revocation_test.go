@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"lienthong/cmd/internal/sample"
 	"lienthong/cmd/internal/signtest"
+	"lienthong/envelope/attsig"
+	"lienthong/envelope/attsig/attsigtest"
 	"lienthong/envelope/dsig"
 	"lienthong/envelope/trust"
 	"lienthong/envelope/verify"
@@ -91,5 +97,48 @@ func TestVerifyWithCRLFiles(t *testing.T) {
 	bad := f.write(t, "bad.crl", []byte("not a CRL"))
 	if code, _, msg := verifyFile(t, append(append([]string{}, f.commonArgs...), "--crl", bad, goodFile)...); code != 2 || !strings.Contains(msg, "bad.crl") {
 		t.Fatalf("exit %d with a bad CRL file, want 2: %s", code, msg)
+	}
+}
+
+// `hubctl verify` reports the attachments' signatures too: a PDF signed
+// (by openssl over the ByteRange) is valid; the same PDF altered after
+// signing makes the document invalid with content_mismatch.
+func TestVerifyAttachmentSignatures(t *testing.T) {
+	f := newFixture(t)
+	p := f.p
+	signer := attsigtest.Signer{KeyPEM: p.Signer.KeyPEM(), CertPEM: p.Signer.CertPEM(), Extra: []*x509.Certificate{p.Inter.Cert}}
+	pdf, err := attsigtest.SignedPDF(attsigtest.PDFOptions{}, func(b []byte) ([]byte, error) {
+		return attsigtest.OpenSSLSign(f.dir, b, signer, "-nosmimecap")
+	})
+	if errors.Is(err, attsigtest.ErrNoOpenSSL) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := bytes.Clone(pdf)
+	altered[bytes.Index(altered, []byte("so 1"))+3] = '7'
+	for i, tc := range []struct {
+		name    string
+		pdf     []byte
+		exit    int
+		code    string
+		verdict string
+	}{
+		{"signed PDF", pdf, 0, "", "valid"},
+		{"PDF altered after signing", altered, 1, attsig.CodeContentMismatch, "invalid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := sample.EdXML(sample.Doc{From: orgA, To: []string{orgB}, Number: fmt.Sprint(400 + i), Notation: "TEST-PDF", Attachment: tc.pdf})
+			signed, err := p.Sign(raw, p.Signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, rep, msg := verifyFile(t, append(append([]string{}, f.commonArgs...), f.write(t, fmt.Sprintf("pdf%d.edxml", i), signed))...)
+			if code != tc.exit || rep.Code != tc.code || len(rep.Attachments) != 1 || rep.Attachments[0].Verdict != tc.verdict ||
+				len(rep.Attachments[0].Signatures) != 1 || rep.Attachments[0].Signatures[0].Kind != attsig.KindPAdES {
+				t.Fatalf("exit %d, report %+v: %s", code, rep, msg)
+			}
+		})
 	}
 }
