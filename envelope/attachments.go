@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // AttachmentData is one attachment of an edXML package with its decoded
@@ -82,15 +83,28 @@ func eachAttachment(doc *Document, lim Limits, fn func(a Attachment, data []byte
 		}
 		return aOther
 	}
+	type frame struct{ kind, nsN int }
 	var (
-		stack []int
+		stack []frame
+		ns    []nsBinding // in-scope namespace bindings, innermost last
 		cid   []byte
-		b64   bytes.Buffer
+		b64   []byte // the base64 characters, whitespace removed
 		buf   []byte
 		i     int
+		base  int // offset of dec's input within data
 	)
+	lookup := func(prefix string) string {
+		for j := len(ns) - 1; j >= 0; j-- {
+			if ns[j].prefix == prefix {
+				return ns[j].uri
+			}
+		}
+		return ""
+	}
 	for {
-		tok, err := dec.Token()
+		// RawToken with our own namespace stack (as Parse does), so that the
+		// base64 text can be handed over without encoding/xml copying it.
+		tok, err := dec.RawToken()
 		if err == io.EOF {
 			break
 		}
@@ -101,34 +115,63 @@ func eachAttachment(doc *Document, lim Limits, fn func(a Attachment, data []byte
 		case xml.StartElement:
 			parent := -1
 			if len(stack) > 0 {
-				parent = stack[len(stack)-1]
+				parent = stack[len(stack)-1].kind
 			}
-			k := next(parent, t.Name)
-			stack = append(stack, k)
-			if k == aAtt {
-				cid, b64 = cid[:0], bytes.Buffer{}
+			n := 0
+			for _, a := range t.Attr {
+				switch {
+				case a.Name.Space == "" && a.Name.Local == "xmlns":
+					ns = append(ns, nsBinding{"", a.Value})
+					n++
+				case a.Name.Space == "xmlns":
+					ns = append(ns, nsBinding{a.Name.Local, a.Value})
+					n++
+				}
+			}
+			k := next(parent, xml.Name{Space: lookup(t.Name.Space), Local: t.Name.Local})
+			stack = append(stack, frame{k, n})
+			switch k {
+			case aAtt:
+				cid, b64 = cid[:0], b64[:0]
+			case aData:
+				// Fast path: the text up to the next '<' is the base64
+				// unless it holds an entity or character reference.
+				off := base + int(dec.InputOffset())
+				if off < 2 || off > len(data) || data[off-2] == '/' {
+					continue // <x/>
+				}
+				j := bytes.IndexByte(data[off:], '<')
+				if j < 0 || bytes.IndexByte(data[off:off+j], '&') >= 0 {
+					continue // the tokenizer takes it from here
+				}
+				b64 = appendBase64(slices.Grow(b64, j), data[off:off+j])
+				if int64(len(b64)) > maxData/3*4+8 {
+					return newErr(CodeTooLarge, "attachment %d: decoded size over the limit of %d bytes", i+1, maxData)
+				}
+				base = off + j
+				dec = newDecoder(data[base:])
 			}
 		case xml.CharData:
 			if len(stack) == 0 {
 				continue
 			}
-			switch stack[len(stack)-1] {
+			switch stack[len(stack)-1].kind {
 			case aCID:
 				cid = append(cid, t...)
 			case aData:
-				for _, c := range t {
-					if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-						b64.WriteByte(c)
-					}
-				}
-				if int64(b64.Len()) > maxData/3*4+8 {
+				b64 = appendBase64(b64, t)
+				if int64(len(b64)) > maxData/3*4+8 {
 					return newErr(CodeTooLarge, "attachment %d: decoded size over the limit of %d bytes", i+1, maxData)
 				}
 			}
 		case xml.EndElement:
-			k := stack[len(stack)-1]
+			if len(stack) == 0 {
+				return newErr(CodeNotXML, "reading attachments: unbalanced end tag")
+			}
+			top := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if k != aAtt {
+			ns = ns[:len(ns)-top.nsN]
+			if top.kind != aAtt {
 				continue
 			}
 			if i >= len(doc.Attachments) {
@@ -139,13 +182,13 @@ func eachAttachment(doc *Document, lim Limits, fn func(a Attachment, data []byte
 				return newErr(CodeManifest, "attachment %d: ContentId %q, Parse saw %q", i+1, id, a.ContentID)
 			}
 			enc := base64.StdEncoding
-			if b64.Len()%4 != 0 && bytes.IndexByte(b64.Bytes(), '=') < 0 {
+			if len(b64)%4 != 0 && bytes.IndexByte(b64, '=') < 0 {
 				enc = base64.RawStdEncoding
 			}
-			if n := enc.DecodedLen(b64.Len()); cap(buf) < n {
+			if n := enc.DecodedLen(len(b64)); cap(buf) < n {
 				buf = make([]byte, n)
 			}
-			n, err := enc.Decode(buf[:cap(buf)], b64.Bytes())
+			n, err := enc.Decode(buf[:cap(buf)], b64)
 			if err != nil {
 				return &Error{Code: CodeBadBase64, Msg: fmt.Sprintf("attachment %s", a.ContentID), Err: err}
 			}
@@ -184,4 +227,18 @@ func AttachmentsOf(doc *Document, lim Limits) ([]AttachmentData, error) {
 		return nil
 	})
 	return out, err
+}
+
+// appendBase64 appends src to dst without its whitespace (space, tab, CR,
+// LF: MIME-wrapped base64), a line at a time.
+func appendBase64(dst, src []byte) []byte {
+	for len(src) > 0 {
+		i := bytes.IndexAny(src, " \t\r\n")
+		if i < 0 {
+			return append(dst, src...)
+		}
+		dst = append(dst, src[:i]...)
+		src = src[i+1:]
+	}
+	return dst
 }
