@@ -29,7 +29,7 @@ const verifyUsage = `cách dùng / usage: hubctl verify --trust PEM_FILE_OR_DIR 
 
 // NewCRLChecker, when set (by the revocation package's hubctl glue), turns
 // --crl files into a revocation checker for the chosen domain.
-var NewCRLChecker func(files []string) (trust.RevocationChecker, error)
+var NewCRLChecker = newCRLChecker
 
 type listFlag []string
 
@@ -100,7 +100,8 @@ func cmdVerify(ctx context.Context, args []string, out, errOut io.Writer) error 
 		return usageErr("%v", err)
 	}
 
-	v, err := verify.New(verify.Config{Trust: store, Limits: envelope.Limits{MaxBytes: *maxBytes}})
+	v, err := verify.New(verify.Config{Trust: store, Limits: envelope.Limits{MaxBytes: *maxBytes},
+		Attachments: verify.AttachmentSignatures{Envelope: envelope.Limits{MaxBytes: *maxBytes}}})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,11 @@ func trustConfig(dir, channels string, log *slog.Logger) (*hub.TrustConfig, erro
 	if err != nil {
 		return nil, fmt.Errorf("--trust-dir: %w", err)
 	}
+	// CRL files, CRL URLs and OCSP responders per domain (revocation.json,
+	// crl/*.crl): see trust.ConfigureRevocation.
+	if err := trust.ConfigureRevocation(store, dir, nil, log); err != nil {
+		return nil, fmt.Errorf("--trust-dir: %w", err)
+	}
 	cfg := &hub.TrustConfig{Store: store}
 	if channels != "" {
 		cfg.Domains = map[string]string{}

@@ -39,6 +39,9 @@ const (
 	CodeKeyUsage      = "bad_key_usage" // no digitalSignature/nonRepudiation, or an EKU not accepted
 	CodeWeakKey       = "weak_key"      // RSA < 2048 bits, or a curve other than P-256/384/521
 	CodeRevoked       = "certificate_revoked"
+	// CodeRevocationUnknown: the domain is hard-fail and no CRL or OCSP
+	// response established the signer's status.
+	CodeRevocationUnknown = "revocation_unknown"
 
 	// Cryptography.
 	CodeInvalid = "signature_invalid" // digest or signature value mismatch

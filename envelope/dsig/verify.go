@@ -186,6 +186,9 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, domain string, opts O
 		if errors.Is(err, trust.ErrRevoked) {
 			return fail(verr(CodeRevoked, err, "signer certificate revoked"))
 		}
+		if errors.Is(err, trust.ErrRevocationUnknown) { // hard-fail domain
+			return fail(verr(CodeRevocationUnknown, nil, "revocation status of the signer could not be established: %v", err))
+		}
 		return nil, nil, fmt.Errorf("dsig: %w", err)
 	}
 	rep.Signer, rep.Chain = leaf, chain

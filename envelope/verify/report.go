@@ -79,6 +79,11 @@ type Revocation struct {
 	// "revoked" or "unknown".
 	Status   string     `json:"status"`
 	Evidence []Evidence `json:"evidence,omitempty"`
+	// Mode is the domain's failure mode (hard, soft); SoftFail says an
+	// unknown status was accepted; CheckedAt is the hub's clock.
+	Mode      string    `json:"mode,omitempty"`
+	SoftFail  bool      `json:"soft_fail,omitempty"`
+	CheckedAt time.Time `json:"checked_at,omitzero"`
 }
 
 // Evidence is one CRL or OCSP response used for a verdict (DER kept as is).
@@ -88,6 +93,16 @@ type Evidence struct {
 	ThisUpdate time.Time `json:"this_update,omitzero"`
 	NextUpdate time.Time `json:"next_update,omitzero"`
 	DER        []byte    `json:"der,omitempty"`
+	// What the lookup was about and what it said (see trust.Evidence).
+	Subject          string     `json:"subject,omitempty"`
+	Serial           string     `json:"serial,omitempty"`
+	Status           string     `json:"status,omitempty"` // good, revoked, unknown
+	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
+	RevocationReason int        `json:"revocation_reason,omitempty"`
+	ProducedAt       time.Time  `json:"produced_at,omitzero"`
+	FetchedAt        time.Time  `json:"fetched_at,omitzero"`
+	SHA256           string     `json:"sha256,omitempty"`
+	Error            string     `json:"error,omitempty"`
 }
 
 // Attachment is the verdict on the signatures of one attachment.

@@ -211,6 +211,10 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 				return nil, fmt.Errorf("verify: revocation evidence: %w", err)
 			}
 			sig.Revocation.Evidence = ev
+		} else if ec, ok := d.Revocation.(trust.EvidenceChecker); ok {
+			if sig.Revocation, err = revocationOf(ctx, ec, dr.Chain, now); err != nil {
+				return nil, err
+			}
 		}
 	}
 	refuse := func(code, format string, args ...any) (*Report, error) {

@@ -18,8 +18,8 @@ type TrustConfig struct {
 	// Domains maps a submission channel to a domain name; nil means
 	// verify.DefaultDomains (api → agency, axis → axis, partner → partner).
 	Domains map[string]string
-	// Attachments, when set, verifies the signatures of attachments (CMS,
-	// PAdES); its verdicts go into the report.
+	// Attachments verifies the signatures of attachments (CMS, PAdES); its
+	// verdicts go into the report. Nil means verify.AttachmentSignatures.
 	Attachments verify.AttachmentVerifier
 }
 
@@ -33,8 +33,12 @@ func verifierOf(cfg Config, l *ledger.Ledger) (intake.Verifier, error) {
 	if cfg.Trust == nil || cfg.Trust.Store == nil {
 		return nil, nil
 	}
+	atts := cfg.Trust.Attachments
+	if atts == nil { // detached CMS and PAdES signatures, revocation included
+		atts = verify.AttachmentSignatures{Envelope: envelope.Limits{MaxBytes: cfg.MaxBody}}
+	}
 	v, err := verify.New(verify.Config{Trust: cfg.Trust.Store, Domains: cfg.Trust.Domains,
-		Directory: ledgerDirectory{l}, Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Attachments: cfg.Trust.Attachments})
+		Directory: ledgerDirectory{l}, Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Attachments: atts})
 	if err != nil {
 		return nil, fmt.Errorf("trust: %w", err)
 	}
