@@ -84,6 +84,7 @@ func init() {
 		dsig.CodeWeakKey:            {422, "Khóa ký quá yếu / Signer key too weak"},
 		dsig.CodeRevoked:            {422, "Chứng thư số đã bị thu hồi / Signer certificate revoked"},
 		dsig.CodeInvalid:            {422, "Chữ ký số không hợp lệ / Signature does not verify"},
+		dsig.CodeDigestMismatch:     {422, "Nội dung đã bị thay đổi sau khi ký / The signed content was altered"},
 		verify.CodeSignerMismatch:   {422, "Người ký không thuộc đơn vị gửi / Signer is bound to another organ"},
 		verify.CodeSignerNotBound:   {422, "Chứng thư số chưa gắn với đơn vị gửi / Signer certificate not bound to the sender"},
 		verify.CodeSignedMetadata:   {422, "Thông tin văn bản khác với nội dung được ký / Metadata differs from the signed content"},

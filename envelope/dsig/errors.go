@@ -44,7 +44,8 @@ const (
 	CodeRevocationUnknown = "revocation_unknown"
 
 	// Cryptography.
-	CodeInvalid = "signature_invalid" // digest or signature value mismatch
+	CodeInvalid        = "signature_invalid" // the signature value does not verify with the signer's key (e.g. a swapped certificate)
+	CodeDigestMismatch = "digest_mismatch"   // a Reference digest does not match: the signed content was altered
 )
 
 // Sentinels to branch on with errors.Is.

@@ -458,7 +458,7 @@ func invalidError(err error) *VerifyError {
 		// crypto/rsa, crypto/ecdsa: the value does not verify with the key.
 		return verr(CodeInvalid, err, "signature value does not verify with the signer's key")
 	case msg == "Signature could not be verified":
-		return verr(CodeInvalid, err, "digest mismatch: the signed content was altered")
+		return verr(CodeDigestMismatch, err, "digest mismatch: the signed content was altered")
 	}
 	return verr(CodeInvalid, err, "signature rejected")
 }

@@ -209,13 +209,13 @@ func TestHostile(t *testing.T) {
 	}{
 		{"altered text", func(t *testing.T) []byte {
 			return replaceOnce(t, good, "Nguyễn Văn A", "Nguyễn Văn B")
-		}, dsig.CodeInvalid},
+		}, dsig.CodeDigestMismatch},
 		{"altered attachment", func(t *testing.T) []byte {
 			return replaceOnce(t, goodEC, "<ContentId>cid:209</ContentId>", "<ContentId>cid:210</ContentId>")
-		}, dsig.CodeInvalid},
+		}, dsig.CodeDigestMismatch},
 		{"re-indented", func(t *testing.T) []byte {
 			return replaceOnce(t, good, "\n        <edXML:Code>", "\n\n        <edXML:Code>")
-		}, dsig.CodeInvalid},
+		}, dsig.CodeDigestMismatch},
 		{"swapped certificate (valid chain, other key)", func(t *testing.T) []byte {
 			return replaceOnce(t, good, b64(p.RSALeaf.Cert.Raw), b64(p.RSALeaf2.Cert.Raw))
 		}, dsig.CodeInvalid},
