@@ -86,7 +86,7 @@ func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
 			return fmt.Errorf("insert deliveries: %w", err)
 		}
 		detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": len(d.Raw),
-			"format": d.Format, "recipients": d.Recipients}
+			"format": d.Format, "recipients": d.Recipients, "sender": d.Sender}
 		if err := l.appendEvent(ctx, tx, out.ID, "", "accepted", StateAccepted, detail, now); err != nil {
 			return err
 		}
