@@ -45,6 +45,8 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
   inbox                hộp thư đến (đơn vị nhận kiểu pull) / pull inbox
   ack ID               xác nhận đã nhận / acknowledge a document
   new --from C --to C1,C2 [--number N] [--subject S]   tạo văn bản edXML mẫu / write a sample edXML
+  evidence verify BUNDLE --hub-cert PEM   kiểm tra gói bằng chứng ngoại tuyến / verify an evidence bundle offline
+  log consistency --old CHECKPOINT --hub-cert PEM   nhật ký chỉ được nối thêm / the log only grew since CHECKPOINT
 
 Cờ chung / global flags:
   --credentials FILE   mặc định / default ./var/dev/credentials.json (LT_CREDENTIALS)
@@ -89,6 +91,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	verb, vargs := rest[0], rest[1:]
 	if verb == "new" {
 		return cmdNew(vargs, out)
+	}
+	if verb == "evidence" { // offline: no server, no token
+		return cmdEvidence(vargs, out)
 	}
 	creds, credErr := loadCreds(*credPath)
 	c := &client{server: *server, token: *token, raw: *raw, http: &http.Client{Timeout: 5 * time.Minute}, out: out}
@@ -157,6 +162,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return c.inbox(ctx)
+	case "log":
+		if len(vargs) == 0 || vargs[0] != "consistency" {
+			return errors.New("cách dùng / usage: hubctl log consistency --old CHECKPOINT_FILE --hub-cert PEM")
+		}
+		if err := pick(""); err != nil {
+			return err
+		}
+		return c.logConsistency(ctx, vargs[1:])
 	default:
 		g.Usage()
 		return fmt.Errorf("lệnh không hợp lệ / unknown verb %q", verb)

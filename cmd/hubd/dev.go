@@ -46,6 +46,7 @@ type Credentials struct {
 	DatabaseURL  string       `json:"database_url"`
 	CACert       string       `json:"ca_cert"`
 	HubCert      string       `json:"hub_cert"`
+	EvidenceCert string       `json:"evidence_cert,omitempty"` // the certificate auditors verify evidence with
 	Organs       []OrganCreds `json:"organs"`
 	Auditor      string       `json:"auditor_token"`
 	Operator     string       `json:"operator_token"`
@@ -69,7 +70,8 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "API listen address")
 	brokerListen := fs.String("broker-listen", "127.0.0.1:9092", "embedded Kafka-protocol broker listen address")
 	dbURL := fs.String("database-url", "", "use this PostgreSQL instead of the private cluster (LT_DATABASE_URL)")
-	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler")
+	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler,evidence")
+	ev := evidenceFlags(fs)
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -124,9 +126,17 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 
+	evCfg, evCert, err := devEvidence(filepath.Join(dir, "pki"), ev)
+	if err != nil {
+		return err
+	}
+	if err := recordEvidenceCert(filepath.Join(dir, "credentials.json"), creds, evCert); err != nil {
+		return err
+	}
+
 	sink := &webhook.Sink{Logger: log}
 	return hub.Run(ctx, hub.Config{
-		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl,
+		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, Evidence: evCfg,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))
 		},

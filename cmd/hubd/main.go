@@ -3,6 +3,7 @@
 //	hubd dev      everything in one process with embedded defaults (what `make run` starts)
 //	hubd serve    the hub against real Kafka brokers and PostgreSQL
 //	hubd migrate  apply the ledger's database migrations
+//	hubd audit    recompute the evidence log from the stored rows
 //
 // Every flag can also be set through an LT_* environment variable
 // (--database-url ↔ LT_DATABASE_URL), or LT_*_FILE naming a file that holds
@@ -28,6 +29,8 @@ Cách dùng / usage:
   hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler]
                 [--tls-cert PEM --tls-key PEM [--client-ca PEM]] [--directory organs.json]
   hubd migrate  --database-url URL
+  hubd audit    --database-url URL   kiểm tra nhật ký bằng chứng / recompute the evidence log, name the first tampered leaf
+  (serve, dev)  [--evidence-cert PEM --evidence-key PEM] [--tsa-url URL] [--retention 8760h] [--checkpoint-interval 1s]
 
 Mọi tham số đều đọc được từ biến môi trường LT_* (ví dụ LT_DATABASE_URL).
 Every flag also reads from an LT_* environment variable (e.g. LT_DATABASE_URL).
@@ -49,6 +52,8 @@ func main() {
 		err = runServe(ctx, os.Args[2:], log)
 	case "migrate":
 		err = runMigrate(ctx, os.Args[2:], log)
+	case "audit":
+		err = runAudit(ctx, os.Args[2:], os.Stdout, log)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

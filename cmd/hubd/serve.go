@@ -30,6 +30,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	prefix := fs.String("topic-prefix", "lt", "Kafka topic prefix")
 	partitions := fs.Int("partitions", 8, "partitions of the topics the hub creates")
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
+	ev := evidenceFlags(fs)
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -44,13 +45,18 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	evCfg, err := ev.load(rl)
+	if err != nil {
+		return err
+	}
 	if *directory != "" {
 		if err := loadDirectory(ctx, *dbURL, *directory); err != nil {
 			return err
 		}
 	}
 	return hub.Run(ctx, hub.Config{DatabaseURL: *dbURL, Brokers: splitList(*brokers), TopicPrefix: *prefix,
-		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log})
+		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log,
+		Evidence: evCfg})
 }
 
 func runMigrate(ctx context.Context, args []string, log *slog.Logger) error {
@@ -145,7 +151,7 @@ func loadDirectory(ctx context.Context, url, path string) error {
 			return err
 		}
 	}
-	return nil
+	return recordDirectoryLoad(ctx, l, path, b, df)
 }
 
 // hexBytes decodes an optional hex SHA-256 from the directory file: empty

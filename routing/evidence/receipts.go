@@ -135,4 +135,3 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 	}
 	return set, nil
 }
-

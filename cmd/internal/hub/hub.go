@@ -28,6 +28,7 @@ import (
 	"lienthong/routing"
 	"lienthong/routing/bus"
 	"lienthong/routing/delivery"
+	"lienthong/routing/evidence"
 	"lienthong/routing/intake"
 	"lienthong/routing/ledger"
 	"lienthong/routing/relay"
@@ -35,7 +36,7 @@ import (
 )
 
 // Roles a process can run.
-var AllRoles = []string{"api", "relay", "router", "delivery", "scheduler"}
+var AllRoles = []string{"api", "relay", "router", "delivery", "scheduler", "evidence"}
 
 // Config is everything a hub process needs.
 type Config struct {
@@ -55,6 +56,8 @@ type Config struct {
 	Mount func(api *restapi.Server)
 	// OnListen is called with the API's bound address once it listens.
 	OnListen func(addr net.Addr)
+	// Evidence configures the evidence log (role "evidence") and its routes.
+	Evidence EvidenceConfig
 }
 
 // ParseRoles checks a comma-separated role list ("" or "all" = every role).
@@ -80,7 +83,10 @@ func Migrate(ctx context.Context, url string) error {
 		return err
 	}
 	defer pool.Close()
-	return ledger.Migrate(ctx, pool)
+	if err := ledger.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	return evidence.Migrate(ctx, pool)
 }
 
 // Run runs the configured roles until ctx ends, then shuts down cleanly.
@@ -98,6 +104,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer pool.Close()
 	if err := ledger.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	if err := evidence.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	l := ledger.New(pool, ledger.Config{Logger: log})
@@ -169,9 +178,15 @@ func Run(ctx context.Context, cfg Config) error {
 		s := &delivery.Scheduler{L: l, Logger: log}
 		g.Go(func() error { return s.Run(gctx) })
 	}
+	if has("evidence") {
+		if err := runEvidence(gctx, g, pool, cfg.Evidence, log); err != nil {
+			return err
+		}
+	}
 	if has("api") {
 		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: cfg.Verifier, Logger: log})
 		api := restapi.New(l, svc, restapi.Config{MaxBody: cfg.MaxBody, Registry: reg, Logger: log})
+		mountEvidence(api, pool, cfg.Evidence)
 		if cfg.Mount != nil {
 			cfg.Mount(api)
 		}

@@ -99,7 +99,9 @@ type BundleReport struct {
 	Receipts   int
 }
 
-func (r *BundleReport) ok(format string, args ...any) { r.Checked = append(r.Checked, fmt.Sprintf(format, args...)) }
+func (r *BundleReport) ok(format string, args ...any) {
+	r.Checked = append(r.Checked, fmt.Sprintf(format, args...))
+}
 
 // VerifyBundle checks an evidence bundle against the hub's evidence
 // certificate, the only thing it trusts: the manifest's digests, the
