@@ -110,7 +110,7 @@ func (l *Log) Bundle(ctx context.Context, documentID string, cfg BundleConfig) (
 		}
 	}
 	for _, p := range set.Proofs {
-		b, err := json.MarshalIndent(p, "", "  ")
+		b, err := logverify.EncodeProof(p)
 		if err != nil {
 			return nil, err
 		}

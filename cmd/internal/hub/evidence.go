@@ -33,8 +33,9 @@ type EvidenceConfig struct {
 	Interval time.Duration
 	// TSAURL, if set, is an RFC 3161 TSA asked (asynchronously) to
 	// timestamp checkpoints; TSATimeout bounds one request (default 20s).
-	TSAURL     string
-	TSATimeout time.Duration
+	TSAURL      string
+	TSATimeout  time.Duration
+	TSAInterval time.Duration // how often to look for an unstamped checkpoint; default 5s
 	// Retention, if positive, purges document bytes that long after
 	// acceptance once every delivery has ended.
 	Retention time.Duration
@@ -101,7 +102,8 @@ func runEvidence(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, ec 
 		g.Go(func() error { return cp.Run(ctx) })
 	}
 	if ec.TSAURL != "" {
-		ts, err := evidence.NewTimestamper(pool, evidence.TimestamperConfig{URL: ec.TSAURL, Timeout: ec.TSATimeout, Logger: log})
+		ts, err := evidence.NewTimestamper(pool, evidence.TimestamperConfig{URL: ec.TSAURL, Timeout: ec.TSATimeout,
+			Interval: ec.TSAInterval, Logger: log})
 		if err != nil {
 			return err
 		}

@@ -68,6 +68,9 @@ type Proof struct {
 	Hashes    [][]byte `json:"hashes"`    // base64 each, leaf to root
 }
 
+// EncodeProof is the canonical form of a proof file.
+func EncodeProof(p Proof) ([]byte, error) { return json.MarshalIndent(p, "", "  ") }
+
 // PartError names the part of a bundle that failed.
 type PartError struct {
 	Part string
@@ -223,6 +226,9 @@ func VerifyBundle(b []byte, hubCert *x509.Certificate, opts BundleOptions) (*Bun
 		var p Proof
 		if err := json.Unmarshal(files[name], &p); err != nil {
 			return rep, partErr(name, "not a proof: %v", err)
+		}
+		if canon, err := EncodeProof(p); err != nil || !bytes.Equal(canon, files[name]) {
+			return rep, partErr(name, "is not in canonical form (bytes were changed)")
 		}
 		if name != fmt.Sprintf("%s%d.json", BundleProofsDir, p.LeafIndex) {
 			return rep, partErr(name, "holds the proof of leaf %d", p.LeafIndex)
