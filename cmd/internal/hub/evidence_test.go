@@ -536,7 +536,7 @@ func TestAuditorAPI(t *testing.T) {
 	if st != 200 || err != nil || len(recs) != 4 || recs[0][0] != "event_id" || hdr.Get("Lt-Next-Cursor") == "" {
 		t.Errorf("CSV export: %d %v %d rows, cursor %q", st, err, len(recs), hdr.Get("Lt-Next-Cursor"))
 	}
-	for _, bad := range []string{"from=yesterday", "limit=0", "limit=100000", "format=xls", "document=nope", "cursor=%%%"} {
+	for _, bad := range []string{"from=yesterday", "limit=0", "limit=100000", "format=xls", "document=nope", "cursor=!!!", "cursor=Zm9v"} {
 		var p struct{ Code string }
 		if st := h.call("GET", "/v1/audit/events?"+bad, h.auditor, nil, &p); st != 400 || p.Code != "bad_request" {
 			t.Errorf("%s: %d %q, want 400 bad_request", bad, st, p.Code)
