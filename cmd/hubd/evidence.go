@@ -34,7 +34,7 @@ func evidenceFlags(fs *flag.FlagSet) *evidenceOpts {
 		trust:      fs.String("evidence-trust", "", "PEM of the trust anchors, put in evidence bundles for offline signature checks"),
 		tsaURL:     fs.String("tsa-url", "", "RFC 3161 TSA URL to timestamp checkpoints (asynchronous; optional)"),
 		tsaTimeout: fs.Duration("tsa-timeout", 20*time.Second, "timeout of one TSA request"),
-		interval:   fs.Duration("checkpoint-interval", time.Second, "sign a checkpoint at most this often while the log grows"),
+		interval:   fs.Duration("checkpoint-interval", 900*time.Millisecond, "sign a checkpoint at most this often while the log grows (≤ 1s keeps at least one per second)"),
 		retention:  fs.Duration("retention", 0, "purge document bytes this long after acceptance once delivered (0 = keep forever)"),
 	}
 }

@@ -29,7 +29,8 @@ type EvidenceConfig struct {
 	CertPEM  []byte
 	ChainPEM []byte // the rest of the hub's chain, put in evidence bundles
 	TrustPEM []byte // trust anchors put in evidence bundles
-	// Interval between checkpoints while the log grows; default 1s.
+	// Interval between checkpoints while the log grows; default 900ms, so
+	// that there is at least one checkpoint a second under load.
 	Interval time.Duration
 	// TSAURL, if set, is an RFC 3161 TSA asked (asynchronously) to
 	// timestamp checkpoints; TSATimeout bounds one request (default 20s).
@@ -95,7 +96,11 @@ func runEvidence(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, ec 
 		if err != nil {
 			return err
 		}
-		cp, err := evidence.NewCheckpointer(pool, evidence.CheckpointerConfig{SignerKey: skey, Interval: ec.Interval, Logger: log})
+		interval := ec.Interval
+		if interval <= 0 {
+			interval = 900 * time.Millisecond
+		}
+		cp, err := evidence.NewCheckpointer(pool, evidence.CheckpointerConfig{SignerKey: skey, Interval: interval, Logger: log})
 		if err != nil {
 			return err
 		}

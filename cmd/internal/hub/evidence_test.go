@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -33,6 +34,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"lienthong/adapters/restapi"
+	"lienthong/envelope/dsig"
 	"lienthong/routing/evidence"
 	"lienthong/routing/evidence/logverify"
 	"lienthong/routing/evidence/tsasim"
@@ -44,6 +46,8 @@ const testOrigin = "lienthong.test/log"
 // evKeys is a test hub's evidence key material: an Ed25519 checkpoint key
 // certified by a throwaway CA, the certificate written as PEM.
 type evKeys struct {
+	ca       *x509.Certificate
+	caKey    *ecdsa.PrivateKey
 	key      ed25519.PrivateKey
 	cert     *x509.Certificate
 	certPEM  []byte
@@ -70,13 +74,36 @@ func newEvidenceKeys(t *testing.T) evKeys {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	ek := evKeys{key: key, cert: cert, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+	ek := evKeys{ca: ca, caKey: caKey, key: key, cert: cert, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		chainPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})}
 	ek.certPath = filepath.Join(t.TempDir(), "evidence.pem")
 	if err := os.WriteFile(ek.certPath, ek.certPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return ek
+}
+
+// sign signs an edXML document as its sender would: an RSA signing
+// certificate issued by the test CA (which is the bundle's trust anchor).
+func (ek evKeys) sign(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "Văn phòng Quốc hội (TEST signer)"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ek.ca, key.Public(), ek.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	out, err := dsig.Sign(raw, key, []*x509.Certificate{leaf, ek.ca}, dsig.SignOptions{Location: dsig.EdXMLHeader, ReplacePlaceholder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func (ek evKeys) option(extra func(*EvidenceConfig)) func(*Config) {
@@ -245,7 +272,7 @@ func TestEvidenceBundleVerifiesOffline(t *testing.T) {
 	t.Cleanup(tsaSrv.Close)
 	h := startHub(t, ek.option(func(e *EvidenceConfig) { e.TSAURL, e.TSAInterval = tsaSrv.URL, 50*time.Millisecond }))
 
-	raw := newDoc(orgA, []string{orgB, orgC}, "501")
+	raw := ek.sign(t, newDoc(orgA, []string{orgB, orgC}, "501"))
 	var sub struct{ ID string }
 	if st := h.call("POST", "/v1/documents", h.tokens[orgA], raw, &sub); st != http.StatusAccepted {
 		t.Fatalf("submit: %d", st)
@@ -339,7 +366,8 @@ func TestEvidenceBundleVerifiesOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, code := hubctl(t, "evidence", "verify", bundlePath, "--hub-cert", ek.certPath)
-	if code != 0 || !strings.Contains(out, "HỢP LỆ / VALID") || !strings.Contains(out, "timestamp: RFC 3161 token") {
+	if code != 0 || !strings.Contains(out, "HỢP LỆ / VALID") || !strings.Contains(out, "timestamp: RFC 3161 token") ||
+		!strings.Contains(out, "XML-DSig valid") {
 		t.Fatalf("hubctl evidence verify: exit %d\n%s", code, out)
 	}
 	t.Logf("hubctl evidence verify:\n%s", out)
@@ -349,6 +377,16 @@ func TestEvidenceBundleVerifiesOffline(t *testing.T) {
 	if out, code := hubctl(t, "evidence", "verify", bundlePath, "--hub-cert", other.certPath); code != 1 ||
 		!strings.Contains(out, "INVALID: "+logverify.BundleCheckpoint) {
 		t.Errorf("verified with another hub's certificate: exit %d\n%s", code, out)
+	}
+
+	// Trust anchors that are not the signer's: the signature check fails.
+	stranger := newEvidenceKeys(t)
+	swapped := rewriteZip(t, bundle, logverify.BundleTrust, func([]byte) []byte { return stranger.chainPEM }, true)
+	sp := filepath.Join(dir, "swapped-trust.zip")
+	_ = os.WriteFile(sp, swapped, 0o644)
+	if out, code := hubctl(t, "evidence", "verify", sp, "--hub-cert", ek.certPath); code != 1 ||
+		!strings.Contains(out, "INVALID: "+logverify.BundleDocument+" (signature)") {
+		t.Errorf("signature checked against foreign anchors: exit %d\n%s", code, out)
 	}
 
 	// Any byte of the document, a receipt or a proof: changed alone (the
