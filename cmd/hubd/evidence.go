@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"lienthong/cmd/internal/devpki"
 	"lienthong/cmd/internal/hub"
+	"lienthong/routing/evidence/logverify"
 	"lienthong/routing/ledger"
 )
 
@@ -42,13 +44,28 @@ func evidenceFlags(fs *flag.FlagSet) *evidenceOpts {
 // load reads the key material; the evidence role needs it.
 func (o *evidenceOpts) load(roles []string) (hub.EvidenceConfig, error) {
 	var ec hub.EvidenceConfig
-	if *o.cert != "" || *o.key != "" {
+	switch {
+	case *o.key != "":
 		var err error
 		if ec, err = hub.LoadEvidence(*o.cert, *o.key, *o.chain); err != nil {
 			return ec, err
 		}
-	} else if slices.Contains(roles, "evidence") {
+	case slices.Contains(roles, "evidence"):
 		return ec, errors.New("vai trò evidence cần --evidence-cert và --evidence-key / the evidence role needs --evidence-cert and --evidence-key")
+	case *o.cert != "": // an API-only process: the certificate goes into evidence bundles
+		b, err := os.ReadFile(*o.cert)
+		if err != nil {
+			return ec, err
+		}
+		if ec.Cert, err = logverify.ParseCertPEM(b); err != nil {
+			return ec, fmt.Errorf("--evidence-cert: %w", err)
+		}
+		ec.CertPEM = b
+		if *o.chain != "" {
+			if ec.ChainPEM, err = os.ReadFile(*o.chain); err != nil {
+				return ec, err
+			}
+		}
 	}
 	if *o.trust != "" {
 		b, err := os.ReadFile(*o.trust)

@@ -2,9 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
+	"flag"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,6 +170,66 @@ func TestHubdAuditNamesTheTamperedLeaf(t *testing.T) {
 				t.Fatalf("audit after tampering: %v, want exit 1 naming %q\n%s", err, want, out)
 			}
 			t.Logf("%s", out)
+		})
+	}
+}
+
+// The evidence flags of hubd serve: the evidence role needs the key; an
+// API-only process may take the certificate alone; a key that is not the
+// certificate's is refused.
+func TestEvidenceFlags(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mk := func(name string) (certPath, keyPath string) {
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lienthong.test/log"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		kder, _ := x509.MarshalPKCS8PrivateKey(key)
+		return write(name+".pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+			write(name+"-key.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+	}
+	certA, keyA := mk("a")
+	_, keyB := mk("b")
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		roles   []string
+		wantErr string
+		wantKey bool
+	}{
+		{"evidence role without key", nil, []string{"api", "evidence"}, "needs --evidence-cert", false},
+		{"api only, no key material", nil, []string{"api"}, "", false},
+		{"api only, certificate alone", []string{"--evidence-cert", certA}, []string{"api"}, "", false},
+		{"certificate and its key", []string{"--evidence-cert", certA, "--evidence-key", keyA}, []string{"evidence"}, "", true},
+		{"another key", []string{"--evidence-cert", certA, "--evidence-key", keyB}, []string{"evidence"}, "does not belong", false},
+		{"key without certificate", []string{"--evidence-key", keyA}, []string{"evidence"}, "evidence certificate", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			o := evidenceFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			ec, err := o.load(tc.roles)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (ec.Key != nil) != tc.wantKey || ec.Interval != 900*time.Millisecond {
+				t.Fatalf("config %+v", ec)
+			}
 		})
 	}
 }
