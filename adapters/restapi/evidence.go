@@ -65,7 +65,8 @@ func evidenceError(err error) error {
 // receiptJSON is one receipt in GET /v1/documents/:id/receipts.
 type receiptJSON struct {
 	evidence.IssuedReceipt
-	Receipt string `json:"receipt"` // the receipt XML (schemas/receipt.xsd)
+	Receipt     string `json:"receipt"`                // the receipt XML (schemas/receipt.xsd)
+	EdXMLStatus string `json:"edxml_status,omitempty"` // for a delivered edXML document: the matching status 01
 }
 
 func (s *Server) getReceipts(c echo.Context, cfg EvidenceConfig) error {
@@ -79,7 +80,7 @@ func (s *Server) getReceipts(c echo.Context, cfg EvidenceConfig) error {
 	}
 	out := make([]receiptJSON, 0, len(set.Receipts))
 	for _, r := range set.Receipts {
-		out = append(out, receiptJSON{IssuedReceipt: r, Receipt: string(r.XML)})
+		out = append(out, receiptJSON{IssuedReceipt: r, Receipt: string(r.XML), EdXMLStatus: string(r.EdXMLStatus)})
 	}
 	proofs := make([]any, 0, len(set.Proofs))
 	for _, p := range set.Proofs {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -107,6 +108,11 @@ func (l *Log) Bundle(ctx context.Context, documentID string, cfg BundleConfig) (
 	for _, r := range set.Receipts {
 		if err := add(logverify.BundleReceiptsDir+r.Name, r.XML); err != nil {
 			return nil, fmt.Errorf("evidence: bundle: %w", err)
+		}
+		if r.EdXMLStatus != nil {
+			if err := add(logverify.BundleStatusDir+strings.TrimSuffix(r.Name, ".xml")+".edxml", r.EdXMLStatus); err != nil {
+				return nil, fmt.Errorf("evidence: bundle: %w", err)
+			}
 		}
 	}
 	for _, p := range set.Proofs {

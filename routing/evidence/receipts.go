@@ -20,6 +20,9 @@ type IssuedReceipt struct {
 	EventID   int64  `json:"event_id"`
 	LeafIndex uint64 `json:"leaf_index"`
 	XML       []byte `json:"-"`
+	// EdXMLStatus is, for a delivered receipt of an edXML document, the
+	// matching edXML status 01 (EdXMLStatusReceived); nil otherwise.
+	EdXMLStatus []byte `json:"-"`
 }
 
 // ReceiptSet is every receipt of a document the latest checkpoint covers,
@@ -101,6 +104,24 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 	if err := json.Unmarshal([]byte(acc.leaf.Detail), &d); err != nil {
 		return set, fmt.Errorf("evidence: receipts: accepted detail: %w", err)
 	}
+	var ed struct {
+		format, docRef, code, date string
+		names                      map[string]string
+	}
+	if err := l.pool.QueryRow(ctx, `SELECT d.format, d.doc_ref,
+		CASE WHEN d.code_notation = '' THEN d.code_number ELSE d.code_number || '/' || d.code_notation END,
+		d.promulgation_date, coalesce(jsonb_object_agg(o.code, o.name) FILTER (WHERE o.code IS NOT NULL), '{}')
+		FROM documents d LEFT JOIN deliveries r ON r.document_id = d.id LEFT JOIN organs o ON o.code = r.recipient
+		WHERE d.id = $1 GROUP BY d.id`, uid).Scan(&ed.format, &ed.docRef, &ed.code, &ed.date, &ed.names); err != nil {
+		return set, fmt.Errorf("evidence: receipts: document: %w", err)
+	}
+	sender := ""
+	var sd struct {
+		Sender string `json:"sender"`
+	}
+	if json.Unmarshal([]byte(acc.leaf.Detail), &sd) == nil {
+		sender = sd.Sender
+	}
 	need := map[uint64]bool{acc.idx: true}
 	for _, s := range leaves {
 		recips := []string{s.leaf.Recipient}
@@ -112,8 +133,13 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 			if err != nil {
 				return set, fmt.Errorf("evidence: receipt of leaf %d for %s: %w", s.idx, rc, err)
 			}
-			set.Receipts = append(set.Receipts, IssuedReceipt{Name: fmt.Sprintf("%d-%s.xml", s.idx, rc), Recipient: rc,
-				Kind: s.leaf.Kind, State: s.leaf.State, EventID: s.leaf.EventID, LeafIndex: s.idx, XML: r.Encode()})
+			ir := IssuedReceipt{Name: fmt.Sprintf("%d-%s.xml", s.idx, rc), Recipient: rc,
+				Kind: s.leaf.Kind, State: s.leaf.State, EventID: s.leaf.EventID, LeafIndex: s.idx, XML: r.Encode()}
+			if s.leaf.Kind == "delivered" && ed.format == "edxml" {
+				ir.EdXMLStatus = EdXMLStatusReceived(StatusReceived{Recipient: rc, RecipientName: ed.names[rc], Sender: sender,
+					Code: ed.code, PromulgationDate: ed.date, DocumentID: ed.docRef, At: s.leaf.At})
+			}
+			set.Receipts = append(set.Receipts, ir)
 			need[s.idx] = true
 		}
 	}

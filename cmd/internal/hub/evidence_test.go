@@ -34,6 +34,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"lienthong/adapters/restapi"
+	"lienthong/envelope"
 	"lienthong/envelope/dsig"
 	"lienthong/routing/evidence"
 	"lienthong/routing/evidence/logverify"
@@ -161,8 +162,9 @@ type receiptsJSON struct {
 		Name      string `json:"name"`
 		Recipient string `json:"recipient"`
 		Kind      string `json:"kind"`
-		LeafIndex uint64 `json:"leaf_index"`
-		Receipt   string `json:"receipt"`
+		LeafIndex   uint64 `json:"leaf_index"`
+		Receipt     string `json:"receipt"`
+		EdXMLStatus string `json:"edxml_status"`
 	} `json:"receipts"`
 	Proofs  []logverify.Proof `json:"proofs"`
 	Pending int               `json:"pending_events"`
@@ -306,6 +308,33 @@ func TestEvidenceBundleVerifiesOffline(t *testing.T) {
 			t.Errorf("receipt %s names sender %s, recipient %s, digest %x", r.Name, rc.Sender, rc.Recipient, rc.Accepted.DocumentSHA256)
 		}
 	}
+	// Each delivered receipt of this edXML document comes with the matching
+	// edXML status 01, from the recipient to the sender, about the original.
+	orig, err := envelope.Parse(raw, envelope.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := 0
+	for _, r := range rs.Receipts {
+		if r.Kind != "delivered" {
+			if r.EdXMLStatus != "" {
+				t.Errorf("%s receipt %s has an edXML status", r.Kind, r.Name)
+			}
+			continue
+		}
+		st, err := envelope.Parse([]byte(r.EdXMLStatus), envelope.Limits{})
+		if err != nil {
+			t.Fatalf("edXML status of %s: %v\n%s", r.Name, err, r.EdXMLStatus)
+		}
+		if st.Format != envelope.FormatEdXMLStatus || st.Status.Code != "01" || st.From.Code != r.Recipient ||
+			len(st.To) != 1 || st.To[0].Code != orgA || st.DocumentID != orig.DocumentID {
+			t.Errorf("edXML status of %s: %+v", r.Name, st)
+		}
+		statuses++
+	}
+	if statuses != 2 {
+		t.Errorf("%d edXML statuses, want 2 (one per delivered recipient)", statuses)
+	}
 	for _, want := range []string{orgB + " accepted", orgB + " routed", orgB + " delivered", orgB + " acknowledged",
 		orgC + " accepted", orgC + " routed", orgC + " delivered"} {
 		if kinds[want] != 1 {
@@ -367,7 +396,7 @@ func TestEvidenceBundleVerifiesOffline(t *testing.T) {
 	}
 	out, code := hubctl(t, "evidence", "verify", bundlePath, "--hub-cert", ek.certPath)
 	if code != 0 || !strings.Contains(out, "HỢP LỆ / VALID") || !strings.Contains(out, "timestamp: RFC 3161 token") ||
-		!strings.Contains(out, "XML-DSig valid") {
+		!strings.Contains(out, "XML-DSig valid") || !strings.Contains(out, "edXML status messages: 2") {
 		t.Fatalf("hubctl evidence verify: exit %d\n%s", code, out)
 	}
 	t.Logf("hubctl evidence verify:\n%s", out)

@@ -30,6 +30,7 @@ const (
 	BundleTrust        = "trust.pem"         // anchors the document's signatures were checked against
 	BundleReceiptsDir  = "receipts/"         // <leaf index>-<recipient>.xml
 	BundleProofsDir    = "proofs/"           // <leaf index>.json, Proof
+	BundleStatusDir    = "status/"           // <leaf index>-<recipient>.edxml: edXML status 01 of a delivered receipt
 )
 
 // Limits of what VerifyBundle reads.
@@ -313,6 +314,15 @@ func VerifyBundle(b []byte, hubCert *x509.Certificate, opts BundleOptions) (*Bun
 			}
 			rep.ok("signatures: %s", s)
 		}
+	}
+	statuses := 0
+	for _, name := range names {
+		if strings.HasPrefix(name, BundleStatusDir) {
+			statuses++
+		}
+	}
+	if statuses > 0 {
+		rep.ok("edXML status messages: %d, derived from their receipts (covered by the manifest only)", statuses)
 	}
 	if _, ok := files[BundleVerification]; ok {
 		rep.ok("verification report: included, covered by the manifest only (not by the log)")
