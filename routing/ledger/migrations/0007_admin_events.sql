@@ -4,3 +4,5 @@
 ALTER TABLE events ALTER COLUMN document_id DROP NOT NULL;
 ALTER TABLE events ADD CONSTRAINT events_document_or_admin CHECK (document_id IS NOT NULL OR kind = 'admin');
 CREATE INDEX events_admin ON events (id) WHERE document_id IS NULL;
+-- The auditor searches events by time range.
+CREATE INDEX events_at ON events (at);
