@@ -26,11 +26,11 @@ const usage = `hubd — Lienthong, trục liên thông văn bản của Quốc h
 
 Cách dùng / usage:
   hubd dev      [--data-dir ./var/dev] [--listen 127.0.0.1:8080] [--broker-listen 127.0.0.1:9092]
-  hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler]
+  hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler,evidence]
                 [--tls-cert PEM --tls-key PEM [--client-ca PEM]] [--directory organs.json]
   hubd migrate  --database-url URL
   hubd audit    --database-url URL   kiểm tra nhật ký bằng chứng / recompute the evidence log, name the first tampered leaf
-  (serve, dev)  [--evidence-cert PEM --evidence-key PEM] [--tsa-url URL] [--retention 8760h] [--checkpoint-interval 1s]
+  (serve, dev)  [--evidence-cert PEM --evidence-key PEM] [--tsa-url URL] [--retention 8760h] [--checkpoint-interval 900ms]
 
 Mọi tham số đều đọc được từ biến môi trường LT_* (ví dụ LT_DATABASE_URL).
 Every flag also reads from an LT_* environment variable (e.g. LT_DATABASE_URL).

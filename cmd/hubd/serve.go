@@ -26,7 +26,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	tlsKey := fs.String("tls-key", "", "server key PEM")
 	clientCA := fs.String("client-ca", "", "CA bundle PEM for client certificates (enables mutual TLS)")
 	directory := fs.String("directory", "", "organs file (JSON) loaded into the directory at start")
-	roles := fs.String("roles", "all", "stages this process runs: api,relay,router,delivery,scheduler")
+	roles := fs.String("roles", "all", "stages this process runs: api,relay,router,delivery,scheduler,evidence")
 	prefix := fs.String("topic-prefix", "lt", "Kafka topic prefix")
 	partitions := fs.Int("partitions", 8, "partitions of the topics the hub creates")
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
