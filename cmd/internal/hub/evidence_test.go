@@ -159,9 +159,9 @@ type receiptsJSON struct {
 	Checkpoint string `json:"checkpoint"`
 	TreeSize   uint64 `json:"tree_size"`
 	Receipts   []struct {
-		Name      string `json:"name"`
-		Recipient string `json:"recipient"`
-		Kind      string `json:"kind"`
+		Name        string `json:"name"`
+		Recipient   string `json:"recipient"`
+		Kind        string `json:"kind"`
 		LeafIndex   uint64 `json:"leaf_index"`
 		Receipt     string `json:"receipt"`
 		EdXMLStatus string `json:"edxml_status"`
