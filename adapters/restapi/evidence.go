@@ -1,8 +1,6 @@
 package restapi
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/csv"
 	"errors"
 	"net/http"
@@ -191,21 +189,17 @@ func writeCSV(c echo.Context, name, next string, rows [][]string) error {
 
 func (s *Server) auditBundle(c echo.Context, cfg EvidenceConfig) error {
 	id := c.Param("id")
-	b, err := cfg.Log.Bundle(c.Request().Context(), id, cfg.Bundle)
-	if err != nil {
+	err := cfg.Log.WriteBundle(c.Request().Context(), c.Response(), id, cfg.Bundle, func() {
+		h := c.Response().Header()
+		h.Set(echo.HeaderContentType, "application/zip")
+		h.Set(echo.HeaderContentDisposition, `attachment; filename="evidence-`+id+`.zip"`)
+		c.Response().WriteHeader(http.StatusOK)
+	})
+	if err != nil && !c.Response().Committed {
 		if errors.Is(err, evidence.ErrNotFound) {
 			return fail("not_found", "no evidence for this document yet (not in a checkpoint): "+err.Error())
 		}
 		return evidenceError(err)
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="evidence-`+id+`.zip"`)
-	sum := sha256Sum(b)
-	h.Set("Digest", "sha-256="+base64.StdEncoding.EncodeToString(sum))
-	return c.Blob(http.StatusOK, "application/zip", b)
-}
-
-func sha256Sum(b []byte) []byte {
-	s := sha256.Sum256(b)
-	return s[:]
+	return err
 }

@@ -173,3 +173,25 @@ func (c *client) logConsistency(ctx context.Context, args []string) error {
 		newCP.Origin, newCP.Size, newCP.Root, oldCP.Size, oldCP.Root)
 	return nil
 }
+
+// fetchBundle is `hubctl --as auditor evidence fetch ID [-o FILE]`.
+func (c *client) fetchBundle(ctx context.Context, args []string) error {
+	if len(args) < 1 {
+		return errors.New("cách dùng / usage: hubctl --as auditor evidence fetch ID [-o evidence.zip]")
+	}
+	id := args[0]
+	fs := flag.NewFlagSet("evidence fetch", flag.ContinueOnError)
+	o := fs.String("o", "evidence-"+id+".zip", "output file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	b, _, err := c.do(ctx, http.MethodGet, "/v1/audit/documents/"+id+"/evidence", nil)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*o, b, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "Đã lưu gói bằng chứng / evidence bundle saved: %s (%d bytes)\n  Kiểm tra / verify: hubctl evidence verify %s --hub-cert HUB-EVIDENCE-CERT.pem\n", *o, len(b), *o)
+	return nil
+}

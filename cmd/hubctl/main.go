@@ -45,6 +45,7 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
   inbox                hộp thư đến (đơn vị nhận kiểu pull) / pull inbox
   ack ID               xác nhận đã nhận / acknowledge a document
   new --from C --to C1,C2 [--number N] [--subject S]   tạo văn bản edXML mẫu / write a sample edXML
+  evidence fetch ID [-o F]                tải gói bằng chứng (kiểm toán viên) / download an evidence bundle (auditor)
   evidence verify BUNDLE --hub-cert PEM   kiểm tra gói bằng chứng ngoại tuyến / verify an evidence bundle offline
   log consistency --old CHECKPOINT --hub-cert PEM   nhật ký chỉ được nối thêm / the log only grew since CHECKPOINT
 
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if verb == "new" {
 		return cmdNew(vargs, out)
 	}
-	if verb == "evidence" { // offline: no server, no token
+	if verb == "evidence" && (len(vargs) == 0 || vargs[0] != "fetch") { // offline: no server, no token
 		return cmdEvidence(vargs, out)
 	}
 	creds, credErr := loadCreds(*credPath)
@@ -162,6 +163,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return c.inbox(ctx)
+	case "evidence": // fetch
+		if err := pick("auditor"); err != nil {
+			return err
+		}
+		return c.fetchBundle(ctx, vargs[1:])
 	case "log":
 		if len(vargs) == 0 || vargs[0] != "consistency" {
 			return errors.New("cách dùng / usage: hubctl log consistency --old CHECKPOINT_FILE --hub-cert PEM")

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -28,14 +29,26 @@ type BundleConfig struct {
 }
 
 // Bundle builds the evidence bundle (zip, logverify.VerifyBundle) of a
-// document: its original bytes (unless purged), the verification report
-// stored with it, every receipt under the latest checkpoint, the inclusion
-// proofs, the checkpoint, its RFC 3161 timestamp if there is one, the hub's
-// certificates and a manifest of SHA-256 digests.
+// document in memory; see WriteBundle.
 func (l *Log) Bundle(ctx context.Context, documentID string, cfg BundleConfig) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := l.WriteBundle(ctx, &buf, documentID, cfg, nil); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteBundle writes the evidence bundle of a document to w: its original
+// bytes (unless purged), the verification report stored with it, every
+// receipt under the latest checkpoint, the inclusion proofs, the checkpoint,
+// its RFC 3161 timestamp if there is one, the hub's certificates and a
+// manifest of SHA-256 digests (written last). Everything is read before the
+// first byte is written, so an error (ErrNotFound) leaves w untouched;
+// ready, if not nil, is called just before writing starts (to send headers).
+func (l *Log) WriteBundle(ctx context.Context, w io.Writer, documentID string, cfg BundleConfig, ready func()) error {
 	uid, err := uuid.Parse(documentID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: document %q", ErrNotFound, documentID)
+		return fmt.Errorf("%w: document %q", ErrNotFound, documentID)
 	}
 	var sum []byte
 	var size int64
@@ -48,19 +61,19 @@ func (l *Log) Bundle(ctx context.Context, documentID string, cfg BundleConfig) (
 		coalesce(to_jsonb(d) -> 'verification_report', to_jsonb(d) -> 'verification', d.meta -> 'verification')::text
 		FROM documents d WHERE d.id = $1`, uid).Scan(&sum, &size, &body, &report)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w: document %s", ErrNotFound, uid)
+		return fmt.Errorf("%w: document %s", ErrNotFound, uid)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("evidence: bundle: document: %w", err)
+		return fmt.Errorf("evidence: bundle: document: %w", err)
 	}
 	set, err := l.Receipts(ctx, uid.String())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var token []byte
 	err = l.pool.QueryRow(ctx, `SELECT token FROM log_timestamps WHERE size = $1`, int64(set.Checkpoint.Size)).Scan(&token)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("evidence: bundle: timestamp: %w", err)
+		return fmt.Errorf("evidence: bundle: timestamp: %w", err)
 	}
 	now := time.Now
 	if cfg.Now != nil {
@@ -71,14 +84,16 @@ func (l *Log) Bundle(ctx context.Context, documentID string, cfg BundleConfig) (
 		DocumentSize: size, Purged: purged, Origin: set.Checkpoint.Origin, TreeSize: set.Checkpoint.Size,
 		CreatedAt: now().UTC(), PendingEvents: set.Pending}
 
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	if ready != nil {
+		ready()
+	}
+	zw := zip.NewWriter(w)
 	add := func(name string, data []byte) error {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: m.CreatedAt})
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: m.CreatedAt})
 		if err != nil {
 			return err
 		}
-		if _, err := w.Write(data); err != nil {
+		if _, err := fw.Write(data); err != nil {
 			return err
 		}
 		s := sha256.Sum256(data)
@@ -101,42 +116,42 @@ func (l *Log) Bundle(ctx context.Context, documentID string, cfg BundleConfig) (
 	for _, f := range files {
 		if !f.skip {
 			if err := add(f.name, f.data); err != nil {
-				return nil, fmt.Errorf("evidence: bundle: %w", err)
+				return fmt.Errorf("evidence: bundle: %w", err)
 			}
 		}
 	}
 	for _, r := range set.Receipts {
 		if err := add(logverify.BundleReceiptsDir+r.Name, r.XML); err != nil {
-			return nil, fmt.Errorf("evidence: bundle: %w", err)
+			return fmt.Errorf("evidence: bundle: %w", err)
 		}
 		if r.EdXMLStatus != nil {
 			if err := add(logverify.BundleStatusDir+strings.TrimSuffix(r.Name, ".xml")+".edxml", r.EdXMLStatus); err != nil {
-				return nil, fmt.Errorf("evidence: bundle: %w", err)
+				return fmt.Errorf("evidence: bundle: %w", err)
 			}
 		}
 	}
 	for _, p := range set.Proofs {
 		b, err := logverify.EncodeProof(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := add(fmt.Sprintf("%s%d.json", logverify.BundleProofsDir, p.LeafIndex), b); err != nil {
-			return nil, fmt.Errorf("evidence: bundle: %w", err)
+			return fmt.Errorf("evidence: bundle: %w", err)
 		}
 	}
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	w, err := zw.Create(logverify.BundleManifest)
+	mw, err := zw.Create(logverify.BundleManifest)
 	if err == nil {
-		_, err = w.Write(mb)
+		_, err = mw.Write(mb)
 	}
 	if err == nil {
 		err = zw.Close()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("evidence: bundle: %w", err)
+		return fmt.Errorf("evidence: bundle: %w", err)
 	}
-	return buf.Bytes(), nil
+	return nil
 }
