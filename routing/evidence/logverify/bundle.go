@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -343,7 +342,3 @@ func verifyInclusionHash(leafHash []byte, index, size uint64, proofHashes [][]by
 	}
 	return nil
 }
-
-// ErrNoSignature is what a BundleOptions.VerifySignatures may wrap when the
-// document carries no signature.
-var ErrNoSignature = errors.New("logverify: document is not signed")
