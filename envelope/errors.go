@@ -17,13 +17,14 @@ const (
 	CodeMissingFrom     Code = "missing_from"     // no sender organ
 	CodeMissingTo       Code = "missing_to"       // no recipient (document packages)
 	CodeMissingDocID    Code = "missing_document_id"
-	CodeBadOrganCode    Code = "bad_organ_code"    // an organ code that is not an organ code at all
-	CodeTooLarge        Code = "too_large"         // over the size limit
-	CodeTooDeep         Code = "too_deep"          // nesting deeper than the limit
-	CodeBadBase64       Code = "bad_base64"        // attachment content is not valid base64
-	CodeManifest        Code = "manifest_mismatch" // manifest Reference without Attachment, or the reverse
-	CodeBadStatus       Code = "bad_status"        // status package with an unknown code or no ResponseFor
-	CodeBadBusiness     Code = "bad_business_type" // BussinessDocType outside 0–3, or its required parts missing
+	CodeBadOrganCode    Code = "bad_organ_code"      // an organ code that is not an organ code at all
+	CodeTooLarge        Code = "too_large"           // over the size limit
+	CodeTooDeep         Code = "too_deep"            // nesting deeper than the limit
+	CodeDuplicateAttr   Code = "duplicate_attribute" // an attribute repeated on one element (parsers disagree on which wins)
+	CodeBadBase64       Code = "bad_base64"          // attachment content is not valid base64
+	CodeManifest        Code = "manifest_mismatch"   // manifest Reference without Attachment, or the reverse
+	CodeBadStatus       Code = "bad_status"          // status package with an unknown code or no ResponseFor
+	CodeBadBusiness     Code = "bad_business_type"   // BussinessDocType outside 0–3, or its required parts missing
 )
 
 // Error is a typed rejection: the rule that was broken and a human message.

@@ -529,7 +529,7 @@ func (p *parser) start(t xml.StartElement) error {
 	for i, a := range t.Attr {
 		for _, b := range t.Attr[:i] {
 			if a.Name == b.Name {
-				return newErr(CodeNotXML, "attribute %q repeated on <%s>", qname(a.Name), qname(t.Name))
+				return newErr(CodeDuplicateAttr, "attribute %q repeated on <%s>", qname(a.Name), qname(t.Name))
 			}
 		}
 		switch {

@@ -443,7 +443,7 @@ func TestWellFormedness(t *testing.T) {
 		{"unbound-element", strings.Replace(base, "<edXML:Content>", "<x:Content>", 1), CodeNotXML},
 		{"unknown-entity", strings.Replace(base, "Hà Nội", "&nbsp;", 1), CodeNotXML},
 		{"known-entity", strings.Replace(base, "Hà Nội", "H&#224; N&#x1ed9;i &amp; &lt;", 1), ""},
-		{"dup-attr", strings.Replace(base, `version="1.0">`, `version="1.0" version="1.0">`, 1), CodeNotXML},
+		{"dup-attr", strings.Replace(base, `version="1.0">`, `version="1.0" version="1.0">`, 1), CodeDuplicateAttr},
 		{"empty-prefix-binding", strings.Replace(base, "<edXML:Subject>", `<edXML:Subject xmlns:p="">`, 1), CodeNotXML},
 		{"utf16-bom", "\xff\xfe<\x00", CodeBadEncoding},
 		{"latin1-decl", strings.Replace(base, "UTF-8", "windows-1258", 1), CodeBadEncoding},

@@ -53,6 +53,9 @@ const (
 	DefaultBackoffMax       = 10 * time.Second
 	DefaultMaxResponseBytes = 8 << 20
 	DefaultMaxEdocBytes     = 64 << 20
+	// DefaultMaxConns is the SDK's ceiling on connections to the axis
+	// (client.max-connection, at most 10; edxml.md §11.1).
+	DefaultMaxConns = 10
 )
 
 // Config configures a Client.
@@ -64,8 +67,9 @@ type Config struct {
 	SystemID string
 	// Secret keys the HMAC. Keep it in a secret store; it is never logged.
 	Secret string
-	// HTTPClient sends the requests; nil means a new http.Client. Its own
-	// Timeout, if any, applies on top of Timeout.
+	// HTTPClient sends the requests; nil means a new http.Client whose
+	// transport opens at most DefaultMaxConns connections to the axis. Its
+	// own Timeout, if any, applies on top of Timeout.
 	HTTPClient *http.Client
 	// Timeout bounds one attempt (connect, send, read the answer). 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -88,7 +92,9 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = DefaultMaxConns, DefaultMaxConns
+		c.HTTPClient = &http.Client{Transport: tr}
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
@@ -137,10 +143,17 @@ func (c *Config) validate() error {
 type Client struct {
 	cfg  Config
 	base string
-
-	mu     sync.Mutex // guards lastMS
-	lastMS int64      // the last timestamp sent, in Unix milliseconds
 }
+
+// stamps holds, per systemid, the last request timestamp any Client of this
+// process sent, in Unix milliseconds. It is process-wide on purpose: two
+// Clients of one system (a poller and a delivery channel) that sign the same
+// parameters in the same millisecond would otherwise send the same
+// (systemid, timestamp, hash), which the axis may refuse as a replay.
+var stamps = struct {
+	sync.Mutex // guards last
+	last       map[string]int64
+}{last: map[string]int64{}}
 
 // New returns a Client for cfg.
 func New(cfg Config) (*Client, error) {
@@ -291,6 +304,20 @@ func (c *Client) GetEdoc(ctx context.Context, docID string) ([]byte, error) {
 // UpdateStatus sets the transport state of a received package: "done"
 // (stored), "fail" (will never be accepted) or "processing".
 func (c *Client) UpdateStatus(ctx context.Context, docID, status string) error {
+	return c.UpdateStatusReason(ctx, docID, status, "")
+}
+
+// MaxReasonLen bounds the description UpdateStatusReason sends.
+const MaxReasonLen = 200
+
+// UpdateStatusReason is UpdateStatus with a reason, sent as the signed
+// parameter "description" when not empty (typically with "fail"). The
+// reference names no such parameter [inference]: the SDK itself leaks stray
+// parameters into later requests, so the axis tolerates unknown ones, and a
+// server that does not know it ignores it. Header values must be ASCII, so
+// the reason is reduced to printable ASCII (other characters become '?') and
+// cut to MaxReasonLen bytes.
+func (c *Client) UpdateStatusReason(ctx context.Context, docID, status, reason string) error {
 	switch status {
 	case StatusDone, StatusFail, StatusProcessing:
 	default:
@@ -299,8 +326,32 @@ func (c *Client) UpdateStatus(ctx context.Context, docID, status string) error {
 	if docID == "" {
 		return fmt.Errorf("axis: %s: empty docId", OpUpdateStatus)
 	}
+	params := map[string]string{"docId": docID, "status": status}
+	if r := ASCIIReason(reason); r != "" {
+		params["description"] = r
+	}
 	var resp wireResponse
-	return c.call(ctx, OpUpdateStatus, map[string]string{"docId": docID, "status": status}, contentTypeJSON, jsonBody, c.cfg.MaxResponseBytes, &resp)
+	return c.call(ctx, OpUpdateStatus, params, contentTypeJSON, jsonBody, c.cfg.MaxResponseBytes, &resp)
+}
+
+// ASCIIReason makes s travel in a header: printable ASCII only (anything else
+// becomes '?'), no surrounding spaces, at most MaxReasonLen bytes.
+func ASCIIReason(s string) string {
+	b := make([]byte, 0, min(len(s), MaxReasonLen))
+	for _, r := range s {
+		if len(b) >= MaxReasonLen {
+			break
+		}
+		switch {
+		case r >= 0x20 && r < 0x7f:
+			b = append(b, byte(r))
+		case r == '\n' || r == '\t' || r == '\r':
+			b = append(b, ' ')
+		default:
+			b = append(b, '?')
+		}
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // GetSentEdocList reports the delivery of packages this system sent, of
@@ -402,16 +453,16 @@ func (c *Client) backoff(attempt int) time.Duration {
 }
 
 // nextTimestamp returns the clock's time, bumped so that no two requests of
-// this client carry the same millisecond: the axis may refuse a repeated
-// (systemid, timestamp, hash) as a replay.
+// this process for this systemid carry the same millisecond: the axis may
+// refuse a repeated (systemid, timestamp, hash) as a replay.
 func (c *Client) nextTimestamp() time.Time {
 	ms := c.cfg.Now().UnixMilli()
-	c.mu.Lock()
-	if ms <= c.lastMS {
-		ms = c.lastMS + 1
+	stamps.Lock()
+	if last := stamps.last[c.cfg.SystemID]; ms <= last {
+		ms = last + 1
 	}
-	c.lastMS = ms
-	c.mu.Unlock()
+	stamps.last[c.cfg.SystemID] = ms
+	stamps.Unlock()
 	return time.UnixMilli(ms)
 }
 

@@ -494,3 +494,16 @@ func newStaticServer(t *testing.T, body string) string {
 	}))
 	return srv
 }
+
+func TestASCIIReason(t *testing.T) {
+	for _, test := range []struct{ in, want string }{
+		{"", ""},
+		{"  not_xml: stray bytes\n", "not_xml: stray bytes"},
+		{"lỗi / error", "l?i / error"},
+		{strings.Repeat("x", 300), strings.Repeat("x", axis.MaxReasonLen)},
+	} {
+		if got := axis.ASCIIReason(test.in); got != test.want {
+			t.Errorf("ASCIIReason(%q) = %q, want %q", test.in, got, test.want)
+		}
+	}
+}

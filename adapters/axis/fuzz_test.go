@@ -77,3 +77,14 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestDefaultTransportBoundsConnections(t *testing.T) {
+	c, err := New(Config{Endpoint: "http://axis.invalid", SystemID: "sys", Secret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := c.cfg.HTTPClient.Transport.(*http.Transport)
+	if !ok || tr.MaxConnsPerHost != DefaultMaxConns || tr.Proxy == nil {
+		t.Fatalf("transport %+v", c.cfg.HTTPClient.Transport)
+	}
+}

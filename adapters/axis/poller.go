@@ -23,7 +23,7 @@ const DefaultPollInterval = 30 * time.Second
 // returned nil (the package is durable) marks it "done" on the axis.
 //
 // If the Acceptor's error is permanent (IsPermanent), the package is marked
-// "fail" and the reason logged; any other failure (listing, getEdoc, a
+// "fail" with the error as the reason (UpdateStatusReason) and logged; any other failure (listing, getEdoc, a
 // transient accept error, updateStatus) leaves the package on the axis for
 // the next poll. Because a crash or a lost answer between the accept and
 // updateStatus makes the axis serve the same docId again, the Acceptor must
@@ -129,7 +129,7 @@ func (p *Poller) take(ctx context.Context, messageType, axisDocID string) error 
 	if err != nil {
 		if p.IsPermanent != nil && p.IsPermanent(err) {
 			log.ErrorContext(ctx, "axis package refused; marking fail", slog.Any("reason", err))
-			if uerr := p.Client.UpdateStatus(ctx, axisDocID, StatusFail); uerr != nil {
+			if uerr := p.Client.UpdateStatusReason(ctx, axisDocID, StatusFail, err.Error()); uerr != nil {
 				log.WarnContext(ctx, "axis updateStatus(fail) failed; will retry", slog.Any("err", uerr))
 				return fmt.Errorf("updateStatus fail %s: %w", axisDocID, uerr)
 			}

@@ -155,6 +155,10 @@ func TestPollerErrorPaths(t *testing.T) {
 		if got := e.sim.StatusUpdates()[id]; !slices.Equal(got, []string{"fail"}) {
 			t.Fatalf("status updates = %v", got)
 		}
+		if got := e.sim.FailReasons()[id]; got != "accept: test: package is not well-formed" {
+			t.Fatalf("fail reason = %q", got)
+		}
+		e.assertNoRefusals(t)
 	})
 	t.Run("transient accept error is retried next poll", func(t *testing.T) {
 		e := newEnv(t)

@@ -7,7 +7,7 @@
 //
 // The systems file is JSON:
 //
-//	{"systems":[{"id":"…","secret":"…","organ":"…"}],
+//	{"systems":[{"id":"…","secret":"…","organ":"…","organs":["…"]}],
 //	 "agencies":[{"id":"1","code":"…","oldCode":"…","name":"…","mail":"…"}]}
 package main
 
@@ -56,9 +56,10 @@ func (s *systemsFlag) Set(v string) error {
 
 type systemsFile struct {
 	Systems []struct {
-		ID     string `json:"id"`
-		Secret string `json:"secret"`
-		Organ  string `json:"organ"`
+		ID     string   `json:"id"`
+		Secret string   `json:"secret"`
+		Organ  string   `json:"organ"`
+		Organs []string `json:"organs"` // further organs the system fronts
 	} `json:"systems"`
 	Agencies []axis.Agency `json:"agencies"`
 }
@@ -95,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("tệp hệ thống không hợp lệ / invalid systems file %s: %w", *file, err)
 		}
 		for _, s := range sf.Systems {
-			cfg.Systems = append(cfg.Systems, axissim.System{ID: s.ID, Secret: s.Secret, Organ: s.Organ})
+			cfg.Systems = append(cfg.Systems, axissim.System{ID: s.ID, Secret: s.Secret, Organ: s.Organ, Organs: s.Organs})
 		}
 		cfg.Agencies = sf.Agencies
 	}

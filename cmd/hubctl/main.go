@@ -9,6 +9,8 @@
 //	hubctl [global flags] inbox              hộp thư đến / pull inbox
 //	hubctl [global flags] ack ID             xác nhận đã nhận / acknowledge
 //	hubctl new --from CODE --to CODE[,CODE]  tạo văn bản edXML mẫu / write a sample edXML
+//	hubctl sign --key KEY --cert CERT IN     ký số / sign (XML-DSig)
+//	hubctl verify --trust PEM|DIR FILE       kiểm tra chữ ký / verify offline (exit 0/1/2)
 //
 // Global flags: --credentials FILE (default ./var/dev/credentials.json, or
 // LT_CREDENTIALS), --server URL (LT_SERVER), --token TOKEN (LT_TOKEN),
@@ -44,7 +46,10 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
   content ID [-o F]    tải nội dung gốc / download the original bytes
   inbox                hộp thư đến (đơn vị nhận kiểu pull) / pull inbox
   ack ID               xác nhận đã nhận / acknowledge a document
-  new --from C --to C1,C2 [--number N] [--subject S]   tạo văn bản edXML mẫu / write a sample edXML
+  new --from C --to C1,C2 [--number N] [--subject S] [--unsigned]   tạo văn bản edXML mẫu (ký bằng khóa trong
+                       tệp credentials nếu có) / write a sample edXML (signed with the sender's key from the credentials file, if any)
+  sign --key KEY --cert CERT [--chain FILE] IN > OUT   ký số / sign an edXML or hub envelope
+  verify --trust PEM_FILE_OR_DIR [--directory F] FILE  kiểm tra chữ ký ngoại tuyến / verify offline
   evidence fetch ID [-o F]                tải gói bằng chứng (kiểm toán viên) / download an evidence bundle (auditor)
   evidence verify BUNDLE --hub-cert PEM   kiểm tra gói bằng chứng ngoại tuyến / verify an evidence bundle offline
   log consistency --old CHECKPOINT --hub-cert PEM   nhật ký chỉ được nối thêm / the log only grew since CHECKPOINT
@@ -69,7 +74,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "hubctl: %v\n", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -90,8 +95,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("thiếu lệnh / missing verb")
 	}
 	verb, vargs := rest[0], rest[1:]
-	if verb == "new" {
-		return cmdNew(vargs, out)
+	switch verb {
+	case "new":
+		return cmdNew(vargs, out, *credPath)
+	case "sign":
+		return cmdSign(vargs, out, os.Stderr)
+	case "verify":
+		return cmdVerify(ctx, vargs, out, os.Stderr)
 	}
 	if verb == "evidence" && (len(vargs) == 0 || vargs[0] != "fetch") { // offline: no server, no token
 		return cmdEvidence(vargs, out)
@@ -408,12 +418,13 @@ func (c *client) ack(ctx context.Context, id string) error {
 	return nil
 }
 
-func cmdNew(args []string, out io.Writer) error {
+func cmdNew(args []string, out io.Writer, credPath string) error {
 	fs := flag.NewFlagSet("new", flag.ContinueOnError)
 	from := fs.String("from", "", "sender organ code")
 	to := fs.String("to", "", "recipient organ codes, comma-separated")
 	number := fs.String("number", fmt.Sprint(time.Now().Unix()%100000), "document number (số)")
 	subject := fs.String("subject", "", "subject (trích yếu)")
+	unsigned := fs.Bool("unsigned", false, "do not sign with the sender's key from the credentials file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -426,6 +437,13 @@ func cmdNew(args []string, out io.Writer) error {
 			tos = append(tos, t)
 		}
 	}
-	_, err := out.Write(sample.EdXML(sample.Doc{From: *from, To: tos, Number: *number, Subject: *subject}))
+	doc := sample.EdXML(sample.Doc{From: *from, To: tos, Number: *number, Subject: *subject})
+	if !*unsigned {
+		var err error
+		if doc, err = signAsDemoOrgan(doc, credPath, *from); err != nil {
+			return err
+		}
+	}
+	_, err := out.Write(doc)
 	return err
 }

@@ -52,6 +52,7 @@ type Credentials struct {
 	Operator     string       `json:"operator_token"`
 	Demo         bool         `json:"demo"`
 	Samples      []string     `json:"samples,omitempty"`
+	Axis         *AxisCreds   `json:"axis,omitempty"`
 }
 
 // OrganCreds is one organ's entry in credentials.json.
@@ -70,7 +71,9 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "API listen address")
 	brokerListen := fs.String("broker-listen", "127.0.0.1:9092", "embedded Kafka-protocol broker listen address")
 	dbURL := fs.String("database-url", "", "use this PostgreSQL instead of the private cluster (LT_DATABASE_URL)")
-	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler,evidence")
+	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler,axis,evidence")
+	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
+	axisListen := fs.String("axis-listen", "127.0.0.1:0", "listen address of the simulated national axis (\"off\": none)")
 	ev := evidenceFlags(fs)
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -126,6 +129,11 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 
+	axisCfg, stopAxis, err := startDevAxis(dir, *axisListen, creds, log)
+	if err != nil {
+		return err
+	}
+	defer stopAxis()
 	evCfg, evCert, err := devEvidence(filepath.Join(dir, "pki"), ev)
 	if err != nil {
 		return err
@@ -135,12 +143,17 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 
 	sink := &webhook.Sink{Logger: log}
+	tc, err := devTrust(creds.CACert)
+	if err != nil {
+		return err
+	}
 	return hub.Run(ctx, hub.Config{
-		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, Evidence: evCfg,
+		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody, Trust: tc,
+		Axis: axisCfg, Evidence: evCfg,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))
 		},
-		OnListen: func(net.Addr) { banner(creds, dir) },
+		OnListen: func(net.Addr) { banner(creds, dir); axisBanner(creds) },
 	})
 }
 
@@ -211,10 +224,13 @@ func seedDemo(ctx context.Context, dir, dbURL, listen string, brokers []string) 
 		return nil, err
 	}
 	sp := filepath.Join(samples, "welcome.edxml")
-	if _, err := os.Stat(sp); errors.Is(err, os.ErrNotExist) {
+	if cur, err := os.ReadFile(sp); errors.Is(err, os.ErrNotExist) || (err == nil && !signed(cur)) {
 		doc := sample.EdXML(sample.Doc{From: demoOrgans[0].Code, FromName: demoOrgans[0].Name,
 			To: []string{demoOrgans[1].Code, demoOrgans[2].Code}, Number: "1", Notation: "VPQH-DEMO",
 			Subject: "V/v chào mừng đến với Lienthong (văn bản mẫu)"})
+		if doc, err = signDemo(doc, pki.Organs[demoOrgans[0].Code]); err != nil {
+			return nil, err
+		}
 		if err := os.WriteFile(sp, doc, 0o644); err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -18,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lienthong/adapters/axis"
+	"lienthong/cmd/internal/sample"
 )
 
 // These tests run the real binary, as a user would: `make run`, Ctrl-C,
@@ -71,8 +75,16 @@ type proc struct {
 
 func start(t *testing.T, name string, args []string, dir string) *proc {
 	t.Helper()
+	return startIn(t, nil, dir, name, args)
+}
+
+// startIn starts name in its own process group, with env (nil: the test's own
+// environment) and working directory dir.
+func startIn(t *testing.T, env []string, dir, name string, args []string) *proc {
+	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &syncWriter{w: &out}, &syncWriter{w: &out}
@@ -157,6 +169,15 @@ type credFile struct {
 	Auditor  string   `json:"auditor_token"`
 	Operator string   `json:"operator_token"`
 	Samples  []string `json:"samples"`
+	Axis     *struct {
+		URL     string `json:"url"`
+		Systems []struct {
+			SystemID string `json:"systemid"`
+			Secret   string `json:"secret"`
+			Organ    string `json:"organ"`
+			Name     string `json:"name"`
+		} `json:"systems"`
+	} `json:"axis"`
 }
 
 func readCreds(t *testing.T, dir string) credFile {
@@ -256,6 +277,8 @@ func TestMakeRunIsReadyWithin60s(t *testing.T) {
 		t.Fatalf("submitting the sample: %d", st)
 	}
 	waitDelivered(t, c, sub.ID, 60*time.Second)
+	checkSampleSigned(t, c, sub.ID)
+	checkDevAxis(t, c, 60*time.Second)
 	p.stop(t)
 	if !strings.Contains(p.out.String(), "PostgreSQL stopped") {
 		t.Errorf("Ctrl-C did not stop the private PostgreSQL:\n%s", p.out)
@@ -330,4 +353,63 @@ func TestDevRestartResumes(t *testing.T) {
 		t.Fatalf("resubmission after restart: %d %s, want 200 %s", st, second.ID, sub.ID)
 	}
 	p.stop(t)
+}
+
+// checkDevAxis acts as a demo ministry with the "axis" object of
+// credentials.json: its edoc, sent with the axis API to the simulator,
+// reaches a pull NA organ's inbox, and the 01 status comes back.
+func checkDevAxis(t *testing.T, c credFile, within time.Duration) {
+	t.Helper()
+	if c.Axis == nil || !strings.HasPrefix(c.Axis.URL, "http://") || len(c.Axis.Systems) != 2 {
+		t.Fatalf("credentials.json: axis object %+v", c.Axis)
+	}
+	for _, s := range c.Axis.Systems {
+		if s.SystemID == "" || s.Secret == "" || s.Organ == "" || !strings.Contains(s.Name, "DEMO") {
+			t.Fatalf("axis system %+v: want systemid, secret, organ and a DEMO name", s)
+		}
+	}
+	m := c.Axis.Systems[0]
+	client, err := axis.New(axis.Config{Endpoint: c.Axis.URL, SystemID: m.SystemID, Secret: m.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pull struct{ Code, Token string }
+	for _, o := range c.Organs {
+		if o.Delivery == "pull" {
+			pull.Code, pull.Token = o.Code, o.Token
+			break
+		}
+	}
+	ctx := context.Background()
+	raw := sample.EdXML(sample.Doc{From: m.Organ, FromName: m.Name, To: []string{pull.Code}, Number: "5", Notation: "BTN-DEMO"})
+	if _, err := client.SendEdoc(ctx, raw, axis.MessageTypeEdoc, nil); err != nil {
+		t.Fatalf("sendEdoc as the demo ministry: %v", err)
+	}
+	deadline := time.Now().Add(within)
+	var inbox struct {
+		Documents []struct{ Sender string } `json:"documents"`
+	}
+	for {
+		api(t, "GET", c.APIURL+"/v1/inbox", pull.Token, nil, &inbox)
+		if len(inbox.Documents) > 0 && inbox.Documents[len(inbox.Documents)-1].Sender == m.Organ {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ministry's edoc did not reach %s's inbox: %+v", pull.Code, inbox)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for {
+		items, err := client.GetReceivedEdocList(ctx, axis.MessageTypeStatus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no 01 status came back to the demo ministry")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

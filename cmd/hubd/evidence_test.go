@@ -28,8 +28,6 @@ import (
 	"lienthong/routing/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
 // evidenceDB is a migrated database with two organs.
 func evidenceDB(t *testing.T) (string, *pgxpool.Pool, *ledger.Ledger) {
 	t.Helper()

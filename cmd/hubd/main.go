@@ -26,8 +26,9 @@ const usage = `hubd — Lienthong, trục liên thông văn bản của Quốc h
 
 Cách dùng / usage:
   hubd dev      [--data-dir ./var/dev] [--listen 127.0.0.1:8080] [--broker-listen 127.0.0.1:9092]
-  hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler,evidence]
+  hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler,axis,evidence]
                 [--tls-cert PEM --tls-key PEM [--client-ca PEM]] [--directory organs.json]
+                [--axis-url URL --axis-systems FILE]
   hubd migrate  --database-url URL
   hubd audit    --database-url URL   kiểm tra nhật ký bằng chứng / recompute the evidence log, name the first tampered leaf
   (serve, dev)  [--evidence-cert PEM --evidence-key PEM] [--tsa-url URL] [--retention 8760h] [--checkpoint-interval 900ms]

@@ -26,10 +26,13 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	tlsKey := fs.String("tls-key", "", "server key PEM")
 	clientCA := fs.String("client-ca", "", "CA bundle PEM for client certificates (enables mutual TLS)")
 	directory := fs.String("directory", "", "organs file (JSON) loaded into the directory at start")
-	roles := fs.String("roles", "all", "stages this process runs: api,relay,router,delivery,scheduler,evidence")
+	roles := fs.String("roles", "all", "stages this process runs: api,relay,router,delivery,scheduler,axis,evidence")
 	prefix := fs.String("topic-prefix", "lt", "Kafka topic prefix")
 	partitions := fs.Int("partitions", 8, "partitions of the topics the hub creates")
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
+	trustDir := fs.String("trust-dir", "", "trust anchors: one folder per trust domain with *.pem and a policy file (LT_TRUST_DIR)")
+	trustChannels := fs.String("trust-channels", "", "channel=domain list (default api=agency,axis=axis,partner=partner)")
+	axisConfig := axisFlags(fs)
 	ev := evidenceFlags(fs)
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -45,6 +48,14 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	tc, err := trustConfig(*trustDir, *trustChannels, log)
+	if err != nil {
+		return err
+	}
+	ax, err := axisConfig()
+	if err != nil {
+		return err
+	}
 	evCfg, err := ev.load(rl)
 	if err != nil {
 		return err
@@ -55,7 +66,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 		}
 	}
 	return hub.Run(ctx, hub.Config{DatabaseURL: *dbURL, Brokers: splitList(*brokers), TopicPrefix: *prefix,
-		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log,
+		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log, Trust: tc, Axis: ax,
 		Evidence: evCfg})
 }
 

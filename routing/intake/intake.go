@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"lienthong/envelope"
+	"lienthong/envelope/dsig"
 	"lienthong/routing/ledger"
 )
 
@@ -49,10 +50,12 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Verifier is the verification step: it checks a parsed document's
-// signatures under the hub's policy and returns the report to keep beside it.
-// A non-nil error refuses the document.
+// signatures under the hub's policy for the channel it came through and
+// returns the report to keep beside it (envelope/verify implements it). A
+// non-nil error refuses the document; a *dsig.VerifyError carries the stable
+// rejection code.
 type Verifier interface {
-	Verify(ctx context.Context, doc *envelope.Document) (report any, err error)
+	Check(ctx context.Context, doc *envelope.Document, channel string) (report any, err error)
 }
 
 // Config wires a Service.
@@ -91,6 +94,11 @@ type Submission struct {
 	Channel string
 	// Source is an optional idempotency key of the edge (e.g. the axis docId).
 	Source string
+	// ExcludeChannel drops the recipients whose directory channel it names,
+	// and the recipients the directory does not know: the axis delivers a
+	// package to each of its other recipients itself, so the hub takes only
+	// the NA recipients of what it polls from the axis. At least one must remain.
+	ExcludeChannel string
 }
 
 // Result is an accepted submission.
@@ -131,11 +139,16 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	for _, to := range doc.To {
 		o, err := s.l.Organ(ctx, to.Code)
 		if errors.Is(err, ledger.ErrUnknownOrgan) {
-			unknown = append(unknown, to.Code)
+			if sub.ExcludeChannel == "" {
+				unknown = append(unknown, to.Code)
+			}
 			continue
 		}
 		if err != nil {
 			return Result{}, err
+		}
+		if sub.ExcludeChannel != "" && o.Channel == sub.ExcludeChannel {
+			continue
 		}
 		if !slices.Contains(recipients, o.Code) { // old and new codes of one organ → one recipient
 			recipients = append(recipients, o.Code)
@@ -144,10 +157,22 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	if len(unknown) > 0 {
 		return Result{}, &Error{Code: CodeUnknownRecipient, Msg: fmt.Sprintf("recipient organ(s) not in the directory: %v", unknown)}
 	}
+	if len(recipients) == 0 {
+		return Result{}, &Error{Code: CodeUnknownRecipient, Msg: fmt.Sprintf("no recipient is served through a channel other than %s", sub.ExcludeChannel)}
+	}
 	var report any = map[string]string{"outcome": "not_checked"}
+	var stored any // the full report, kept in its own table
 	if s.cfg.Verifier != nil {
-		if report, err = s.cfg.Verifier.Verify(ctx, doc); err != nil {
+		if report, err = s.cfg.Verifier.Check(ctx, doc, sub.Channel); err != nil {
+			var ve *dsig.VerifyError
+			if errors.As(err, &ve) {
+				return Result{}, &Error{Code: Code(ve.Code), Msg: ve.Reason, Err: err}
+			}
 			return Result{}, err
+		}
+		stored = report
+		if sm, ok := report.(interface{ Summary() map[string]any }); ok {
+			report = sm.Summary()
 		}
 	}
 	sum := sha256.Sum256(sub.Raw)
@@ -155,12 +180,17 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 		Sender: sender.Code, DocRef: doc.DocumentID, Format: string(doc.Format), Subject: doc.Subject,
 		CodeNumber: doc.CodeNumber, CodeNotation: doc.CodeNotation, PromulgationDate: doc.PromulgationDate,
 		BusinessType: doc.BusinessDocType, Recipients: recipients, Raw: sub.Raw, SHA256: sum[:],
-		Source: sub.Source,
+		Source: sub.Source, Verification: stored,
 		Meta: map[string]any{"attachments": doc.Attachments, "warnings": doc.Warnings,
 			"verification": report, "channel": sub.Channel},
 	}
 	if doc.Status != nil {
 		nd.StatusCode = doc.Status.Code
+		// A status package's DocumentId is the original's: one organ sends
+		// several statuses about one document (01, 03, 06 …), so its key in
+		// the ledger adds the code and the bytes' digest. The same bytes
+		// again are still a duplicate.
+		nd.DocRef = fmt.Sprintf("%s#status:%s:%x", doc.DocumentID, doc.Status.Code, sum[:8])
 	}
 	if len(doc.ResponseFor) > 0 {
 		nd.ResponseFor = doc.ResponseFor[0].DocumentID

@@ -30,6 +30,9 @@ type NewDocument struct {
 	SHA256           []byte
 	Meta             any    // JSON-serialisable: attachments, warnings, verification report
 	Source           string // optional idempotency key of the intake (e.g. axis doc id)
+	// Verification is the verification report (JSON-serialisable, with an
+	// "outcome" field); nil when the hub ran without trust configuration.
+	Verification any
 }
 
 // Accepted is the outcome of Accept.
@@ -81,6 +84,9 @@ func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
 			return l.duplicate(ctx, tx, d, &out)
 		}
 		out.ID = id.String()
+		if err := insertVerification(ctx, tx, id, d.Verification, now); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO deliveries (document_id, recipient, state, updated_at)
 			SELECT $1, r, $3, $4 FROM unnest($2::text[]) AS r`, id, d.Recipients, StateAccepted, now); err != nil {
 			return fmt.Errorf("insert deliveries: %w", err)

@@ -14,6 +14,7 @@ import (
 //	GET  /_sim/pending?organ=CODE
 //	GET  /_sim/sent?organ=CODE
 //	GET  /_sim/status-updates
+//	GET  /_sim/fail-reasons
 //	GET  /_sim/refusals
 func (s *Server) admin(w http.ResponseWriter, r *http.Request, action string) {
 	q := r.URL.Query()
@@ -72,6 +73,8 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, action string) {
 		writeJSON(w, http.StatusOK, ok(nonNil(s.Sent(q.Get("organ")))))
 	case "status-updates":
 		writeJSON(w, http.StatusOK, ok(s.StatusUpdates()))
+	case "fail-reasons":
+		writeJSON(w, http.StatusOK, ok(s.FailReasons()))
 	case "refusals":
 		type refusal struct{ Op, SystemID, Err string }
 		var out []refusal

@@ -42,11 +42,19 @@ const (
 )
 
 // System is one connecting system: its systemid, HMAC secret and the organ
-// whose queue it reads and on whose behalf it sends.
+// whose queue it reads and on whose behalf it sends. Organs lists further
+// organs the system fronts (an LGSP, or the National Assembly's hub serving
+// all NA bodies): it reads their queues too and may send on their behalf.
 type System struct {
 	ID     string
 	Secret string
 	Organ  string
+	Organs []string
+}
+
+// serves reports whether the system reads organ's queue and may send as organ.
+func (s System) serves(organ string) bool {
+	return organ != "" && (organ == s.Organ || slices.Contains(s.Organs, organ))
 }
 
 // Config configures a Server.
@@ -117,6 +125,7 @@ type Server struct {
 	msgs     []*Message // every queued package, in arrival order
 	byID     map[string]*Message
 	updates  map[string][]string // docId -> statuses received by updateStatus
+	reasons  map[string]string   // docId -> description sent with updateStatus(fail)
 	faults   map[string][]Fault  // op -> faults for its next calls
 	dups     map[string]int      // op -> number of next list answers to duplicate
 	refusals []Refusal
@@ -143,6 +152,7 @@ func New(cfg Config) *Server {
 		closed:  make(chan struct{}),
 		byID:    make(map[string]*Message),
 		updates: make(map[string][]string),
+		reasons: make(map[string]string),
 		faults:  make(map[string][]Fault),
 		dups:    make(map[string]int),
 	}
@@ -216,6 +226,26 @@ func (s *Server) StatusUpdates() map[string][]string {
 		out[k] = slices.Clone(v)
 	}
 	return out
+}
+
+// FailReasons returns, per docId, the description sent with updateStatus(fail).
+func (s *Server) FailReasons() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.reasons))
+	for k, v := range s.reasons {
+		out[k] = v
+	}
+	return out
+}
+
+// PendingFor returns the packages waiting for any organ the system sysID
+// serves, oldest first.
+func (s *Server) PendingFor(sysID string) []Message {
+	sys := s.systems[sysID]
+	return s.collect(func(m *Message) bool {
+		return sys.serves(m.To) && (m.Status == StateInitial || m.Status == StateProcessing)
+	})
 }
 
 // Refusals returns the requests refused by the HMAC check so far.
@@ -457,9 +487,13 @@ func (s *Server) sendEdoc(r *http.Request, sys System) response {
 	if len(to) == 0 {
 		return fail(CodeUnknownReceiver, "no recipient in the package")
 	}
+	from := sys.Organ
+	if f, _ := readOrgans(raw, "From"); len(f) > 0 && sys.serves(f[0]) {
+		from = f[0]
+	}
 	senderDocID := newID()
 	for _, organ := range to {
-		s.enqueue(senderDocID, sys.ID, sys.Organ, organ, messageType, raw)
+		s.enqueue(senderDocID, sys.ID, from, organ, messageType, raw)
 	}
 	resp := ok(nil)
 	resp.DocID = senderDocID
@@ -489,7 +523,7 @@ func (s *Server) getReceivedEdocList(r *http.Request, sys System) response {
 		return fail(CodeBadRequest, "messagetype is required")
 	}
 	var items []axis.ListItem
-	for _, m := range s.Pending(sys.Organ) {
+	for _, m := range s.PendingFor(sys.ID) {
 		if m.MessageType != messageType {
 			continue
 		}
@@ -510,7 +544,7 @@ func (s *Server) getEdoc(r *http.Request, sys System) response {
 	s.mu.Lock()
 	m, found := s.byID[id]
 	var raw []byte
-	if found && m.To == sys.Organ {
+	if found && sys.serves(m.To) {
 		raw = m.Raw
 	}
 	s.mu.Unlock()
@@ -530,10 +564,13 @@ func (s *Server) updateStatus(r *http.Request, sys System) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, found := s.byID[id]
-	if !found || m.To != sys.Organ {
+	if !found || !sys.serves(m.To) {
 		return fail(CodeNotFound, "docId %q not found", id)
 	}
 	s.updates[id] = append(s.updates[id], status)
+	if d := param(r, "description"); status == axis.StatusFail && d != "" {
+		s.reasons[id] = d
+	}
 	if m.Status != StateDone && m.Status != StateFail { // done and fail are final
 		m.Status = status
 		m.Updated = s.cfg.Now()
@@ -544,7 +581,7 @@ func (s *Server) updateStatus(r *http.Request, sys System) response {
 func (s *Server) getSentEdocList(r *http.Request, sys System) response {
 	messageType, docID := param(r, "messagetype"), param(r, "docId")
 	var items []axis.SentItem
-	for _, m := range s.Sent(sys.Organ) {
+	for _, m := range s.collect(func(m *Message) bool { return m.FromSystem == sys.ID }) {
 		if messageType != "" && m.MessageType != messageType {
 			continue
 		}
@@ -568,8 +605,10 @@ func (s *Server) getAgenciesList(*http.Request, System) response {
 	agencies := s.cfg.Agencies
 	if len(agencies) == 0 {
 		for _, sys := range s.cfg.Systems {
-			if !slices.ContainsFunc(agencies, func(a axis.Agency) bool { return a.Code == sys.Organ }) {
-				agencies = append(agencies, axis.Agency{ID: fmt.Sprint(len(agencies) + 1), Code: sys.Organ, Name: sys.Organ})
+			for _, organ := range append([]string{sys.Organ}, sys.Organs...) {
+				if !slices.ContainsFunc(agencies, func(a axis.Agency) bool { return a.Code == organ }) {
+					agencies = append(agencies, axis.Agency{ID: fmt.Sprint(len(agencies) + 1), Code: organ, Name: organ})
+				}
 			}
 		}
 	}

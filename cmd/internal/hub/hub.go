@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"lienthong/adapters/axis/axishub"
 	"lienthong/adapters/restapi"
 	"lienthong/adapters/webhook"
 	"lienthong/envelope"
@@ -36,7 +37,7 @@ import (
 )
 
 // Roles a process can run.
-var AllRoles = []string{"api", "relay", "router", "delivery", "scheduler", "evidence"}
+var AllRoles = []string{"api", "relay", "router", "delivery", "scheduler", "axis", "evidence"}
 
 // Config is everything a hub process needs.
 type Config struct {
@@ -50,12 +51,16 @@ type Config struct {
 	MaxBody     int64
 	Verifier    intake.Verifier
 	Channels    map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
+	Axis        *axishub.Config            // the national axis edge (role "axis" and channel "axis"); nil: none
 	Policy      delivery.Policy
 	Logger      *slog.Logger
 	// Mount lets the caller add routes to the API (the dev demo sink).
 	Mount func(api *restapi.Server)
 	// OnListen is called with the API's bound address once it listens.
 	OnListen func(addr net.Addr)
+	// Trust turns signature verification on (when Verifier is nil): trust
+	// domains with their anchors and policies. Nil: reports "not_checked".
+	Trust *TrustConfig
 	// Evidence configures the evidence log (role "evidence") and its routes.
 	Evidence EvidenceConfig
 }
@@ -110,6 +115,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	l := ledger.New(pool, ledger.Config{Logger: log})
+	ax, err := axisEdge(l, cfg, log)
+	if err != nil {
+		return err
+	}
 	busCfg := bus.Config{Brokers: cfg.Brokers, Prefix: cfg.TopicPrefix, Partitions: cfg.Partitions, Logger: log}
 	has := func(r string) bool { return slices.Contains(cfg.Roles, r) }
 
@@ -164,6 +173,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if has("delivery") {
 		channels := map[string]routing.Channel{ledger.ChannelPush: &webhook.Pusher{}, ledger.ChannelPull: delivery.Inbox{}}
+		if ax != nil {
+			channels[ledger.ChannelAxis] = ax.Channel()
+		}
 		for k, v := range cfg.Channels {
 			channels[k] = v
 		}
@@ -178,13 +190,20 @@ func Run(ctx context.Context, cfg Config) error {
 		s := &delivery.Scheduler{L: l, Logger: log}
 		g.Go(func() error { return s.Run(gctx) })
 	}
+	if has("axis") && ax != nil {
+		g.Go(func() error { return ax.Run(gctx) })
+	}
 	if has("evidence") {
 		if err := runEvidence(gctx, g, pool, cfg.Evidence, log); err != nil {
 			return err
 		}
 	}
 	if has("api") {
-		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: cfg.Verifier, Logger: log})
+		verifier, err := verifierOf(cfg, l)
+		if err != nil {
+			return err
+		}
+		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: verifier, Logger: log})
 		api := restapi.New(l, svc, restapi.Config{MaxBody: cfg.MaxBody, Registry: reg, Logger: log})
 		mountEvidence(api, pool, cfg.Evidence)
 		if cfg.Mount != nil {

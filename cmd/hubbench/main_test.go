@@ -1,0 +1,93 @@
+package main
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"20KB", 20 << 10, false},
+		{"2MB", 2 << 20, false},
+		{"200mb", 200 << 20, false},
+		{"1.5KB", 1536, false},
+		{"4096", 4096, false},
+		{"1GB", 1 << 30, false},
+		{"", 0, true},
+		{"-1MB", 0, true},
+		{"MB", 0, true},
+		{"twenty", 0, true},
+	} {
+		got, err := parseSize(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestPercentileNearestRank(t *testing.T) {
+	var d []time.Duration
+	for i := 100; i >= 1; i-- { // unsorted on purpose
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for _, tc := range []struct{ p, want float64 }{{50, 50}, {95, 95}, {99, 99}, {100, 100}, {1, 1}} {
+		if got := pct(d, tc.p); got != tc.want {
+			t.Errorf("p%.0f = %v ms, want %v", tc.p, got, tc.want)
+		}
+	}
+	if pct(nil, 99) != 0 {
+		t.Error("empty input must give 0")
+	}
+	if d[0] != 100*time.Millisecond {
+		t.Error("pct must not reorder its input")
+	}
+}
+
+func TestFlagsDefaultsAndChecks(t *testing.T) {
+	c, err := parseFlags([]string{"--size", "2MB", "--duration", "10s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.docBytes != 2<<20 || c.docs != 1024 { // 10 s × 1,500/s capped at 2 GiB / 2 MiB
+		t.Errorf("docBytes %d docs %d", c.docBytes, c.docs)
+	}
+	for _, bad := range [][]string{{"--concurrency", "0"}, {"--server", "http://x"}, {"--size", "big"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("parseFlags(%v) accepted", bad)
+		}
+	}
+}
+
+// The CPU and memory reading works on this process: it spends CPU, and its
+// peak RSS is at least what it holds.
+func TestUsageReadsProc(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	before, err := usage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	deadline := time.Now().Add(300 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x++
+	}
+	after, _ := usage(os.Getpid())
+	if after.cpu <= before.cpu {
+		t.Errorf("CPU did not grow: %v → %v", before.cpu, after.cpu)
+	}
+	if after.hubHWM < int64(len(buf)) {
+		t.Errorf("VmHWM %d < %d bytes held", after.hubHWM, len(buf))
+	}
+	_ = buf[x%len(buf)]
+}

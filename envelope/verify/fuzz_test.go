@@ -1,0 +1,61 @@
+package verify
+
+import (
+	"context"
+	"crypto/x509"
+	"strings"
+	"testing"
+	"time"
+
+	"lienthong/envelope"
+	"lienthong/envelope/dsig"
+	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/trust"
+)
+
+// FuzzVerifyDocument: the whole verification step (envelope parse, XML-DSig,
+// signed-metadata check, binding) never panics, refuses with a typed code,
+// and accepts only documents whose metadata is the signed metadata.
+func FuzzVerifyDocument(f *testing.F) {
+	p, err := testpki.NewEC(time.Now()) // RSA keys are too slow under the fuzzer
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := trust.NewStore()
+	if err := s.Add(&trust.Domain{Name: DomainAgency, Policy: trust.PolicyRequire, Roots: []*x509.Certificate{p.Root.Cert}}); err != nil {
+		f.Fatal(err)
+	}
+	bind := Binding{Code: orgFrom, CertFingerprints: []string{Fingerprint(p.ECLeaf.Cert)}}
+	v, err := New(Config{Trust: s, Directory: dirMap{orgFrom: bind}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := dsig.Sign(fixture(f), p.ECLeaf.Key, p.Chain(p.ECLeaf), dsig.SignOptions{Location: dsig.EdXMLHeader, ReplacePlaceholder: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(fixture(f))
+	f.Add([]byte(strings.Replace(string(good), "V/v thử", "V/v<!----> thử", 1)))
+	f.Add([]byte(strings.Replace(string(good), "<edXML:OrganId>000.00.00.C02", "<edXML:OrganId>000.00.00.C03", 1)))
+	lim := envelope.Limits{MaxBytes: 1 << 20}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		doc, err := envelope.Parse(raw, lim)
+		if err != nil {
+			return
+		}
+		rep, err := v.Verify(context.Background(), doc, ChannelAPI)
+		if err != nil {
+			if rep == nil && dsig.CodeOf(err) != "" {
+				t.Fatalf("typed refusal without a report: %v", err)
+			}
+			if rep != nil && (rep.Outcome != OutcomeInvalid || rep.Code != dsig.CodeOf(err)) {
+				t.Fatalf("refusal %v with report %s/%s", err, rep.Outcome, rep.Code)
+			}
+			return
+		}
+		if rep.Outcome != OutcomeValid || len(rep.Signatures) != 1 || rep.Signatures[0].Organ != doc.From.Code {
+			t.Fatalf("accepted with report %+v", rep)
+		}
+	})
+}
