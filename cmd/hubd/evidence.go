@@ -5,12 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"lienthong/cmd/internal/devpki"
@@ -41,8 +39,10 @@ func evidenceFlags(fs *flag.FlagSet) *evidenceOpts {
 	}
 }
 
-// load reads the key material; the evidence role needs it.
-func (o *evidenceOpts) load(roles []string) (hub.EvidenceConfig, error) {
+// load reads the key material. Without a key the evidence role still
+// sequences every event into the log but signs no checkpoint (hub.Run warns);
+// with the certificate alone, an API process puts it into evidence bundles.
+func (o *evidenceOpts) load() (hub.EvidenceConfig, error) {
 	var ec hub.EvidenceConfig
 	switch {
 	case *o.key != "":
@@ -50,8 +50,6 @@ func (o *evidenceOpts) load(roles []string) (hub.EvidenceConfig, error) {
 		if ec, err = hub.LoadEvidence(*o.cert, *o.key, *o.chain); err != nil {
 			return ec, err
 		}
-	case slices.Contains(roles, "evidence"):
-		return ec, errors.New("vai trò evidence cần --evidence-cert và --evidence-key / the evidence role needs --evidence-cert and --evidence-key")
 	case *o.cert != "": // an API-only process: the certificate goes into evidence bundles
 		b, err := os.ReadFile(*o.cert)
 		if err != nil {
@@ -105,7 +103,7 @@ func devEvidence(pkiDir string, o *evidenceOpts) (hub.EvidenceConfig, string, er
 		}
 		*o.cert, *o.key = p.Cert, p.Key
 	}
-	ec, err := o.load(nil)
+	ec, err := o.load()
 	if err != nil {
 		return ec, "", err
 	}

@@ -172,9 +172,9 @@ func TestHubdAuditNamesTheTamperedLeaf(t *testing.T) {
 	}
 }
 
-// The evidence flags of hubd serve: the evidence role needs the key; an
-// API-only process may take the certificate alone; a key that is not the
-// certificate's is refused.
+// The evidence flags of hubd serve: without a key nothing is signed (the
+// role still sequences); an API-only process may take the certificate
+// alone; a key that is not the certificate's is refused.
 func TestEvidenceFlags(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
@@ -198,16 +198,14 @@ func TestEvidenceFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		args    []string
-		roles   []string
 		wantErr string
 		wantKey bool
 	}{
-		{"evidence role without key", nil, []string{"api", "evidence"}, "needs --evidence-cert", false},
-		{"api only, no key material", nil, []string{"api"}, "", false},
-		{"api only, certificate alone", []string{"--evidence-cert", certA}, []string{"api"}, "", false},
-		{"certificate and its key", []string{"--evidence-cert", certA, "--evidence-key", keyA}, []string{"evidence"}, "", true},
-		{"another key", []string{"--evidence-cert", certA, "--evidence-key", keyB}, []string{"evidence"}, "does not belong", false},
-		{"key without certificate", []string{"--evidence-key", keyA}, []string{"evidence"}, "evidence certificate", false},
+		{"no key material", nil, "", false},
+		{"certificate alone", []string{"--evidence-cert", certA}, "", false},
+		{"certificate and its key", []string{"--evidence-cert", certA, "--evidence-key", keyA}, "", true},
+		{"another key", []string{"--evidence-cert", certA, "--evidence-key", keyB}, "does not belong", false},
+		{"key without certificate", []string{"--evidence-key", keyA}, "evidence certificate", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := flag.NewFlagSet("t", flag.ContinueOnError)
@@ -215,7 +213,7 @@ func TestEvidenceFlags(t *testing.T) {
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			ec, err := o.load(tc.roles)
+			ec, err := o.load()
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want %q", err, tc.wantErr)

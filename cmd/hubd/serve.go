@@ -56,7 +56,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	evCfg, err := ev.load(rl)
+	evCfg, err := ev.load()
 	if err != nil {
 		return err
 	}
