@@ -54,11 +54,11 @@ func (l *Log) WriteBundle(ctx context.Context, w io.Writer, documentID string, c
 	var size int64
 	var body []byte
 	var report []byte
-	// The verification report lives in documents.meta->'verification'; a
-	// dedicated column may be added by another migration: read whichever
-	// is there, through to_jsonb so that a missing column is no error.
+	// The verification report: the verification_reports row written in
+	// the accept transaction, or (documents accepted without trust
+	// configuration, or before that table existed) documents.meta.
 	err = l.pool.QueryRow(ctx, `SELECT d.sha256, d.size, d.body,
-		coalesce(to_jsonb(d) -> 'verification_report', to_jsonb(d) -> 'verification', d.meta -> 'verification')::text
+		coalesce((SELECT v.report FROM verification_reports v WHERE v.document_id = d.id), d.meta -> 'verification')::text
 		FROM documents d WHERE d.id = $1`, uid).Scan(&sum, &size, &body, &report)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: document %s", ErrNotFound, uid)

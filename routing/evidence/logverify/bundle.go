@@ -246,6 +246,7 @@ func VerifyBundle(b []byte, hubCert *x509.Certificate, opts BundleOptions) (*Bun
 	// 4. Every receipt: canonical, about this document, both leaves proven.
 	var proven []byte // the document digest the log proves
 	var acceptedAt time.Time
+	var acceptedDetail string
 	for _, name := range names {
 		if !strings.HasPrefix(name, BundleReceiptsDir) {
 			continue
@@ -273,7 +274,7 @@ func VerifyBundle(b []byte, hubCert *x509.Certificate, opts BundleOptions) (*Bun
 			}
 		}
 		if proven == nil {
-			proven, acceptedAt = r.Accepted.DocumentSHA256, r.Accepted.At
+			proven, acceptedAt, acceptedDetail = r.Accepted.DocumentSHA256, r.Accepted.At, r.Accepted.Detail
 		} else if !bytes.Equal(proven, r.Accepted.DocumentSHA256) {
 			return rep, partErr(name, "names another document digest")
 		}
@@ -323,8 +324,24 @@ func VerifyBundle(b []byte, hubCert *x509.Certificate, opts BundleOptions) (*Bun
 	if statuses > 0 {
 		rep.ok("edXML status messages: %d, derived from their receipts (covered by the manifest only)", statuses)
 	}
-	if _, ok := files[BundleVerification]; ok {
-		rep.ok("verification report: included, covered by the manifest only (not by the log)")
+	if vb, ok := files[BundleVerification]; ok {
+		var report struct {
+			Outcome string `json:"outcome"`
+		}
+		var acc struct {
+			Verification string `json:"verification"`
+		}
+		_ = json.Unmarshal([]byte(acceptedDetail), &acc)
+		switch {
+		case json.Unmarshal(vb, &report) != nil:
+			return rep, partErr(BundleVerification, "not JSON")
+		case acc.Verification == "":
+			rep.ok("verification report: outcome %q, covered by the manifest only (the accepted leaf records no verdict)", report.Outcome)
+		case acc.Verification != report.Outcome:
+			return rep, partErr(BundleVerification, "says outcome %q, the accepted leaf records %q", report.Outcome, acc.Verification)
+		default:
+			rep.ok("verification report: outcome %q, as the accepted leaf records it", report.Outcome)
+		}
 	}
 	if m.PendingEvents > 0 {
 		rep.ok("note: %d later events of the document were not yet in a checkpoint when the bundle was made", m.PendingEvents)
