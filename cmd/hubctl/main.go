@@ -51,6 +51,9 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
   sign --key KEY --cert CERT [--chain FILE] IN > OUT   ký số / sign an edXML or hub envelope
   verify --trust PEM_FILE_OR_DIR [--directory F] FILE  kiểm tra chữ ký ngoại tuyến / verify offline
   report ID CODE [--description T] [--recipient C]   báo trạng thái edXML (01–06, 13, 15, 16) / report a status
+  evidence fetch ID [-o F]                tải gói bằng chứng (kiểm toán viên) / download an evidence bundle (auditor)
+  evidence verify BUNDLE --hub-cert PEM   kiểm tra gói bằng chứng ngoại tuyến / verify an evidence bundle offline
+  log consistency --old CHECKPOINT --hub-cert PEM   nhật ký chỉ được nối thêm / the log only grew since CHECKPOINT
 
 Cờ chung / global flags:
   --credentials FILE   mặc định / default ./var/dev/credentials.json (LT_CREDENTIALS)
@@ -100,6 +103,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return cmdSign(vargs, out, os.Stderr)
 	case "verify":
 		return cmdVerify(ctx, vargs, out, os.Stderr)
+	}
+	if verb == "evidence" && (len(vargs) == 0 || vargs[0] != "fetch") { // offline: no server, no token
+		return cmdEvidence(vargs, out)
 	}
 	creds, credErr := loadCreds(*credPath)
 	c := &client{server: *server, token: *token, raw: *raw, http: &http.Client{Timeout: 5 * time.Minute}, out: out}
@@ -173,6 +179,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return c.inbox(ctx)
+	case "evidence": // fetch
+		if err := pick("auditor"); err != nil {
+			return err
+		}
+		return c.fetchBundle(ctx, vargs[1:])
+	case "log":
+		if len(vargs) == 0 || vargs[0] != "consistency" {
+			return errors.New("cách dùng / usage: hubctl log consistency --old CHECKPOINT_FILE --hub-cert PEM")
+		}
+		if err := pick(""); err != nil {
+			return err
+		}
+		return c.logConsistency(ctx, vargs[1:])
 	default:
 		g.Usage()
 		return fmt.Errorf("lệnh không hợp lệ / unknown verb %q", verb)

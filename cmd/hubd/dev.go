@@ -46,6 +46,7 @@ type Credentials struct {
 	DatabaseURL  string       `json:"database_url"`
 	CACert       string       `json:"ca_cert"`
 	HubCert      string       `json:"hub_cert"`
+	EvidenceCert string       `json:"evidence_cert,omitempty"` // the certificate auditors verify evidence with
 	Organs       []OrganCreds `json:"organs"`
 	Auditor      string       `json:"auditor_token"`
 	Operator     string       `json:"operator_token"`
@@ -70,9 +71,10 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "API listen address")
 	brokerListen := fs.String("broker-listen", "127.0.0.1:9092", "embedded Kafka-protocol broker listen address")
 	dbURL := fs.String("database-url", "", "use this PostgreSQL instead of the private cluster (LT_DATABASE_URL)")
-	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler,axis")
+	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler,axis,evidence")
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
 	axisListen := fs.String("axis-listen", "127.0.0.1:0", "listen address of the simulated national axis (\"off\": none)")
+	ev := evidenceFlags(fs)
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -132,6 +134,13 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer stopAxis()
+	evCfg, evCert, err := devEvidence(filepath.Join(dir, "pki"), ev)
+	if err != nil {
+		return err
+	}
+	if err := recordEvidenceCert(filepath.Join(dir, "credentials.json"), creds, evCert); err != nil {
+		return err
+	}
 
 	sink := &webhook.Sink{Logger: log}
 	tc, err := devTrust(creds.CACert)
@@ -140,7 +149,7 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	return hub.Run(ctx, hub.Config{
 		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody, Trust: tc,
-		Axis: axisCfg,
+		Axis: axisCfg, Evidence: evCfg,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))
 		},

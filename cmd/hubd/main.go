@@ -3,6 +3,7 @@
 //	hubd dev      everything in one process with embedded defaults (what `make run` starts)
 //	hubd serve    the hub against real Kafka brokers and PostgreSQL
 //	hubd migrate  apply the ledger's database migrations
+//	hubd audit    recompute the evidence log from the stored rows
 //
 // Every flag can also be set through an LT_* environment variable
 // (--database-url ↔ LT_DATABASE_URL), or LT_*_FILE naming a file that holds
@@ -25,10 +26,12 @@ const usage = `hubd — Lienthong, trục liên thông văn bản của Quốc h
 
 Cách dùng / usage:
   hubd dev      [--data-dir ./var/dev] [--listen 127.0.0.1:8080] [--broker-listen 127.0.0.1:9092]
-  hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler,axis]
+  hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler,axis,evidence]
                 [--tls-cert PEM --tls-key PEM [--client-ca PEM]] [--directory organs.json]
                 [--axis-url URL --axis-systems FILE]
   hubd migrate  --database-url URL
+  hubd audit    --database-url URL   kiểm tra nhật ký bằng chứng / recompute the evidence log, name the first tampered leaf
+  (serve, dev)  [--evidence-cert PEM --evidence-key PEM] [--tsa-url URL] [--retention 8760h] [--checkpoint-interval 900ms]
 
 Mọi tham số đều đọc được từ biến môi trường LT_* (ví dụ LT_DATABASE_URL).
 Every flag also reads from an LT_* environment variable (e.g. LT_DATABASE_URL).
@@ -50,6 +53,8 @@ func main() {
 		err = runServe(ctx, os.Args[2:], log)
 	case "migrate":
 		err = runMigrate(ctx, os.Args[2:], log)
+	case "audit":
+		err = runAudit(ctx, os.Args[2:], os.Stdout, log)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -26,13 +26,14 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	tlsKey := fs.String("tls-key", "", "server key PEM")
 	clientCA := fs.String("client-ca", "", "CA bundle PEM for client certificates (enables mutual TLS)")
 	directory := fs.String("directory", "", "organs file (JSON) loaded into the directory at start")
-	roles := fs.String("roles", "all", "stages this process runs: api,relay,router,delivery,scheduler,axis")
+	roles := fs.String("roles", "all", "stages this process runs: api,relay,router,delivery,scheduler,axis,evidence")
 	prefix := fs.String("topic-prefix", "lt", "Kafka topic prefix")
 	partitions := fs.Int("partitions", 8, "partitions of the topics the hub creates")
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
 	trustDir := fs.String("trust-dir", "", "trust anchors: one folder per trust domain with *.pem and a policy file (LT_TRUST_DIR)")
 	trustChannels := fs.String("trust-channels", "", "channel=domain list (default api=agency,axis=axis,partner=partner)")
 	axisConfig := axisFlags(fs)
+	ev := evidenceFlags(fs)
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -55,13 +56,18 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	evCfg, err := ev.load()
+	if err != nil {
+		return err
+	}
 	if *directory != "" {
 		if err := loadDirectory(ctx, *dbURL, *directory); err != nil {
 			return err
 		}
 	}
 	return hub.Run(ctx, hub.Config{DatabaseURL: *dbURL, Brokers: splitList(*brokers), TopicPrefix: *prefix,
-		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log, Trust: tc, Axis: ax})
+		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log, Trust: tc, Axis: ax,
+		Evidence: evCfg})
 }
 
 func runMigrate(ctx context.Context, args []string, log *slog.Logger) error {
@@ -156,7 +162,7 @@ func loadDirectory(ctx context.Context, url, path string) error {
 			return err
 		}
 	}
-	return nil
+	return recordDirectoryLoad(ctx, l, path, b, df)
 }
 
 // hexBytes decodes an optional hex SHA-256 from the directory file: empty

@@ -73,16 +73,23 @@ func (c *Checkpointer) Origin() string { return c.signer.Name() }
 func (c *Checkpointer) Run(ctx context.Context) error {
 	lead := ledger.New(c.pool, ledger.Config{Logger: c.cfg.Logger})
 	return lead.RunAsLeader(ctx, LockCheckpointer, c.cfg.LockRetry, func(ctx context.Context) error {
-		t := time.NewTicker(c.cfg.Interval / 4)
-		defer t.Stop()
 		for {
-			if _, err := c.SignIfDue(ctx); err != nil && ctx.Err() == nil {
+			// After a signature, the next one is due one Interval after
+			// this one started, so that under load checkpoints are Interval
+			// apart; otherwise look again every Interval/10.
+			wait := c.cfg.Interval / 10
+			start := time.Now()
+			signed, err := c.SignIfDue(ctx)
+			if err != nil && ctx.Err() == nil {
 				c.cfg.Logger.WarnContext(ctx, "evidence checkpoint failed", slog.Any("error", err))
+			}
+			if signed { // the next one is due Interval after this one started
+				wait = max(c.cfg.Interval-time.Since(start), 0)
 			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-t.C:
+			case <-time.After(wait):
 			}
 		}
 	})
@@ -94,6 +101,7 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 func (c *Checkpointer) SignIfDue(ctx context.Context) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.cfg.Now() // before the queries, so that Run's schedule finds it due
 	size, root, err := treeHead(ctx, c.pool)
 	if err != nil {
 		return false, err
@@ -104,7 +112,6 @@ func (c *Checkpointer) SignIfDue(ctx context.Context) (bool, error) {
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return false, fmt.Errorf("evidence: latest checkpoint: %w", err)
 	}
-	now := c.cfg.Now()
 	if size == 0 || size <= uint64(lastSize) {
 		return false, nil // nothing new
 	}

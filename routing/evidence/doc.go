@@ -15,6 +15,18 @@
 //   - Log serves checkpoints, leaves and proofs, in Go and over HTTP (Routes).
 //   - Audit recomputes every leaf and the whole tree from the current rows
 //     and names the first leaf that no longer matches.
+//   - Receipts derives, from the stored leaves, one receipt per (event,
+//     recipient) with the inclusion proofs of its leaves (schemas/receipt.xsd);
+//     Bundle packs a document's evidence for auditors
+//     (schemas/evidence-bundle.md); Search and SearchReceipts serve the
+//     auditor API.
+//   - Timestamper (leader lock LockTimestamper) obtains RFC 3161 timestamps
+//     on checkpoints beside the path, never in it; Purge and RunRetention
+//     (LockRetention) empty old documents' bytes while everything stays
+//     provable.
+//
+// Admin actions (ledger.AdminEvent) are events without a document, so they
+// are leaves like every other event.
 //
 // The leaf format and the offline checks live in the sub-package logverify,
 // which has no database dependency (hubctl uses it).

@@ -35,7 +35,7 @@ type querier interface {
 }
 
 // eventColumns selects what a leaf commits to; scanEvent reads it.
-const eventColumns = `e.id, e.document_id::text, e.recipient, e.kind, e.state, e.detail::text, e.at,
+const eventColumns = `e.id, coalesce(e.document_id::text, ''), e.recipient, e.kind, e.state, e.detail::text, e.at,
 	CASE WHEN e.kind = 'accepted' THEN d.sha256 END`
 
 // eventFrom joins the document digest of accepted events.

@@ -111,7 +111,10 @@ func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
 			return fmt.Errorf("insert deliveries: %w", err)
 		}
 		detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": len(d.Raw),
-			"format": d.Format, "recipients": d.Recipients}
+			"format": d.Format, "recipients": d.Recipients, "sender": d.Sender}
+		if v := verdictOf(d.Verification); v != "" { // the verdict becomes part of the accepted leaf
+			detail["verification"] = v
+		}
 		if err := l.appendEvent(ctx, tx, out.ID, "", "accepted", StateAccepted, detail, now); err != nil {
 			return err
 		}

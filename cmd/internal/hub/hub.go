@@ -30,6 +30,7 @@ import (
 	"lienthong/routing/bus"
 	"lienthong/routing/deadline"
 	"lienthong/routing/delivery"
+	"lienthong/routing/evidence"
 	"lienthong/routing/intake"
 	"lienthong/routing/ledger"
 	"lienthong/routing/relay"
@@ -37,7 +38,7 @@ import (
 )
 
 // Roles a process can run.
-var AllRoles = []string{"api", "relay", "router", "delivery", "scheduler", "axis"}
+var AllRoles = []string{"api", "relay", "router", "delivery", "scheduler", "axis", "evidence"}
 
 // Config is everything a hub process needs.
 type Config struct {
@@ -64,6 +65,8 @@ type Config struct {
 	// Deadlines tunes the overdue checker of the scheduler role (its clock
 	// and period); zero: real time, every 30s.
 	Deadlines deadline.Config
+	// Evidence configures the evidence log (role "evidence") and its routes.
+	Evidence EvidenceConfig
 }
 
 // ParseRoles checks a comma-separated role list ("" or "all" = every role).
@@ -89,7 +92,10 @@ func Migrate(ctx context.Context, url string) error {
 		return err
 	}
 	defer pool.Close()
-	return ledger.Migrate(ctx, pool)
+	if err := ledger.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	return evidence.Migrate(ctx, pool)
 }
 
 // Run runs the configured roles until ctx ends, then shuts down cleanly.
@@ -107,6 +113,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer pool.Close()
 	if err := ledger.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	if err := evidence.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	l := ledger.New(pool, ledger.Config{Logger: log})
@@ -191,6 +200,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if has("axis") && ax != nil {
 		g.Go(func() error { return ax.Run(gctx) })
 	}
+	if has("evidence") {
+		if err := runEvidence(gctx, g, pool, cfg.Evidence, log); err != nil {
+			return err
+		}
+	}
 	if has("api") {
 		verifier, err := verifierOf(cfg, l)
 		if err != nil {
@@ -198,6 +212,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: verifier, Logger: log})
 		api := restapi.New(l, svc, restapi.Config{MaxBody: cfg.MaxBody, Registry: reg, Logger: log})
+		mountEvidence(api, pool, cfg.Evidence)
 		if cfg.Mount != nil {
 			cfg.Mount(api)
 		}

@@ -129,3 +129,7 @@ func GenerateKey(name string) (signerKey, verifierKey string, err error) {
 	}
 	return signerKey, verifierKey, nil
 }
+
+func verifyInclusionOfHash(index, size uint64, leafHash []byte, proofHashes [][]byte, root []byte) error {
+	return proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leafHash, proofHashes, root)
+}
