@@ -57,6 +57,7 @@ var kinds = map[string]problemKind{
 	"unauthenticated":                    {401, "Chưa xác thực / Authentication required"},
 	"forbidden":                          {403, "Không có quyền / Not allowed for this role"},
 	"not_found":                          {404, "Không tìm thấy / Not found"},
+	"purged":                             {410, "Nội dung đã được xóa theo thời hạn lưu trữ; bằng chứng vẫn còn / Content purged after its retention period; its evidence remains"},
 	"unavailable":                        {503, "Hệ thống tạm thời không sẵn sàng, vui lòng thử lại / Temporarily unavailable, retry later"},
 	"bad_request":                        {400, "Yêu cầu không hợp lệ / Bad request"},
 	"method_not_allowed":                 {405, "Phương thức không được hỗ trợ / Method not allowed"},

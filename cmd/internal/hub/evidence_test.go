@@ -458,6 +458,10 @@ func TestEvidenceBundleVerifiesOffline(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0] != sub.ID {
 		t.Fatalf("purge: %v %v", ids, err)
 	}
+	var gone struct{ Code string }
+	if st := h.call("GET", "/v1/documents/"+sub.ID+"/content", h.tokens[orgA], nil, &gone); st != http.StatusGone || gone.Code != "purged" {
+		t.Fatalf("content of a purged document: %d %q, want 410 purged", st, gone.Code)
+	}
 	var purgeLeaf struct {
 		Items []evidence.EventRow `json:"items"`
 	}
