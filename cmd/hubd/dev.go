@@ -70,8 +70,12 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	brokerListen := fs.String("broker-listen", "127.0.0.1:9092", "embedded Kafka-protocol broker listen address")
 	dbURL := fs.String("database-url", "", "use this PostgreSQL instead of the private cluster (LT_DATABASE_URL)")
 	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler")
+	brokerOnly := fs.Bool("broker-only", false, "run only the embedded broker (data in <data-dir>/kafka) until stopped")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
+	}
+	if *brokerOnly {
+		return runBrokerOnly(ctx, *dataDir, *brokerListen, log)
 	}
 	rl, err := hub.ParseRoles(*roles)
 	if err != nil {

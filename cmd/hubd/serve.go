@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"lienthong/cmd/internal/hub"
+	"lienthong/routing/delivery"
 	"lienthong/routing/ledger"
 )
 
@@ -30,6 +32,9 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	prefix := fs.String("topic-prefix", "lt", "Kafka topic prefix")
 	partitions := fs.Int("partitions", 8, "partitions of the topics the hub creates")
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
+	retryBase := fs.Duration("retry-base", 2*time.Second, "first retry back-off of a delivery (doubles, with jitter)")
+	retryMax := fs.Duration("retry-max", time.Hour, "longest retry back-off")
+	stuckAfter := fs.Duration("stuck-after", 2*time.Minute, "re-announce work stuck this long (e.g. after a crash)")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +55,8 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 		}
 	}
 	return hub.Run(ctx, hub.Config{DatabaseURL: *dbURL, Brokers: splitList(*brokers), TopicPrefix: *prefix,
-		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log})
+		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log,
+		Policy: delivery.Policy{Base: *retryBase, Max: *retryMax}, StuckAfter: *stuckAfter})
 }
 
 func runMigrate(ctx context.Context, args []string, log *slog.Logger) error {

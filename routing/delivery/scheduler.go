@@ -8,17 +8,26 @@ import (
 	"lienthong/routing/ledger"
 )
 
-// Scheduler re-queues due retries and recovers stuck work. Several may run at
-// once: the ledger leases what it hands out.
+// Scheduler re-queues due retries and recovers stuck work. It is a
+// single-leader task: of all the schedulers sharing a database, the one that
+// holds the PostgreSQL advisory lock ledger.LockScheduler works and the others
+// stand by; when the leader dies its session ends, the lock is released and
+// another takes over. (Two leaders at once would still be harmless: the ledger
+// leases what it hands out.)
 type Scheduler struct {
 	L          *ledger.Ledger
 	Every      time.Duration // retry poll; default 500ms
 	StuckAfter time.Duration // default 2m
 	Logger     *slog.Logger
+	OnLead     func() // optional: called when this scheduler becomes leader
 }
 
-// Run polls until ctx ends.
+// Run leads whenever it holds the lock, until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
+	return s.L.RunAsLeader(ctx, ledger.LockScheduler, time.Second, s.lead)
+}
+
+func (s *Scheduler) lead(ctx context.Context) error {
 	every, stuck := s.Every, s.StuckAfter
 	if every <= 0 {
 		every = 500 * time.Millisecond
@@ -29,6 +38,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	log := s.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	log.InfoContext(ctx, "retry scheduler leads")
+	if s.OnLead != nil {
+		s.OnLead()
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()

@@ -50,6 +50,7 @@ type Config struct {
 	Verifier    intake.Verifier
 	Channels    map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
 	Policy      delivery.Policy
+	StuckAfter  time.Duration // scheduler: re-announce work stuck this long; default 2m
 	Logger      *slog.Logger
 	// Mount lets the caller add routes to the API (the dev demo sink).
 	Mount func(api *restapi.Server)
@@ -166,7 +167,7 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(afterTopics(w.Run))
 	}
 	if has("scheduler") {
-		s := &delivery.Scheduler{L: l, Logger: log}
+		s := &delivery.Scheduler{L: l, Logger: log, StuckAfter: cfg.StuckAfter}
 		g.Go(func() error { return s.Run(gctx) })
 	}
 	if has("api") {

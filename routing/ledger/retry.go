@@ -1,0 +1,123 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LockScheduler is the advisory-lock key of the retry scheduler: one
+// scheduler leads at a time, the others stand by.
+const LockScheduler = 0x4c54_5343_4844 // "LTSCHD"
+
+// Limits bound the retries of deliveries to one organ (columns of organs,
+// migration 0003): after MaxAttempts attempts, or MaxAge after the retry
+// window opened (acceptance, or the last replay), a delivery is dead.
+type Limits struct {
+	MaxAttempts int           `json:"max_attempts"`
+	MaxAge      time.Duration `json:"max_age"`
+}
+
+// DefaultLimits are the column defaults of migration 0003.
+var DefaultLimits = Limits{MaxAttempts: 12, MaxAge: 72 * time.Hour}
+
+// SetLimits changes an organ's retry limits.
+func (l *Ledger) SetLimits(ctx context.Context, organ string, lim Limits) error {
+	if lim.MaxAttempts < 1 || lim.MaxAttempts > 1000 || lim.MaxAge < time.Second {
+		return fmt.Errorf("ledger: limits of %s: max_attempts must be 1..1000 and max_age at least 1s", organ)
+	}
+	tag, err := l.pool.Exec(ctx, `UPDATE organs SET max_attempts = $2, max_age_seconds = $3, updated_at = now()
+		WHERE code = $1`, organ, lim.MaxAttempts, int64(lim.MaxAge/time.Second))
+	if err != nil {
+		return fmt.Errorf("ledger: set limits of %s: %w", organ, classify(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %s", ErrUnknownOrgan, organ)
+	}
+	return nil
+}
+
+// RetryWindow returns the limits that apply to a delivery and the start of
+// its retry window.
+func (l *Ledger) RetryWindow(ctx context.Context, deliveryID int64) (Limits, time.Time, error) {
+	var lim Limits
+	var secs int64
+	var start time.Time
+	err := l.pool.QueryRow(ctx, `SELECT o.max_attempts, o.max_age_seconds, coalesce(r.window_start, d.received_at)
+		FROM deliveries r JOIN documents d ON d.id = r.document_id JOIN organs o ON o.code = r.recipient
+		WHERE r.id = $1`, deliveryID).Scan(&lim.MaxAttempts, &secs, &start)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return DefaultLimits, time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return Limits{}, time.Time{}, fmt.Errorf("ledger: retry window: %w", classify(err))
+	}
+	lim.MaxAge = time.Duration(secs) * time.Second
+	return lim, start, nil
+}
+
+// Defer postpones a delivery that is due (routed or retrying) to until
+// without making an attempt: the circuit of its endpoint is open, or its
+// recipient's lane is full. A routed delivery becomes retrying, with an
+// event; a retrying one only gets its new time. ok is false when the delivery
+// was not due any more.
+func (l *Ledger) Defer(ctx context.Context, deliveryID int64, until time.Time, reason string) (ok bool, err error) {
+	now := l.now().UTC()
+	err = l.inTx(ctx, func(tx pgx.Tx) error {
+		var state, doc, recp string
+		err := tx.QueryRow(ctx, `SELECT state, document_id::text, recipient FROM deliveries WHERE id = $1 FOR UPDATE`,
+			deliveryID).Scan(&state, &doc, &recp)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if state != StateRouted && state != StateRetrying {
+			return nil
+		}
+		ok = true
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, next_attempt_at = $3, updated_at = $4,
+			last_error = CASE WHEN $5 <> '' THEN $5 ELSE last_error END WHERE id = $1`,
+			deliveryID, StateRetrying, until.UTC(), now, reason); err != nil {
+			return err
+		}
+		if state == StateRetrying {
+			return nil
+		}
+		return l.appendEvent(ctx, tx, doc, recp, "deferred", StateRetrying,
+			map[string]any{"reason": reason, "next_attempt_at": until.UTC()}, now)
+	})
+	if err != nil {
+		return false, fmt.Errorf("ledger: defer: %w", err)
+	}
+	return ok, nil
+}
+
+// DeadNow records that a due delivery is dead without a new attempt (its
+// retry window has closed while it waited).
+func (l *Ledger) DeadNow(ctx context.Context, deliveryID int64, reason string) error {
+	now := l.now().UTC()
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		var state, doc, recp string
+		err := tx.QueryRow(ctx, `SELECT state, document_id::text, recipient FROM deliveries WHERE id = $1 FOR UPDATE`,
+			deliveryID).Scan(&state, &doc, &recp)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if state != StateRouted && state != StateRetrying && state != StateDelivering {
+			return nil
+		}
+		return l.markDead(ctx, tx, deliveryID, doc, recp, reason, now)
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: dead: %w", err)
+	}
+	return nil
+}
