@@ -96,6 +96,7 @@ func New(l Ledger, submit Submitter, cfg Config) *Server {
 	v1.GET("/inbox", s.getInbox, organOnly)
 	v1.POST("/inbox/:id/ack", s.postAck, organOnly)
 	v1.GET("/organs", s.getOrgans)
+	s.registerAdmin(v1)
 	s.e = e
 	return s
 }
