@@ -240,9 +240,38 @@ func (w *Worker) commit(ctx context.Context, rd *kafka.Reader, tr *tracker) {
 // handle runs one delivery task to its outcome. Errors of the ledger are
 // logged; the scheduler recovers the task later from its state.
 func (w *Worker) handle(ctx context.Context, dm ledger.DeliverMessage) {
+	if err := w.bringForward(ctx, dm); err != nil && ctx.Err() == nil {
+		w.cfg.Logger.WarnContext(ctx, "delivery: predecessors", slog.Int64("delivery", dm.DeliveryID), slog.Any("error", err))
+	}
 	if err := w.Deliver(ctx, dm); err != nil && ctx.Err() == nil {
 		w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", dm.DeliveryID), slog.Any("error", err))
 	}
+}
+
+// bringForward keeps first attempts in acceptance order: deliveries to the
+// same recipient with a lower sequence that still wait for their first
+// attempt (their task is late, or their document not routed yet) are
+// attempted first. Their own tasks find them settled later and do nothing.
+// Deliveries in retry are not waited for: they do not block later ones.
+func (w *Worker) bringForward(ctx context.Context, dm ledger.DeliverMessage) error {
+	if dm.Sequence <= 0 {
+		return nil
+	}
+	preds, err := w.l.Predecessors(ctx, dm.Recipient, dm.Sequence, 256)
+	if err != nil {
+		return err
+	}
+	for _, p := range preds {
+		if p.State == ledger.StateAccepted {
+			if _, err := w.l.Route(ctx, []string{p.DocumentID}, w.l.Organ); err != nil {
+				return err
+			}
+		}
+		if err := w.Deliver(ctx, p.DeliverMessage); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Deliver makes one attempt at a delivery, if it is due and the circuit of

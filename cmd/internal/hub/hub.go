@@ -50,7 +50,8 @@ type Config struct {
 	Verifier    intake.Verifier
 	Channels    map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
 	Policy      delivery.Policy
-	StuckAfter  time.Duration // scheduler: re-announce work stuck this long; default 2m
+	StuckAfter  time.Duration     // scheduler: re-announce work stuck this long; default 2m
+	Breaker     *delivery.Breaker // circuit breaker per endpoint; nil: defaults
 	Logger      *slog.Logger
 	// Mount lets the caller add routes to the API (the dev demo sink).
 	Mount func(api *restapi.Server)
@@ -159,7 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 		for k, v := range cfg.Channels {
 			channels[k] = v
 		}
-		w, err := delivery.New(l, delivery.Config{Bus: busCfg, Channels: channels, Policy: cfg.Policy, Logger: log,
+		w, err := delivery.New(l, delivery.Config{Bus: busCfg, Channels: channels, Policy: cfg.Policy, Logger: log, Breaker: cfg.Breaker,
 			OnResult: func(ch, outcome string, _ time.Duration) { deliveries.WithLabelValues(ch, outcome).Inc() }})
 		if err != nil {
 			return err

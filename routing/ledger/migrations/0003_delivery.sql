@@ -9,3 +9,7 @@ ALTER TABLE deliveries
     ADD COLUMN window_start timestamptz; -- NULL: the document's acceptance time
 
 CREATE INDEX deliveries_dead ON deliveries (recipient, updated_at) WHERE state = 'dead';
+
+-- First attempts in acceptance order: the delivery stage looks for earlier
+-- deliveries of a recipient still waiting for their first attempt.
+CREATE INDEX deliveries_waiting_seq ON deliveries (recipient, seq) WHERE state IN ('accepted', 'routed');
