@@ -50,22 +50,28 @@ func (b *Breaker) init() {
 // Allow reports whether an attempt at endpoint may be made now; if not, it
 // returns when the circuit will let a probe through.
 func (b *Breaker) Allow(endpoint string) (bool, time.Time) {
+	ok, _, until := b.allow(endpoint)
+	return ok, until
+}
+
+// allow is Allow that also says whether the attempt is a half-open probe.
+func (b *Breaker) allow(endpoint string) (ok, probe bool, until time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.init()
 	c := b.m[endpoint]
 	if c == nil || c.openUntil.IsZero() {
-		return true, time.Time{}
+		return true, false, time.Time{}
 	}
 	now := b.Now()
 	if now.Before(c.openUntil) {
-		return false, c.openUntil
+		return false, false, c.openUntil
 	}
 	if c.probing { // half-open: one probe at a time
-		return false, now.Add(b.Cooldown)
+		return false, false, now.Add(b.Cooldown)
 	}
 	c.probing = true
-	return true, time.Time{}
+	return true, true, time.Time{}
 }
 
 // Release gives back a probe that made no attempt (the delivery was not due).

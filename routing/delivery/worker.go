@@ -281,10 +281,12 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 	if oerr != nil && !errors.Is(oerr, ledger.ErrUnknownOrgan) {
 		return oerr
 	}
-	circuit := ""
+	circuit, probe := "", false
 	if oerr == nil && organ.Channel != ledger.ChannelPull {
 		circuit = organ.Channel + " " + organ.Endpoint
-		if ok, until := w.cfg.Breaker.Allow(circuit); !ok {
+		var ok bool
+		var until time.Time
+		if ok, probe, until = w.cfg.Breaker.allow(circuit); !ok {
 			return w.deferOpen(ctx, dm, organ, until)
 		}
 	}
@@ -333,7 +335,10 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 	}
 	now := w.cfg.Now()
 	end := winStart.Add(lim.MaxAge)
-	if d.Attempt >= lim.MaxAttempts || !now.Before(end) {
+	// A failed half-open probe says the endpoint is still down, not that
+	// this document cannot be delivered: it does not use up the attempts
+	// (the window, max_age, still bounds it).
+	if (d.Attempt >= lim.MaxAttempts && !probe) || !now.Before(end) {
 		w.cfg.OnResult(d.Channel, "dead", took)
 		return w.l.Failed(ctx, d, fmt.Sprintf("retries exhausted (%d attempts of %d, window %s): %v",
 			d.Attempt, lim.MaxAttempts, lim.MaxAge, derr), time.Time{})
