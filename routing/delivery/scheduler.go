@@ -52,7 +52,10 @@ func (s *Scheduler) lead(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		if _, err := s.L.RequeueDue(ctx, 500, 5*time.Minute); err != nil && ctx.Err() == nil {
+		// The lease keeps a re-queued retry from being queued again while its
+		// task is in flight; if the task is lost (a broker that lost its
+		// tail), the retry is queued again when the lease ends.
+		if _, err := s.L.RequeueDue(ctx, 500, stuck); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "scheduler: requeue due failed", slog.Any("error", err))
 		}
 		if time.Since(lastSweep) >= stuck/4 {

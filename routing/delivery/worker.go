@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"lienthong/routing"
 	"lienthong/routing/bus"
 	"lienthong/routing/ledger"
@@ -124,7 +122,7 @@ type lane struct {
 // the first task not finished yet, so a crash redelivers unfinished tasks and
 // never skips one.
 func (w *Worker) Run(ctx context.Context) error {
-	rd := bus.NewReader(w.cfg.Bus, "deliver", w.cfg.Group)
+	rd := bus.NewGroupReader(w.cfg.Bus, "deliver", w.cfg.Group)
 	defer rd.Close()
 
 	tr := newTracker()
@@ -225,7 +223,7 @@ func (w *Worker) park(ctx context.Context, dm ledger.DeliverMessage) {
 	w.cfg.OnResult("", "deferred", 0)
 }
 
-func (w *Worker) commit(ctx context.Context, rd *kafka.Reader, tr *tracker) {
+func (w *Worker) commit(ctx context.Context, rd *bus.GroupReader, tr *tracker) {
 	msgs := tr.committable()
 	if len(msgs) == 0 {
 		return

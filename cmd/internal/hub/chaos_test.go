@@ -145,7 +145,11 @@ func TestChaos(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "lienthong/cmd/hubd").CombinedOutput(); err != nil {
 		t.Fatalf("go build hubd: %v\n%s", err, out)
 	}
-	logf, err := os.Create(filepath.Join(dir, "processes.log"))
+	logPath := filepath.Join(dir, "processes.log")
+	if p := os.Getenv("LT_CHAOS_LOG"); p != "" {
+		logPath = p // kept after the test
+	}
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
