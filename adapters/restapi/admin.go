@@ -20,6 +20,8 @@ type AdminLedger interface {
 	DeliveryByID(ctx context.Context, id int64) (ledger.DeliveryRow, []ledger.Event, error)
 	Replay(ctx context.Context, id int64, operator string) error
 	ReplayDead(ctx context.Context, organ string, from, to time.Time, operator string, limit int) (int, error)
+	OrganLimits(ctx context.Context, organ string) (ledger.Limits, error)
+	SetLimits(ctx context.Context, organ string, lim ledger.Limits) error
 }
 
 func init() {
@@ -32,6 +34,8 @@ func init() {
 //	GET  /v1/admin/deliveries/{id}
 //	POST /v1/admin/deliveries/{id}/replay
 //	POST /v1/admin/deliveries/replay   {"organ": "...", "from": RFC 3339, "to": RFC 3339}
+//	GET  /v1/admin/organs/{code}/limits
+//	PUT  /v1/admin/organs/{code}/limits  {"max_attempts": 12, "max_age_seconds": 259200}
 func (s *Server) registerAdmin(v1 *echo.Group) {
 	al, ok := s.l.(AdminLedger)
 	if !ok {
@@ -43,6 +47,8 @@ func (s *Server) registerAdmin(v1 *echo.Group) {
 	g.GET("/deliveries/:id", a.get)
 	g.POST("/deliveries/:id/replay", a.replayOne)
 	g.POST("/deliveries/replay", a.replayBulk)
+	g.GET("/organs/:code/limits", a.getLimits)
+	g.PUT("/organs/:code/limits", a.putLimits)
 }
 
 type admin struct{ l AdminLedger }
@@ -182,4 +188,34 @@ func (a *admin) replayBulk(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]any{"replayed": n})
+}
+
+type limitsJSON struct {
+	MaxAttempts   int   `json:"max_attempts"`
+	MaxAgeSeconds int64 `json:"max_age_seconds"`
+}
+
+func (a *admin) getLimits(c echo.Context) error {
+	lim, err := a.l.OrganLimits(c.Request().Context(), c.Param("code"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, limitsJSON{lim.MaxAttempts, int64(lim.MaxAge / time.Second)})
+}
+
+func (a *admin) putLimits(c echo.Context) error {
+	var req limitsJSON
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1024))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return fail("bad_request", "body must be JSON {max_attempts, max_age_seconds}: "+err.Error())
+	}
+	if req.MaxAttempts < 1 || req.MaxAttempts > 1000 || req.MaxAgeSeconds < 1 || req.MaxAgeSeconds > 366*24*3600 {
+		return fail("bad_request", "max_attempts must be 1..1000 and max_age_seconds 1..31622400")
+	}
+	lim := ledger.Limits{MaxAttempts: req.MaxAttempts, MaxAge: time.Duration(req.MaxAgeSeconds) * time.Second}
+	if err := a.l.SetLimits(c.Request().Context(), c.Param("code"), lim); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, req)
 }

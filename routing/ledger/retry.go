@@ -24,10 +24,13 @@ type Limits struct {
 // DefaultLimits are the column defaults of migration 0003.
 var DefaultLimits = Limits{MaxAttempts: 12, MaxAge: 72 * time.Hour}
 
-// SetLimits changes an organ's retry limits.
+// ErrBadLimits: limits out of range.
+var ErrBadLimits = errors.New("ledger: max_attempts must be 1..1000 and max_age at least 1s")
+
+// SetLimits changes an organ's retry limits (ErrNotFound for an unknown organ).
 func (l *Ledger) SetLimits(ctx context.Context, organ string, lim Limits) error {
 	if lim.MaxAttempts < 1 || lim.MaxAttempts > 1000 || lim.MaxAge < time.Second {
-		return fmt.Errorf("ledger: limits of %s: max_attempts must be 1..1000 and max_age at least 1s", organ)
+		return ErrBadLimits
 	}
 	tag, err := l.pool.Exec(ctx, `UPDATE organs SET max_attempts = $2, max_age_seconds = $3, updated_at = now()
 		WHERE code = $1`, organ, lim.MaxAttempts, int64(lim.MaxAge/time.Second))
@@ -35,7 +38,7 @@ func (l *Ledger) SetLimits(ctx context.Context, organ string, lim Limits) error 
 		return fmt.Errorf("ledger: set limits of %s: %w", organ, classify(err))
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: %s", ErrUnknownOrgan, organ)
+		return ErrNotFound
 	}
 	return nil
 }
@@ -120,4 +123,20 @@ func (l *Ledger) DeadNow(ctx context.Context, deliveryID int64, reason string) e
 		return fmt.Errorf("ledger: dead: %w", err)
 	}
 	return nil
+}
+
+// OrganLimits returns an organ's retry limits.
+func (l *Ledger) OrganLimits(ctx context.Context, organ string) (Limits, error) {
+	var lim Limits
+	var secs int64
+	err := l.pool.QueryRow(ctx, `SELECT max_attempts, max_age_seconds FROM organs WHERE code = $1`, organ).
+		Scan(&lim.MaxAttempts, &secs)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Limits{}, ErrNotFound
+	}
+	if err != nil {
+		return Limits{}, fmt.Errorf("ledger: limits of %s: %w", organ, classify(err))
+	}
+	lim.MaxAge = time.Duration(secs) * time.Second
+	return lim, nil
 }

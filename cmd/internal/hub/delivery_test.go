@@ -236,6 +236,39 @@ func TestDeadLettersAndOperatorReplay(t *testing.T) {
 		t.Fatal(st)
 	}
 	h.waitStates(id4, h.tokens[orgC], map[string]string{orgA: "dead"}) // other organ untouched
+
+	// Retry limits per organ.
+	var lim struct {
+		MaxAttempts   int   `json:"max_attempts"`
+		MaxAgeSeconds int64 `json:"max_age_seconds"`
+	}
+	if st := h.call("GET", "/v1/admin/organs/"+orgC+"/limits", op, nil, &lim); st != 200 || lim.MaxAttempts != 12 || lim.MaxAgeSeconds != 259200 {
+		t.Fatalf("default limits: %d %+v", st, lim)
+	}
+	if st := h.call("PUT", "/v1/admin/organs/"+orgC+"/limits", op, []byte(`{"max_attempts":3,"max_age_seconds":600}`), nil); st != 200 {
+		t.Fatalf("set limits: %d", st)
+	}
+	if got, err := h.l.OrganLimits(ctx, orgC); err != nil || got.MaxAttempts != 3 || got.MaxAge != 10*time.Minute {
+		t.Fatalf("limits in the ledger: %+v %v", got, err)
+	}
+	for _, tc := range []struct {
+		path, token, body string
+		status            int
+	}{
+		{"/v1/admin/organs/" + orgC + "/limits", op, `{"max_attempts":0,"max_age_seconds":600}`, 400},
+		{"/v1/admin/organs/" + orgC + "/limits", op, `{"max_attempts":3,"max_age_seconds":-1}`, 400},
+		{"/v1/admin/organs/" + orgC + "/limits", op, `{"max_attempts":3}`, 400},
+		{"/v1/admin/organs/" + orgC + "/limits", op, `{"max_attempts":3,"max_age_seconds":60,"x":1}`, 400},
+		{"/v1/admin/organs/000.00.00.Z99/limits", op, `{"max_attempts":3,"max_age_seconds":60}`, 404},
+		{"/v1/admin/organs/" + orgC + "/limits", h.tokens[orgC], `{"max_attempts":1000,"max_age_seconds":60}`, 403},
+	} {
+		if st := h.call("PUT", tc.path, tc.token, []byte(tc.body), nil); st != tc.status {
+			t.Errorf("PUT %s %s: %d, want %d", tc.path, tc.body, st, tc.status)
+		}
+	}
+	if got, _ := h.l.OrganLimits(ctx, orgC); got.MaxAttempts != 3 {
+		t.Errorf("a refused change changed the limits: %+v", got)
+	}
 }
 
 // A recipient whose endpoint hangs holds one lane; the others are delivered
