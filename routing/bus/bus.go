@@ -142,6 +142,9 @@ func NewReader(cfg Config, logical, group string) *kafka.Reader {
 		ReadBackoffMin:   10 * time.Millisecond,
 		ReadBackoffMax:   200 * time.Millisecond,
 		ReadLagInterval:  -1,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			cfg.Logger.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
+		}),
 	})
 }
 
