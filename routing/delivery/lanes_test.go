@@ -102,3 +102,39 @@ func TestFullLaneIsParkedNotBlocking(t *testing.T) {
 }
 
 func ledgerJSON(m ledger.DeliverMessage) ([]byte, error) { return json.Marshal(m) }
+
+// A delivery whose task never reaches Kafka is adopted from the ledger and
+// delivered once it has not moved for AdoptAfter.
+func TestLostTaskIsAdopted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ep := newEndpoint(t, 200)
+	const recp = "000.00.00.R14"
+	r := newRig(t, map[string]string{recp: ep.srv.URL}, nil)
+	broker := embedbroker.StartForTest(t)
+	bc := bus.Config{Brokers: broker.Addrs(), Prefix: "adopt", Partitions: 1}
+	if err := bus.EnsureTopics(ctx, bc); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(r.l, Config{Bus: bc, Channels: map[string]routing.Channel{"push": &webhook.Pusher{}},
+		AdoptAfter: 300 * time.Millisecond, Now: r.clk.now, Breaker: &Breaker{Now: r.clk.now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.submit(recp) // routed; its task is in the outbox only, never published
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(500 * time.Millisecond) // ticks pass; with the clock frozen it is not an orphan yet
+	if st := r.row(m.DeliveryID).state; st != ledger.StateRouted {
+		t.Fatalf("adopted too early: %s", st)
+	}
+	r.clk.add(time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for r.row(m.DeliveryID).state != ledger.StateDelivered {
+		if time.Now().After(deadline) {
+			t.Fatalf("lost task not adopted: %+v", r.row(m.DeliveryID))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -58,9 +58,13 @@ type Config struct {
 	// so the consumer never waits for a slow recipient.
 	LaneDepth int
 	Breaker   *Breaker // nil: a default breaker using Now
-	Now       func() time.Time
-	Rand      func() float64
-	Logger    *slog.Logger
+	// AdoptAfter: a delivery that has not moved for this long although it
+	// is due (its task was lost on the way) is taken straight from the
+	// ledger; default 6m. Checked every AdoptAfter/3.
+	AdoptAfter time.Duration
+	Now        func() time.Time
+	Rand       func() float64
+	Logger     *slog.Logger
 	// OnResult is an optional hook for metrics: channel, outcome (delivered,
 	// retrying, dead, deferred).
 	OnResult func(channel, outcome string, took time.Duration)
@@ -94,6 +98,9 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 	}
 	if cfg.OnResult == nil {
 		cfg.OnResult = func(string, string, time.Duration) {}
+	}
+	if cfg.AdoptAfter <= 0 {
+		cfg.AdoptAfter = 6 * time.Minute
 	}
 	if cfg.Breaker == nil {
 		cfg.Breaker = &Breaker{Now: cfg.Now}
@@ -170,6 +177,56 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	// enqueue puts a task in its recipient's lane; it reports false when
+	// the lane is full.
+	enqueue := func(recp string, t task) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		ln := lanes[recp]
+		if ln != nil && len(ln.queue) >= w.cfg.LaneDepth {
+			return false
+		}
+		if ln == nil {
+			ln = &lane{}
+			lanes[recp] = ln
+			wg.Add(1)
+			go runLane(recp, ln)
+		}
+		ln.queue = append(ln.queue, t)
+		return true
+	}
+	adoptDone := make(chan struct{})
+	go func() { // tasks lost on the way: adopt them from the ledger
+		defer close(adoptDone)
+		tick := time.NewTicker(w.cfg.AdoptAfter / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			orphans, err := w.l.Orphans(ctx, w.cfg.AdoptAfter, 500)
+			if err != nil {
+				if ctx.Err() == nil {
+					w.cfg.Logger.WarnContext(ctx, "delivery: looking for orphans failed", slog.Any("error", err))
+				}
+				continue
+			}
+			n := 0
+			for _, dm := range orphans {
+				if enqueue(dm.Recipient, task{dm: dm, done: func() {}}) {
+					n++
+				}
+			}
+			if n > 0 {
+				w.cfg.Logger.WarnContext(ctx, "delivery: adopted deliveries whose tasks were lost", slog.Int("deliveries", n))
+				for range n {
+					w.cfg.OnResult("", "adopted", 0)
+				}
+			}
+		}
+	}()
 	for ctx.Err() == nil {
 		m, err := rd.FetchMessage(ctx)
 		if err != nil {
@@ -191,23 +248,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		if recp == "" {
 			recp = string(m.Key)
 		}
-		mu.Lock()
-		ln := lanes[recp]
-		if ln != nil && len(ln.queue) >= w.cfg.LaneDepth {
-			mu.Unlock()
+		if !enqueue(recp, task{dm: dm, done: done}) {
 			w.park(ctx, dm) // the lane is full: the ledger keeps the task
 			done()
-			continue
 		}
-		if ln == nil {
-			ln = &lane{}
-			lanes[recp] = ln
-			wg.Add(1)
-			go runLane(recp, ln)
-		}
-		ln.queue = append(ln.queue, task{dm: dm, done: done})
-		mu.Unlock()
 	}
+	<-adoptDone
 	wg.Wait()
 	<-commitDone
 	return nil

@@ -160,7 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 		for k, v := range cfg.Channels {
 			channels[k] = v
 		}
-		w, err := delivery.New(l, delivery.Config{Bus: busCfg, Channels: channels, Policy: cfg.Policy, Logger: log, Breaker: cfg.Breaker,
+		w, err := delivery.New(l, delivery.Config{Bus: busCfg, Channels: channels, Policy: cfg.Policy, Logger: log, Breaker: cfg.Breaker, AdoptAfter: 3 * cfg.StuckAfter,
 			OnResult: func(ch, outcome string, _ time.Duration) { deliveries.WithLabelValues(ch, outcome).Inc() }})
 		if err != nil {
 			return err
