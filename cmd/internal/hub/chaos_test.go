@@ -582,6 +582,25 @@ func TestChaos(t *testing.T) {
 	_ = pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE kind = 'retrying'), count(*) FILTER (WHERE kind = 'deferred') FROM events`).
 		Scan(&events, &retries, &deferred)
 
+	// How much the safety nets did (from the processes' log): deliveries
+	// adopted from the ledger because their task was lost, consumers that
+	// started over as new group members.
+	adopted, restarts := 0, 0
+	if b, err := os.ReadFile(logPath); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "adopted deliveries") {
+				var n int
+				if i := strings.Index(line, "deliveries="); i >= 0 {
+					fmt.Sscan(line[i+len("deliveries="):], &n)
+				}
+				adopted += n
+			}
+			if strings.Contains(line, "starts over as a new group member") {
+				restarts++
+			}
+		}
+	}
+	t.Logf("safety nets: %d deliveries adopted from the ledger, %d consumer restarts", adopted, restarts)
 	t.Logf("chaos: %d documents, %d (document, recipient) pairs (%d push, %d pull) all delivered; "+
 		"%d push requests (%d refused by flaky/down endpoints, %d repeats dropped by Idempotency-Key), %d pull acks; "+
 		"%d hubd SIGKILLs, %d broker restarts, %d PostgreSQL restarts, %d resubmissions; "+
