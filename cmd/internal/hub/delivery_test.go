@@ -459,3 +459,64 @@ func TestOutageRecipientDownForLong(t *testing.T) {
 	}
 	t.Logf("outage: %d failed requests, at most %d attempts per delivery, %d deferrals", g.hits.Load()-5, maxAttempts, deferred)
 }
+
+// The same document submitted 20 times at once: exactly one 202 and nineteen
+// 200 with the same id, one document, one delivery per recipient, one
+// accepted event, and the push recipient gets it once.
+func TestConcurrentDuplicateSubmissionsDeliverOnce(t *testing.T) {
+	h := startHub(t)
+	raw := newDoc(orgA, []string{orgB, orgC}, "1301")
+	type answer struct {
+		status int
+		id     string
+	}
+	answers := make([]answer, 20)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest("POST", h.api+"/v1/documents", bytesReader(raw))
+			req.Header.Set("Authorization", "Bearer "+h.tokens[orgA])
+			req.Header.Set("Content-Type", "application/xml")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var r struct{ ID string }
+			_ = json.NewDecoder(resp.Body).Decode(&r)
+			answers[i] = answer{resp.StatusCode, r.ID}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	accepted, repeats := 0, 0
+	for _, a := range answers {
+		switch {
+		case a.id != answers[0].id || a.id == "":
+			t.Fatalf("ids differ: %+v", answers)
+		case a.status == http.StatusAccepted:
+			accepted++
+		case a.status == http.StatusOK:
+			repeats++
+		default:
+			t.Fatalf("status %d", a.status)
+		}
+	}
+	if accepted != 1 || repeats != 19 {
+		t.Fatalf("%d accepted and %d repeats, want 1 and 19", accepted, repeats)
+	}
+	h.waitStates(answers[0].id, h.tokens[orgA], map[string]string{orgB: "delivered", orgC: "delivered"})
+	var acceptedEvents int
+	_ = h.l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM events WHERE kind = 'accepted'`).Scan(&acceptedEvents)
+	if d, r := h.count("documents"), h.count("deliveries"); d != 1 || r != 2 || acceptedEvents != 1 {
+		t.Fatalf("%d documents, %d deliveries, %d accepted events; want 1, 2, 1", d, r, acceptedEvents)
+	}
+	if got := h.sink.Received(orgC); len(got) != 1 {
+		t.Fatalf("push recipient got %d copies", len(got))
+	}
+}
