@@ -42,6 +42,14 @@ func TestOrphans(t *testing.T) {
 	if got := ids(); len(got) != 2 {
 		t.Fatalf("once the retry is overdue by a minute: %v", got)
 	}
+	// A worker defers the retry (open circuit): it is handled, not lost.
+	if _, err := r.l.Defer(ctx, retry.DeliveryID, r.clk.now().Add(time.Minute), "circuit open"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); len(got) != 1 || got[0] != lost.DeliveryID {
+		t.Fatalf("after deferring the retry: %v", got)
+	}
+	r.clk.add(2 * time.Minute)
 	r.deliver(lost) // it moves (fails again, retry in 1.5s): no longer an orphan
 	if got := ids(); len(got) != 1 || got[0] != retry.DeliveryID || r.row(lost.DeliveryID).state != ledger.StateRetrying {
 		t.Fatalf("after an attempt: %v", got)

@@ -145,7 +145,9 @@ func (l *Ledger) OrganLimits(ctx context.Context, organ string) (Limits, error) 
 // olderThan: routed (or replayed) without an attempt since, or retrying past
 // their due time. Their tasks were lost on the way (for instance a broker
 // that lost the tail of a partition, so the consumer waits beyond its end);
-// the delivery stage adopts them straight from the ledger.
+// the delivery stage adopts them straight from the ledger. A retrying
+// delivery that a worker deferred recently (open circuit: updated_at moves,
+// no event) is not an orphan.
 func (l *Ledger) Orphans(ctx context.Context, olderThan time.Duration, limit int) ([]DeliverMessage, error) {
 	cutoff := l.now().UTC().Add(-olderThan)
 	rows, err := l.pool.Query(ctx, `SELECT r.id, r.document_id::text, r.recipient, coalesce(r.seq, 0)
@@ -153,6 +155,7 @@ func (l *Ledger) Orphans(ctx context.Context, olderThan time.Duration, limit int
 		JOIN LATERAL (SELECT at, detail FROM events e WHERE e.document_id = r.document_id AND e.recipient = r.recipient
 			ORDER BY id DESC LIMIT 1) last ON true
 		WHERE r.state IN ($1, $2) AND coalesce((last.detail->>'next_attempt_at')::timestamptz, last.at) < $3
+		  AND (r.state = $1 OR r.updated_at < $3)
 		ORDER BY r.recipient, r.seq LIMIT $4`, StateRouted, StateRetrying, cutoff, limit)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: orphans: %w", classify(err))
