@@ -4,7 +4,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 PKGS        := ./...
 
-.PHONY: run test test-short build lint bench bench-xmlsec fuzz clean
+.PHONY: run test test-short test-chaos build lint bench bench-xmlsec fuzz clean
 
 run: ## start the hub with embedded defaults (data in ./var/dev)
 	@$(GO) build -o bin/hubd ./cmd/hubd
@@ -12,6 +12,9 @@ run: ## start the hub with embedded defaults (data in ./var/dev)
 
 test: ## every test, against real PostgreSQL and the embedded broker
 	$(GO) test -count=1 -timeout 25m $(PKGS)
+
+test-chaos: ## the chaos test: separate hubd, broker and PostgreSQL processes killed and restarted (a few minutes)
+	LT_CHAOS=1 $(GO) test -count=1 -timeout 15m -run '^TestChaos$$' -v ./cmd/internal/hub/
 
 test-short: ## unit tests only
 	$(GO) test -count=1 -short $(PKGS)

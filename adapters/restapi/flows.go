@@ -99,7 +99,7 @@ func (s *Server) postStatus(c echo.Context) error {
 // deadlineLedger is what the deadline routes need of the ledger.
 type deadlineLedger interface {
 	DeadlineSettings(ctx context.Context) ([]ledger.DeadlineSetting, error)
-	SetDeadlines(ctx context.Context, organ string, d ledger.Deadlines) error
+	SetDeadlines(ctx context.Context, organ string, d ledger.Deadlines, actor string) error
 	Organ(ctx context.Context, code string) (ledger.Organ, error)
 }
 
@@ -160,7 +160,7 @@ func (s *Server) putDeadlines(c echo.Context) error {
 	if err1 != nil || err2 != nil || del <= 0 || ack <= 0 || del > 365*24*time.Hour || ack > 365*24*time.Hour {
 		return fail("bad_request", "delivery_within and ack_within must be durations between 1s and 8760h (e.g. \"4h\")")
 	}
-	if err := dl.SetDeadlines(ctx, organ, ledger.Deadlines{DeliveryWithin: del, AckWithin: ack}); err != nil {
+	if err := dl.SetDeadlines(ctx, organ, ledger.Deadlines{DeliveryWithin: del, AckWithin: ack}, operatorName(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, deadlineJSON{organ, del.String(), ack.String()})

@@ -98,6 +98,7 @@ func New(l Ledger, submit Submitter, cfg Config) *Server {
 	v1.GET("/organs", s.getOrgans)
 	s.mountVerification(v1)
 	s.registerFlows(v1) // flows.go
+	s.registerAdmin(v1)
 	s.e = e
 	return s
 }

@@ -75,8 +75,12 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
 	axisListen := fs.String("axis-listen", "127.0.0.1:0", "listen address of the simulated national axis (\"off\": none)")
 	ev := evidenceFlags(fs)
+	brokerOnly := fs.Bool("broker-only", false, "run only the embedded broker (data in <data-dir>/kafka) until stopped")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
+	}
+	if *brokerOnly {
+		return runBrokerOnly(ctx, *dataDir, *brokerListen, log)
 	}
 	rl, err := hub.ParseRoles(*roles)
 	if err != nil {

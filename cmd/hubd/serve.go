@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"lienthong/cmd/internal/hub"
+	"lienthong/routing/delivery"
 	"lienthong/routing/ledger"
 )
 
@@ -34,6 +36,9 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	trustChannels := fs.String("trust-channels", "", "channel=domain list (default api=agency,axis=axis,partner=partner)")
 	axisConfig := axisFlags(fs)
 	ev := evidenceFlags(fs)
+	retryBase := fs.Duration("retry-base", 2*time.Second, "first retry back-off of a delivery (doubles, with jitter)")
+	retryMax := fs.Duration("retry-max", time.Hour, "longest retry back-off")
+	stuckAfter := fs.Duration("stuck-after", 2*time.Minute, "re-announce work stuck this long (e.g. after a crash)")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -67,7 +72,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	return hub.Run(ctx, hub.Config{DatabaseURL: *dbURL, Brokers: splitList(*brokers), TopicPrefix: *prefix,
 		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, Logger: log, Trust: tc, Axis: ax,
-		Evidence: evCfg})
+		Evidence: evCfg, Policy: delivery.Policy{Base: *retryBase, Max: *retryMax}, StuckAfter: *stuckAfter})
 }
 
 func runMigrate(ctx context.Context, args []string, log *slog.Logger) error {

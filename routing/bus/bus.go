@@ -132,13 +132,27 @@ func NewReader(cfg Config, logical, group string) *kafka.Reader {
 		StartOffset:       kafka.FirstOffset,
 		CommitInterval:    0, // synchronous commits, after the effect is durable
 		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		JoinGroupBackoff:  500 * time.Millisecond,
-		ReadBackoffMin:    10 * time.Millisecond,
-		ReadBackoffMax:    200 * time.Millisecond,
-		ReadLagInterval:   -1,
+		// A dead member (a killed process) is dropped after 6 s (Kafka's
+		// minimum); a rebalance waits at most 3 s for members to rejoin, so
+		// that members killed and restarted every few seconds do not keep
+		// the group rebalancing for ever.
+		SessionTimeout:   6 * time.Second,
+		RebalanceTimeout: 3 * time.Second,
+		JoinGroupBackoff: 500 * time.Millisecond,
+		ReadBackoffMin:   10 * time.Millisecond,
+		ReadBackoffMax:   200 * time.Millisecond,
+		ReadLagInterval:  -1,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			cfg.Logger.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
+		}),
 	})
+}
+
+// Fetcher is what ConsumeBatches reads from: a *kafka.Reader or a *GroupReader.
+type Fetcher interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+	Config() kafka.ReaderConfig
 }
 
 // Handler processes a batch; it returns nil once the batch's effects are durable.
@@ -148,7 +162,7 @@ type Handler func(ctx context.Context, msgs []kafka.Message) error
 // most linger for a batch to fill once its first message is there), calls
 // handle, and commits the batch's offsets when handle succeeds. A failing batch
 // is retried with back-off, never skipped. It returns when ctx ends.
-func ConsumeBatches(ctx context.Context, r *kafka.Reader, max int, linger time.Duration, log *slog.Logger, handle Handler) error {
+func ConsumeBatches(ctx context.Context, r Fetcher, max int, linger time.Duration, log *slog.Logger, handle Handler) error {
 	backoff := 100 * time.Millisecond
 	var batch []kafka.Message
 	for {

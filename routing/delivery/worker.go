@@ -5,31 +5,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"lienthong/routing"
 	"lienthong/routing/bus"
 	"lienthong/routing/ledger"
 )
 
-// Policy is the retry schedule of a delivery.
+// Policy is the back-off schedule of a delivery. How many attempts and how
+// long are limits of the recipient organ (ledger.Limits, columns of organs).
 type Policy struct {
-	MaxAttempts int           // then dead; default 12
-	Base        time.Duration // first back-off; default 2s
-	Max         time.Duration // back-off cap; default 1h
+	Base time.Duration // first back-off; default 2s
+	Max  time.Duration // back-off cap; default 1h
 }
 
 func (p *Policy) setDefaults() {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 12
-	}
 	if p.Base <= 0 {
 		p.Base = 2 * time.Second
 	}
@@ -55,11 +49,24 @@ type Config struct {
 	Group    string                     // default "lt-delivery"
 	Channels map[string]routing.Channel // by directory channel name (push, pull, axis, partner)
 	Policy   Policy
-	Lanes    int // parallel lanes; default 32
-	Now      func() time.Time
-	Rand     func() float64
-	Logger   *slog.Logger
-	// OnResult is an optional hook for metrics: channel, outcome (delivered, retrying, dead).
+	// Lanes bounds the attempts in flight at once, across recipients;
+	// default 64. Each recipient has its own lane (one attempt at a time, in
+	// the order of lt.deliver), so a slow recipient holds one slot at most.
+	Lanes int
+	// LaneDepth bounds the tasks queued per recipient; default 256. Beyond
+	// it tasks are deferred in the ledger (retrying, due after Policy.Base),
+	// so the consumer never waits for a slow recipient.
+	LaneDepth int
+	Breaker   *Breaker // nil: a default breaker using Now
+	// AdoptAfter: a delivery that has not moved for this long although it
+	// is due (its task was lost on the way) is taken straight from the
+	// ledger; default 6m. Checked every AdoptAfter/3.
+	AdoptAfter time.Duration
+	Now        func() time.Time
+	Rand       func() float64
+	Logger     *slog.Logger
+	// OnResult is an optional hook for metrics: channel, outcome (delivered,
+	// retrying, dead, deferred).
 	OnResult func(channel, outcome string, took time.Duration)
 }
 
@@ -75,7 +82,10 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 		cfg.Group = "lt-delivery"
 	}
 	if cfg.Lanes <= 0 {
-		cfg.Lanes = 32
+		cfg.Lanes = 64
+	}
+	if cfg.LaneDepth <= 0 {
+		cfg.LaneDepth = 256
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -89,6 +99,12 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 	if cfg.OnResult == nil {
 		cfg.OnResult = func(string, string, time.Duration) {}
 	}
+	if cfg.AdoptAfter <= 0 {
+		cfg.AdoptAfter = 6 * time.Minute
+	}
+	if cfg.Breaker == nil {
+		cfg.Breaker = &Breaker{Now: cfg.Now}
+	}
 	cfg.Policy.setDefaults()
 	if len(cfg.Channels) == 0 {
 		return nil, errors.New("delivery: no channels configured")
@@ -96,31 +112,55 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 	return &Worker{l: l, cfg: cfg}, nil
 }
 
+// Breaker returns the worker's circuit breaker.
+func (w *Worker) Breaker() *Breaker { return w.cfg.Breaker }
+
 type task struct {
-	msg  kafka.Message
+	dm   ledger.DeliverMessage
 	done func()
+}
+
+// lane is the queue of one recipient.
+type lane struct {
+	queue []task
 }
 
 // Run consumes until ctx ends. Offsets are committed per partition only up to
 // the first task not finished yet, so a crash redelivers unfinished tasks and
 // never skips one.
 func (w *Worker) Run(ctx context.Context) error {
-	rd := bus.NewReader(w.cfg.Bus, "deliver", w.cfg.Group)
+	rd := bus.NewGroupReader(w.cfg.Bus, "deliver", w.cfg.Group)
 	defer rd.Close()
 
 	tr := newTracker()
-	lanes := make([]chan task, w.cfg.Lanes)
-	var wg sync.WaitGroup
-	for i := range lanes {
-		lanes[i] = make(chan task, 64)
-		wg.Add(1)
-		go func(ch chan task) {
-			defer wg.Done()
-			for t := range ch {
-				w.handle(ctx, t.msg)
-				t.done()
+	var (
+		mu    sync.Mutex // guards lanes
+		lanes = map[string]*lane{}
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, w.cfg.Lanes)
+	)
+	runLane := func(recp string, ln *lane) {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			if len(ln.queue) == 0 {
+				delete(lanes, recp)
+				mu.Unlock()
+				return
 			}
-		}(lanes[i])
+			t := ln.queue[0]
+			ln.queue = ln.queue[1:]
+			mu.Unlock()
+			if ctx.Err() == nil {
+				select {
+				case slots <- struct{}{}:
+					w.handle(ctx, t.dm)
+					<-slots
+				case <-ctx.Done():
+				}
+			}
+			t.done() // on shutdown unfinished work is left to the ledger's sweep
+		}
 	}
 	commitDone := make(chan struct{})
 	go func() { // commit what is contiguous, a few times a second
@@ -137,7 +177,57 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	for {
+	// enqueue puts a task in its recipient's lane; it reports false when
+	// the lane is full.
+	enqueue := func(recp string, t task) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		ln := lanes[recp]
+		if ln != nil && len(ln.queue) >= w.cfg.LaneDepth {
+			return false
+		}
+		if ln == nil {
+			ln = &lane{}
+			lanes[recp] = ln
+			wg.Add(1)
+			go runLane(recp, ln)
+		}
+		ln.queue = append(ln.queue, t)
+		return true
+	}
+	adoptDone := make(chan struct{})
+	go func() { // tasks lost on the way: adopt them from the ledger
+		defer close(adoptDone)
+		tick := time.NewTicker(w.cfg.AdoptAfter / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			orphans, err := w.l.Orphans(ctx, w.cfg.AdoptAfter, 500)
+			if err != nil {
+				if ctx.Err() == nil {
+					w.cfg.Logger.WarnContext(ctx, "delivery: looking for orphans failed", slog.Any("error", err))
+				}
+				continue
+			}
+			n := 0
+			for _, dm := range orphans {
+				if enqueue(dm.Recipient, task{dm: dm, done: func() {}}) {
+					n++
+				}
+			}
+			if n > 0 {
+				w.cfg.Logger.WarnContext(ctx, "delivery: adopted deliveries whose tasks were lost", slog.Int("deliveries", n))
+				for range n {
+					w.cfg.OnResult("", "adopted", 0)
+				}
+			}
+		}
+	}()
+	for ctx.Err() == nil {
 		m, err := rd.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -148,25 +238,38 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		done := tr.add(m)
-		h := fnv.New32a()
-		h.Write(m.Key)
-		select {
-		case lanes[h.Sum32()%uint32(len(lanes))] <- task{msg: m, done: done}:
-		case <-ctx.Done():
+		dm, err := ledger.DecodeDeliver(m.Value)
+		if err != nil {
+			w.cfg.Logger.ErrorContext(ctx, "delivery: dropping undecodable task", slog.Any("error", err))
+			done()
+			continue
 		}
-		if ctx.Err() != nil {
-			break
+		recp := dm.Recipient
+		if recp == "" {
+			recp = string(m.Key)
+		}
+		if !enqueue(recp, task{dm: dm, done: done}) {
+			w.park(ctx, dm) // the lane is full: the ledger keeps the task
+			done()
 		}
 	}
-	for _, ch := range lanes {
-		close(ch)
-	}
+	<-adoptDone
 	wg.Wait()
 	<-commitDone
 	return nil
 }
 
-func (w *Worker) commit(ctx context.Context, rd *kafka.Reader, tr *tracker) {
+// park defers a task whose recipient's lane is full.
+func (w *Worker) park(ctx context.Context, dm ledger.DeliverMessage) {
+	until := w.cfg.Now().Add(w.cfg.Policy.Backoff(1, w.cfg.Rand))
+	if _, err := w.l.Defer(ctx, dm.DeliveryID, until, "recipient lane full"); err != nil && ctx.Err() == nil {
+		w.cfg.Logger.WarnContext(ctx, "delivery: park failed; the sweep will recover it",
+			slog.Int64("delivery", dm.DeliveryID), slog.Any("error", err))
+	}
+	w.cfg.OnResult("", "deferred", 0)
+}
+
+func (w *Worker) commit(ctx context.Context, rd *bus.GroupReader, tr *tracker) {
 	msgs := tr.committable()
 	if len(msgs) == 0 {
 		return
@@ -180,52 +283,148 @@ func (w *Worker) commit(ctx context.Context, rd *kafka.Reader, tr *tracker) {
 
 // handle runs one delivery task to its outcome. Errors of the ledger are
 // logged; the scheduler recovers the task later from its state.
-func (w *Worker) handle(ctx context.Context, m kafka.Message) {
-	dm, err := ledger.DecodeDeliver(m.Value)
-	if err != nil {
-		w.cfg.Logger.ErrorContext(ctx, "delivery: dropping undecodable task", slog.Any("error", err))
-		return
+func (w *Worker) handle(ctx context.Context, dm ledger.DeliverMessage) {
+	if err := w.bringForward(ctx, dm); err != nil && ctx.Err() == nil {
+		w.cfg.Logger.WarnContext(ctx, "delivery: predecessors", slog.Int64("delivery", dm.DeliveryID), slog.Any("error", err))
 	}
-	if err := w.Deliver(ctx, dm.DeliveryID); err != nil && ctx.Err() == nil {
+	if err := w.Deliver(ctx, dm); err != nil && ctx.Err() == nil {
 		w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", dm.DeliveryID), slog.Any("error", err))
 	}
 }
 
-// Deliver makes one attempt at a delivery, if it is due.
-func (w *Worker) Deliver(ctx context.Context, deliveryID int64) error {
-	d, ok, err := w.l.StartDelivery(ctx, deliveryID)
+// bringForward keeps first attempts in acceptance order: deliveries to the
+// same recipient with a lower sequence that still wait for their first
+// attempt (their task is late, or their document not routed yet) are
+// attempted first. Their own tasks find them settled later and do nothing.
+// Deliveries in retry are not waited for: they do not block later ones.
+func (w *Worker) bringForward(ctx context.Context, dm ledger.DeliverMessage) error {
+	if dm.Sequence <= 0 {
+		return nil
+	}
+	preds, err := w.l.Predecessors(ctx, dm.Recipient, dm.Sequence, 256)
+	if err != nil {
+		return err
+	}
+	for _, p := range preds {
+		if p.State == ledger.StateAccepted {
+			if _, err := w.l.Route(ctx, []string{p.DocumentID}, w.l.Organ); err != nil {
+				return err
+			}
+		}
+		if err := w.Deliver(ctx, p.DeliverMessage); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Deliver makes one attempt at a delivery, if it is due and the circuit of
+// its endpoint lets it through; otherwise it defers it.
+func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
+	organ, oerr := w.l.Organ(ctx, dm.Recipient)
+	if oerr != nil && !errors.Is(oerr, ledger.ErrUnknownOrgan) {
+		return oerr
+	}
+	circuit, probe := "", false
+	if oerr == nil && organ.Channel != ledger.ChannelPull {
+		circuit = organ.Channel + " " + organ.Endpoint
+		var ok bool
+		var until time.Time
+		if ok, probe, until = w.cfg.Breaker.allow(circuit); !ok {
+			return w.deferOpen(ctx, dm, organ, until)
+		}
+	}
+	d, ok, err := w.l.StartDelivery(ctx, dm.DeliveryID)
 	if err != nil || !ok {
+		if circuit != "" {
+			w.cfg.Breaker.Release(circuit)
+		}
 		return err
 	}
 	start := w.cfg.Now()
 	ch, found := w.cfg.Channels[d.Channel]
 	var derr error
-	if !found {
+	switch {
+	case oerr != nil:
+		derr = &routing.PermanentError{Reason: "recipient " + d.Recipient + " left the directory"}
+	case !found:
 		derr = &routing.PermanentError{Reason: fmt.Sprintf("no channel %q configured for %s", d.Channel, d.Recipient)}
-	} else {
-		organ, err := w.l.Organ(ctx, d.Recipient)
-		if err != nil {
-			derr = err
-		} else {
-			d.Endpoint = organ.Endpoint
-			derr = ch.Deliver(ctx, d, w.opener(d.DocumentID))
-		}
+	default:
+		d.Endpoint = organ.Endpoint
+		derr = ch.Deliver(ctx, d, w.opener(d.DocumentID))
 	}
 	took := w.cfg.Now().Sub(start)
 	switch {
 	case derr == nil:
+		w.success(circuit)
 		w.cfg.OnResult(d.Channel, "delivered", took)
 		return w.l.Delivered(ctx, d, d.Channel)
 	case ctx.Err() != nil:
-		return ctx.Err() // shutting down: the scheduler will retry the interrupted attempt
-	case routing.IsPermanent(derr) || d.Attempt >= w.cfg.Policy.MaxAttempts:
+		// Shutting down: hand the attempt back, due now, for another worker.
+		if circuit != "" {
+			w.cfg.Breaker.Release(circuit)
+		}
+		return w.l.Failed(context.WithoutCancel(ctx), d, "attempt interrupted by shutdown", w.cfg.Now())
+	case routing.IsPermanent(derr):
+		w.success(circuit) // the endpoint answered: it is alive
 		w.cfg.OnResult(d.Channel, "dead", took)
 		return w.l.Failed(ctx, d, derr.Error(), time.Time{})
-	default:
-		w.cfg.OnResult(d.Channel, "retrying", took)
-		next := w.cfg.Now().Add(w.cfg.Policy.Backoff(d.Attempt, w.cfg.Rand))
-		return w.l.Failed(ctx, d, derr.Error(), next)
 	}
+	if circuit != "" {
+		w.cfg.Breaker.Failure(circuit)
+	}
+	lim, winStart, err := w.l.RetryWindow(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	now := w.cfg.Now()
+	end := winStart.Add(lim.MaxAge)
+	// A failed half-open probe says the endpoint is still down, not that
+	// this document cannot be delivered: it does not use up the attempts
+	// (the window, max_age, still bounds it).
+	if (d.Attempt >= lim.MaxAttempts && !probe) || !now.Before(end) {
+		w.cfg.OnResult(d.Channel, "dead", took)
+		return w.l.Failed(ctx, d, fmt.Sprintf("retries exhausted (%d attempts of %d, window %s): %v",
+			d.Attempt, lim.MaxAttempts, lim.MaxAge, derr), time.Time{})
+	}
+	w.cfg.OnResult(d.Channel, "retrying", took)
+	next := now.Add(w.cfg.Policy.Backoff(d.Attempt, w.cfg.Rand))
+	if next.After(end) {
+		next = end // a last attempt when the window closes
+	}
+	return w.l.Failed(ctx, d, derr.Error(), next)
+}
+
+func (w *Worker) success(circuit string) {
+	if circuit != "" {
+		w.cfg.Breaker.Success(circuit)
+	}
+}
+
+// deferOpen postpones a due delivery while its endpoint's circuit is open,
+// or declares it dead if its retry window has closed meanwhile.
+func (w *Worker) deferOpen(ctx context.Context, dm ledger.DeliverMessage, organ ledger.Organ, until time.Time) error {
+	lim, winStart, err := w.l.RetryWindow(ctx, dm.DeliveryID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	end := winStart.Add(lim.MaxAge)
+	if !w.cfg.Now().Before(end) {
+		w.cfg.OnResult(organ.Channel, "dead", 0)
+		return w.l.DeadNow(ctx, dm.DeliveryID, fmt.Sprintf("retry window of %s closed while the circuit of %s was open",
+			lim.MaxAge, organ.Endpoint))
+	}
+	// Spread the deferred tasks so that they do not all come back at once.
+	until = until.Add(time.Duration(w.cfg.Rand() * float64(w.cfg.Policy.Base)))
+	if until.After(end) {
+		until = end
+	}
+	w.cfg.OnResult(organ.Channel, "deferred", 0)
+	_, err = w.l.Defer(ctx, dm.DeliveryID, until, "circuit open for "+organ.Endpoint)
+	return err
 }
 
 func (w *Worker) opener(docID string) routing.BodyOpener {

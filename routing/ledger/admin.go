@@ -14,10 +14,13 @@ const KindAdmin = "admin"
 // Admin actions recorded with AdminEvent. Other actions may be added; keep
 // them lower case with underscores.
 const (
-	AdminDirectoryLoaded = "directory_loaded" // hubd serve --directory
-	AdminTrustChanged    = "trust_changed"    // a trust domain or anchor added, removed or replaced
-	AdminReplayed        = "replayed"         // a dead letter or delivery replayed by an operator
-	AdminRetentionPurge  = "retention_purged" // document bytes purged after the retention period
+	AdminDirectoryLoaded  = "directory_loaded"  // hubd serve --directory
+	AdminTrustChanged     = "trust_changed"     // a trust domain or anchor added, removed or replaced
+	AdminReplayed         = "replayed"          // a dead letter or delivery replayed by an operator
+	AdminRetentionPurge   = "retention_purged"  // document bytes purged after the retention period
+	AdminLimitsChanged    = "limits_changed"    // an organ's retry limits set by an operator
+	AdminDeadlinesChanged = "deadlines_changed" // an organ's (or the default) delivery and acknowledgement deadlines set
+	AdminTrustLoaded      = "trust_loaded"      // the trust anchors a process verifies with, at its start
 )
 
 // AdminEvent records an admin action as an event that concerns no document,

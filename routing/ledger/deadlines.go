@@ -34,13 +34,21 @@ type Deadlines struct {
 
 // SetDeadlines sets an organ's deadlines (organ DefaultDeadlineOrgan: the
 // defaults for every organ without its own row).
-func (l *Ledger) SetDeadlines(ctx context.Context, organ string, d Deadlines) error {
+func (l *Ledger) SetDeadlines(ctx context.Context, organ string, d Deadlines, actor string) error {
 	if d.DeliveryWithin <= 0 || d.AckWithin <= 0 {
 		return fmt.Errorf("ledger: deadlines of %s must be positive", organ)
 	}
-	_, err := l.pool.Exec(ctx, `INSERT INTO flow_deadlines (organ, delivery_within, ack_within) VALUES ($1, $2, $3)
-		ON CONFLICT (organ) DO UPDATE SET delivery_within = EXCLUDED.delivery_within, ack_within = EXCLUDED.ack_within`,
-		organ, d.DeliveryWithin, d.AckWithin)
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO flow_deadlines (organ, delivery_within, ack_within) VALUES ($1, $2, $3)
+			ON CONFLICT (organ) DO UPDATE SET delivery_within = EXCLUDED.delivery_within, ack_within = EXCLUDED.ack_within`,
+			organ, d.DeliveryWithin, d.AckWithin); err != nil {
+			return err
+		}
+		// A directory change: a leaf of the evidence log, in the same transaction.
+		_, err := l.AdminEventTx(ctx, tx, AdminDeadlinesChanged, actor, map[string]any{"organ": organ,
+			"delivery_within": d.DeliveryWithin.String(), "ack_within": d.AckWithin.String()})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("ledger: set deadlines %s: %w", organ, classify(err))
 	}

@@ -28,7 +28,7 @@ func TestCheckDeadlinesPerOrganOnceAndHorizon(t *testing.T) {
 	if n := check(accepted.Add(4*time.Hour - time.Second)); n != 0 {
 		t.Fatalf("before the default deadline: %d", n)
 	}
-	if err := l.SetDeadlines(ctx, "000.00.00.C02", Deadlines{DeliveryWithin: time.Hour, AckWithin: time.Hour}); err != nil {
+	if err := l.SetDeadlines(ctx, "000.00.00.C02", Deadlines{DeliveryWithin: time.Hour, AckWithin: time.Hour}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if n := check(accepted.Add(time.Hour)); n != 1 {
@@ -51,7 +51,7 @@ func TestCheckDeadlinesPerOrganOnceAndHorizon(t *testing.T) {
 	if _, err := l.Accept(ctx, doc("D2", "<b/>")); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.SetDeadlines(ctx, "000.00.00.C02", Deadlines{}); err == nil {
+	if err := l.SetDeadlines(ctx, "000.00.00.C02", Deadlines{}, "test"); err == nil {
 		t.Error("zero deadlines must be refused")
 	}
 	if n := check(c.now().Add(time.Hour)); n != 1 {

@@ -110,6 +110,9 @@ func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
 			SELECT $1, r, $3, $4 FROM unnest($2::text[]) AS r`, id, d.Recipients, StateAccepted, now); err != nil {
 			return fmt.Errorf("insert deliveries: %w", err)
 		}
+		if err := assignSequences(ctx, tx, id.String(), d.Recipients); err != nil {
+			return err
+		}
 		detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": len(d.Raw),
 			"format": d.Format, "recipients": d.Recipients, "sender": d.Sender}
 		if v := verdictOf(d.Verification); v != "" { // the verdict becomes part of the accepted leaf

@@ -44,7 +44,9 @@ func (l *Ledger) leadOnce(ctx context.Context, key int64, retry time.Duration, f
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	watching := make(chan struct{})
 	go func() { // watch the session that holds the lock
+		defer close(watching)
 		t := time.NewTicker(retry)
 		defer t.Stop()
 		for {
@@ -64,6 +66,9 @@ func (l *Ledger) leadOnce(ctx context.Context, key int64, retry time.Duration, f
 	}()
 	err = fn(lctx)
 	cancel()
+	// A pgx connection is not safe for concurrent use: the watcher may be in
+	// a Ping right now, so wait for it before closing.
+	<-watching
 	// Close rather than unlock: a broken or busy session must not keep the lock.
 	conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck // lock is released with the session
 	return err

@@ -86,7 +86,7 @@ func (l *Ledger) Route(ctx context.Context, docIDs []string, resolve Resolver) (
 	now := l.now().UTC()
 	routed := 0
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, document_id::text, recipient FROM deliveries
+		rows, err := tx.Query(ctx, `SELECT id, document_id::text, recipient, coalesce(seq, 0) FROM deliveries
 			WHERE document_id = ANY ($1) AND state = $2 ORDER BY document_id, id FOR UPDATE`, uids, StateAccepted)
 		if err != nil {
 			return err
@@ -94,10 +94,11 @@ func (l *Ledger) Route(ctx context.Context, docIDs []string, resolve Resolver) (
 		type row struct {
 			id        int64
 			doc, recp string
+			seq       int64 // assigned at acceptance (0 for rows accepted before migration 0003)
 		}
 		todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 			var x row
-			return x, r.Scan(&x.id, &x.doc, &x.recp)
+			return x, r.Scan(&x.id, &x.doc, &x.recp, &x.seq)
 		})
 		if err != nil {
 			return err
@@ -113,11 +114,13 @@ func (l *Ledger) Route(ctx context.Context, docIDs []string, resolve Resolver) (
 				}
 				return fmt.Errorf("resolve %s: %w", x.recp, err)
 			}
-			var seq int64
-			if err := tx.QueryRow(ctx, `INSERT INTO recipient_sequences (recipient, last_seq) VALUES ($1, 1)
-				ON CONFLICT (recipient) DO UPDATE SET last_seq = recipient_sequences.last_seq + 1
-				RETURNING last_seq`, x.recp).Scan(&seq); err != nil {
-				return fmt.Errorf("sequence: %w", err)
+			seq := x.seq
+			if seq == 0 {
+				if err := tx.QueryRow(ctx, `INSERT INTO recipient_sequences (recipient, last_seq) VALUES ($1, 1)
+					ON CONFLICT (recipient) DO UPDATE SET last_seq = recipient_sequences.last_seq + 1
+					RETURNING last_seq`, x.recp).Scan(&seq); err != nil {
+					return fmt.Errorf("sequence: %w", err)
+				}
 			}
 			if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, seq = $3, channel = $4, updated_at = $5
 				WHERE id = $1`, x.id, StateRouted, seq, organ.Channel, now); err != nil {

@@ -47,7 +47,7 @@ func New(l *ledger.Ledger, cfg Config) *Router {
 
 // Run consumes until ctx ends.
 func (r *Router) Run(ctx context.Context) error {
-	rd := bus.NewReader(r.cfg.Bus, "route", r.cfg.Group)
+	rd := bus.NewGroupReader(r.cfg.Bus, "route", r.cfg.Group)
 	defer rd.Close()
 	return bus.ConsumeBatches(ctx, rd, r.cfg.Batch, 5*time.Millisecond, r.cfg.Logger, r.handle)
 }

@@ -644,7 +644,7 @@ func TestFlowOverdueDelivery(t *testing.T) {
 		Endpoint: down.URL, Active: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.l.SetDeadlines(ctx, orgE, ledger.Deadlines{DeliveryWithin: time.Hour, AckWithin: 48 * time.Hour}); err != nil {
+	if err := h.l.SetDeadlines(ctx, orgE, ledger.Deadlines{DeliveryWithin: time.Hour, AckWithin: 48 * time.Hour}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	id := h.mustAccept(orgA, bizDoc(orgA, []string{orgC, orgE}, "1", 0, ""))
@@ -674,7 +674,7 @@ func TestFlowOverdueAcknowledgement(t *testing.T) {
 	clk := &fakeClock{t: time.Now()}
 	h := startDeadlineHub(t, clk)
 	ctx := context.Background()
-	if err := h.l.SetDeadlines(ctx, ledger.DefaultDeadlineOrgan, ledger.Deadlines{DeliveryWithin: 4 * time.Hour, AckWithin: time.Hour}); err != nil {
+	if err := h.l.SetDeadlines(ctx, ledger.DefaultDeadlineOrgan, ledger.Deadlines{DeliveryWithin: 4 * time.Hour, AckWithin: time.Hour}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	id := h.mustAccept(orgA, bizDoc(orgA, []string{orgB, orgC}, "1", 0, ""))

@@ -44,12 +44,23 @@ type testHub struct {
 
 func startHub(t *testing.T, opts ...func(*Config)) *testHub {
 	t.Helper()
+	return startHubOn(t, "", nil, opts...)
+}
+
+// startHubOn is startHub on a given database and broker (for the outage
+// tests, which stop and start them); "" and nil mean fresh ones.
+func startHubOn(t *testing.T, dbURL string, broker *embedbroker.Broker, opts ...func(*Config)) *testHub {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs PostgreSQL and the broker")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	dbURL := pgtest.NewDatabase(t)
-	broker := embedbroker.StartForTest(t)
+	if dbURL == "" {
+		dbURL = pgtest.NewDatabase(t)
+	}
+	if broker == nil {
+		broker = embedbroker.StartForTest(t)
+	}
 	sink := &webhook.Sink{}
 	sinkSrv := httptest.NewServer(sink)
 	t.Cleanup(sinkSrv.Close)

@@ -54,6 +54,8 @@ type Config struct {
 	Channels    map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
 	Axis        *axishub.Config            // the national axis edge (role "axis" and channel "axis"); nil: none
 	Policy      delivery.Policy
+	StuckAfter  time.Duration     // scheduler: re-announce work stuck this long; default 2m
+	Breaker     *delivery.Breaker // circuit breaker per endpoint; nil: defaults
 	Logger      *slog.Logger
 	// Mount lets the caller add routes to the API (the dev demo sink).
 	Mount func(api *restapi.Server)
@@ -119,6 +121,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	l := ledger.New(pool, ledger.Config{Logger: log})
+	if slices.Contains(cfg.Roles, "api") {
+		if err := recordTrust(ctx, l, cfg.Trust); err != nil {
+			return fmt.Errorf("record the trust anchors: %w", err)
+		}
+	}
 	ax, err := axisEdge(l, cfg, log)
 	if err != nil {
 		return err
@@ -183,7 +190,7 @@ func Run(ctx context.Context, cfg Config) error {
 		for k, v := range cfg.Channels {
 			channels[k] = v
 		}
-		w, err := delivery.New(l, delivery.Config{Bus: busCfg, Channels: channels, Policy: cfg.Policy, Logger: log,
+		w, err := delivery.New(l, delivery.Config{Bus: busCfg, Channels: channels, Policy: cfg.Policy, Logger: log, Breaker: cfg.Breaker, AdoptAfter: 3 * cfg.StuckAfter,
 			OnResult: func(ch, outcome string, _ time.Duration) { deliveries.WithLabelValues(ch, outcome).Inc() }})
 		if err != nil {
 			return err
@@ -191,7 +198,7 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(afterTopics(w.Run))
 	}
 	if has("scheduler") {
-		s := &delivery.Scheduler{L: l, Logger: log}
+		s := &delivery.Scheduler{L: l, Logger: log, StuckAfter: cfg.StuckAfter}
 		g.Go(func() error { return s.Run(gctx) })
 		dc := cfg.Deadlines
 		dc.Logger = log

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"lienthong/envelope"
@@ -54,4 +56,27 @@ func (d ledgerDirectory) Binding(ctx context.Context, code string) (verify.Bindi
 		return verify.Binding{}, err
 	}
 	return verify.Binding{Code: o.Code, OldCodes: o.OldCodes, CertFingerprints: o.CertFingerprints, Delivery: o.Channel}, nil
+}
+
+// recordTrust puts the trust anchors this process verifies with into the
+// evidence log as an admin event (per domain: policy and the SHA-256 of
+// each anchor), so that an auditor can tell which anchors judged a document
+// accepted after it. It runs once at the start of every process with the
+// api role and a trust configuration.
+func recordTrust(ctx context.Context, l *ledger.Ledger, tc *TrustConfig) error {
+	if tc == nil || tc.Store == nil {
+		return nil
+	}
+	domains := map[string]any{}
+	for _, name := range tc.Store.Names() {
+		d, _ := tc.Store.Domain(name)
+		anchors := make([]string, 0, len(d.Roots))
+		for _, c := range d.Roots {
+			sum := sha256.Sum256(c.Raw)
+			anchors = append(anchors, hex.EncodeToString(sum[:]))
+		}
+		domains[name] = map[string]any{"policy": string(d.Policy), "anchors": anchors, "revocation": d.Revocation != nil}
+	}
+	_, err := l.AdminEvent(ctx, ledger.AdminTrustLoaded, "hubd", map[string]any{"domains": domains})
+	return err
 }
