@@ -90,7 +90,6 @@ func (h *testHub) deliveryID(doc, recp string) int64 {
 	return id
 }
 
-
 // Dead letters end to end: a permanent refusal makes the delivery dead at
 // once, with a message on lt.dead keyed by the recipient (read by kcat); the
 // operator lists, inspects and replays it, alone or in bulk; organs and the
