@@ -357,7 +357,9 @@ func (v *Verifier) verifyWithEmbedded(ctx context.Context, d *trust.Domain, root
 	if len(inner)+len(misplaced) == 0 {
 		return false, nil, nil, nil
 	}
-	wrap := func(r *Report, el *etree.Element, err error) (bool, *Report, *etree.Element, error) { return true, r, el, err }
+	wrap := func(r *Report, el *etree.Element, err error) (bool, *Report, *etree.Element, error) {
+		return true, r, el, err
+	}
 	switch {
 	case len(sigs) > 2 || len(outer) > 1 || len(inner) > 1 || len(others) > 0:
 		return wrap(fail(verr(CodeMultiple, nil, "%d ds:Signature elements; only the envelope's (at %s) and the embedded document's own (at %s) are allowed", len(sigs), opts.Location, emb.Location)))
