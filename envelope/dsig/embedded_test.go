@@ -3,6 +3,7 @@ package dsig_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"lienthong/envelope"
 	"lienthong/envelope/dsig"
 	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/trust"
 )
 
 // A hub envelope carrying an Akoma Ntoso payload signed by its author, the
@@ -334,4 +336,56 @@ func TestEmbeddedXmlsec1Payload(t *testing.T) {
 			fail(t, bin, "--verify", "--node-xpath", xp, "--trusted-pem", f.Root, "--enabled-key-data", "x509", bad)
 		})
 	}
+}
+
+// FuzzVerifyEmbedded: with Options.Embedded, Verify never panics; a valid
+// verdict returns the envelope root without its own signature, and the
+// payload's signature, when reported, is valid too.
+func FuzzVerifyEmbedded(f *testing.F) {
+	p, err := testpki.NewEC(time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := trust.NewStore()
+	if err := s.Add(&trust.Domain{Name: domainRequire, Policy: trust.PolicyRequire, Roots: []*x509.Certificate{p.Root.Cert}}); err != nil {
+		f.Fatal(err)
+	}
+	v := &dsig.Verifier{Trust: s, Now: time.Now}
+	akn, err := dsig.Sign(aknDoc(aknText, ""), p.ECLeaf.Key, p.Chain(p.ECLeaf), dsig.SignOptions{Location: aknLoc})
+	if err != nil {
+		f.Fatal(err)
+	}
+	env := wrapHub(f, akn)
+	good, err := dsig.Sign(env, p.ECLeaf.Key, p.Chain(p.ECLeaf), dsig.SignOptions{Location: dsig.RootChild, KeepSignatures: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(env)
+	f.Add(bytes.Replace(good, []byte(aknText), []byte("x"), 1))
+	f.Add(bytes.Replace(good, []byte("</lt:Header>"), []byte(sigBlock(f, akn)+"</lt:Header>"), 1))
+	f.Add(bytes.Replace(good, []byte(`source="#tacgia">`), []byte(`source="">`), 1))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		rep, el, err := v.Verify(context.Background(), raw, domainRequire, hubOpts)
+		if rep == nil {
+			t.Fatalf("no report (err %v)", err)
+		}
+		if err != nil {
+			if el != nil || rep.Outcome != dsig.OutcomeInvalid || dsig.CodeOf(err) == "" {
+				t.Fatalf("error %v with element %v, outcome %q", err, el, rep.Outcome)
+			}
+			return
+		}
+		if rep.Outcome != dsig.OutcomeValid || el == nil {
+			t.Fatalf("no error, outcome %q", rep.Outcome)
+		}
+		if rep.Embedded != nil && rep.Embedded.Outcome != dsig.OutcomeValid {
+			t.Fatalf("valid document with an embedded verdict %q", rep.Embedded.Outcome)
+		}
+		for _, c := range el.ChildElements() {
+			if c.Tag == "Signature" && c.NamespaceURI() == dsig.NamespaceDSig {
+				t.Fatal("verified element still carries the envelope signature")
+			}
+		}
+	})
 }
