@@ -90,6 +90,9 @@ func within(el, anc *etree.Element) bool {
 	return false
 }
 
+// errDigestMismatch: the Reference digest does not match the content.
+var errDigestMismatch = errors.New("dsig: reference digest does not match the signed content")
+
 // sigMethodX509 maps the allowed signature methods to crypto/x509's.
 var sigMethodX509 = map[string]x509.SignatureAlgorithm{
 	AlgRSASHA256: x509.SHA256WithRSA, AlgRSASHA384: x509.SHA384WithRSA, AlgRSASHA512: x509.SHA512WithRSA,
@@ -112,7 +115,8 @@ var sigMethodX509 = map[string]x509.SignatureAlgorithm{
 //  5. the canonical bytes are re-parsed and returned: callers read from
 //     that element only (signature-wrapping defence).
 //
-// Errors carry goxmldsig's texts so that invalidError maps them alike.
+// A digest mismatch is errDigestMismatch; invalidError maps the errors as
+// it maps goxmldsig's.
 func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string) (*etree.Element, error) {
 	var si, sv *etree.Element
 	for _, c := range sig.ChildElements() {
@@ -124,7 +128,7 @@ func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string)
 		}
 	}
 	if si == nil || sv == nil {
-		return nil, errors.New("Missing SignedInfo")
+		return nil, errors.New("missing SignedInfo")
 	}
 	ctx, err := etreeutils.NSBuildParentContext(si)
 	if err != nil {
@@ -150,11 +154,11 @@ func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string)
 	}
 	algo, ok := sigMethodX509[algorithm(childDS(si, "SignatureMethod"))]
 	if !ok {
-		return nil, errors.New("Unknown signature method")
+		return nil, errors.New("unknown signature method")
 	}
 	value, err := base64.StdEncoding.DecodeString(sv.Text())
 	if err != nil {
-		return nil, errors.New("Could not decode signature")
+		return nil, errors.New("could not decode signature")
 	}
 	if err := leaf.CheckSignature(algo, signedInfo, value); err != nil {
 		return nil, err
@@ -168,10 +172,10 @@ func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string)
 	vsi := vdoc.Root()
 	ref := childDS(vsi, "Reference")
 	if ref == nil || ref.SelectAttr("URI") == nil {
-		return nil, errors.New("Missing reference")
+		return nil, errors.New("missing reference")
 	}
 	if uri := ref.SelectAttrValue("URI", ""); uri != "" && (uri[1:] != root.SelectAttrValue(idAttr, "") || uri[0] != '#') {
-		return nil, errors.New("Missing reference")
+		return nil, errors.New("missing reference")
 	}
 	digestAlg := algorithm(childDS(ref, "DigestMethod"))
 	want, err := base64.StdEncoding.DecodeString(strings.TrimSpace(childDS(ref, "DigestValue").Text()))
@@ -198,20 +202,20 @@ func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string)
 			case AlgC14N10:
 				refCanon = goxmldsig.MakeC14N10RecCanonicalizer()
 			default:
-				return nil, errors.New("Unknown Transform Algorithm: " + a)
+				return nil, errors.New("unknown transform algorithm: " + a)
 			}
 		}
 	}
 	if !enveloped || refCanon == nil {
-		return nil, errors.New("Reference transforms are not enveloped-signature + c14n")
+		return nil, errors.New("reference transforms are not enveloped-signature + c14n")
 	}
 	path := pathTo(root, sig)
 	if path == nil {
-		return nil, errors.New("Error applying canonicalization transform: Signature not found")
+		return nil, errors.New("enveloped-signature transform: signature not found")
 	}
 	content := root.Copy()
 	if !removeAt(content, path) {
-		return nil, errors.New("Error applying canonicalization transform: Signature not found")
+		return nil, errors.New("enveloped-signature transform: signature not found")
 	}
 	referenced, err := refCanon.Canonicalize(content)
 	if err != nil {
@@ -226,11 +230,11 @@ func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string)
 	case AlgDigestSHA512:
 		h = sha512.New()
 	default:
-		return nil, errors.New("Unknown digest algorithm: " + digestAlg)
+		return nil, errors.New("unknown digest algorithm: " + digestAlg)
 	}
 	h.Write(referenced)
 	if !bytes.Equal(h.Sum(nil), want) {
-		return nil, errors.New("Signature could not be verified")
+		return nil, errDigestMismatch
 	}
 	out := etree.NewDocument()
 	if err := out.ReadFromBytes(referenced); err != nil {

@@ -492,7 +492,7 @@ func invalidError(err error) *VerifyError {
 	case strings.Contains(msg, "verification"):
 		// crypto/rsa, crypto/ecdsa: the value does not verify with the key.
 		return verr(CodeInvalid, err, "signature value does not verify with the signer's key")
-	case msg == "Signature could not be verified":
+	case msg == "Signature could not be verified" || errors.Is(err, errDigestMismatch):
 		return verr(CodeDigestMismatch, err, "digest mismatch: the signed content was altered")
 	}
 	return verr(CodeInvalid, err, "signature rejected")
