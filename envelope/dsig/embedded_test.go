@@ -389,3 +389,26 @@ func FuzzVerifyEmbedded(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkVerifyEmbedded: a hub envelope with a signed AKN payload (two
+// signatures, RSA-2048) against the same envelope signed once.
+func BenchmarkVerifyEmbedded(b *testing.B) {
+	p := pki(b)
+	v := newVerifier(b)
+	for _, bc := range []struct {
+		name string
+		doc  []byte
+	}{
+		{"envelope+payload", signHub(b, wrapHub(b, signedAKN(b, p.RSALeaf2, aknText)), p.RSALeaf)},
+		{"envelope only", signHub(b, wrapHub(b, aknDoc(aknText, "")), p.RSALeaf)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := v.Verify(context.Background(), bc.doc, domainRequire, hubOpts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
