@@ -334,6 +334,35 @@ func TestEmbeddedXmlsec1Payload(t *testing.T) {
 				t.Fatal(err)
 			}
 			fail(t, bin, "--verify", "--node-xpath", xp, "--trusted-pem", f.Root, "--enabled-key-data", "x509", bad)
+
+			// And xmlsec1 as the sender too: it signs the envelope around
+			// the signed payload (exclusive and inclusive c14n), the hub
+			// checks that signature with validateAt.
+			ef, err := p.WriteFiles(dir, p.RSALeaf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c14n := range []string{dsig.AlgExcC14N, dsig.AlgC14N10} {
+				etmpl := filepath.Join(dir, "env-tmpl.xml")
+				unsigned := wrapHub(t, akn)
+				if err := os.WriteFile(etmpl, replaceOnce(t, unsigned, "</lt:Envelope>", template(c14n, dsig.AlgRSASHA256)+"</lt:Envelope>"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				eout := filepath.Join(dir, "env-xmlsec.xml")
+				run(t, bin, "--sign", "--node-xpath", xp, "--privkey-pem", ef.Key+","+ef.Cert+","+ef.Intermediate, "--output", eout, etmpl)
+				raw, err := os.ReadFile(eout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep, el, err := v.Verify(context.Background(), raw, domainRequire, hubOpts)
+				if err != nil || el == nil || rep.C14N != c14n || !rep.Signer.Equal(p.RSALeaf.Cert) || rep.Embedded == nil || rep.Embedded.Outcome != dsig.OutcomeValid {
+					t.Fatalf("xmlsec1-signed envelope (%s): %v %+v", c14n, err, rep)
+				}
+				bad := replaceOnce(t, raw, aknText, "Điều 1. Đã sửa.")
+				if _, _, err := v.Verify(context.Background(), bad, domainRequire, hubOpts); dsig.CodeOf(err) != dsig.CodeDigestMismatch {
+					t.Errorf("altered xmlsec1-signed envelope (%s): %s", c14n, fmtCodes(err))
+				}
+			}
 		})
 	}
 }
