@@ -61,7 +61,10 @@ func cmdSign(args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("văn bản không hợp lệ / not a document the hub accepts: %w", err)
 	}
-	signed, err := dsig.SignWith(raw, signer, dsig.SignOptions{Location: verify.Location(doc.Format), ReplacePlaceholder: true})
+	// A hub envelope keeps the signature of its payload (a signed Akoma
+	// Ntoso act), which the envelope signature then covers.
+	signed, err := dsig.SignWith(raw, signer, dsig.SignOptions{Location: verify.Location(doc.Format), ReplacePlaceholder: true,
+		KeepSignatures: doc.Format == envelope.FormatHub})
 	if err != nil {
 		return fmt.Errorf("ký số thất bại / signing failed: %w", err)
 	}

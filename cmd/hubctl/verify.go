@@ -128,6 +128,11 @@ func cmdVerify(ctx context.Context, args []string, out, errOut io.Writer) error 
 		if s.Organ != "" {
 			msg += " — " + s.Organ
 		}
+		for _, ps := range rep.Signatures[1:] {
+			if ps.Role == "payload" && ps.Signer != nil {
+				msg += "; văn bản bên trong / payload: " + ps.Signer.Subject
+			}
+		}
 	}
 	fmt.Fprintln(errOut, msg)
 	return nil

@@ -12,6 +12,13 @@
 // bytes: callers read metadata from that element only (signature-wrapping
 // defence). It never re-serialises or alters the bytes it is given.
 //
+// A hub envelope carrying an Akoma Ntoso payload signed by its author may
+// carry that second signature (Options.Embedded): the envelope's signature
+// is then checked by validateAt, which does goxmldsig's work for a chosen
+// signature element (goxmldsig validates the first one in document order),
+// and the payload's by goxmldsig on the payload detached as a document of
+// its own; each gets its own Report.
+//
 // Sign produces new signed bytes (exclusive c14n, RSA-SHA256 or ECDSA-SHA256,
 // Reference URI="", the chain in KeyInfo), with ECDSA values in the raw r‖s
 // form XML-DSig 1.1 requires; Verifier accepts both r‖s and DER.

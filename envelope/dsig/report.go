@@ -36,6 +36,15 @@ type Report struct {
 	Signer *x509.Certificate   // the validated leaf
 	Chain  []*x509.Certificate // leaf first, trust anchor last
 
+	// Location is where the signature sat, when Options.Embedded applied.
+	Location string
+	// Embedded is the verdict on the embedded document's own signature
+	// (Options.Embedded), when it carries one; EmbeddedRefused says the
+	// document was refused for that signature alone (this report's own
+	// signature, if any, verified).
+	Embedded        *Report
+	EmbeddedRefused bool
+
 	Warnings []string
 }
 
@@ -58,6 +67,9 @@ type reportJSON struct {
 	Signer        []byte    `json:"signer,omitempty"`
 	Chain         [][]byte  `json:"chain,omitempty"`
 	Warnings      []string  `json:"warnings,omitempty"`
+	Location      string    `json:"location,omitempty"`
+	Embedded      *Report   `json:"embedded,omitempty"`
+	EmbRefused    bool      `json:"embedded_refused,omitempty"`
 }
 
 // MarshalJSON writes the report with certificates as base64 DER and the
@@ -66,7 +78,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	w := reportJSON{
 		Outcome: r.Outcome, Code: r.Code, Reason: r.Reason, Domain: r.Domain, Policy: r.Policy,
 		VerifiedAt: r.VerifiedAt, Algorithm: r.Algorithm, Digest: r.Digest, DigestValue: r.DigestValue,
-		C14N: r.C14N, Warnings: r.Warnings,
+		C14N: r.C14N, Warnings: r.Warnings, Location: r.Location, Embedded: r.Embedded, EmbRefused: r.EmbeddedRefused,
 	}
 	if r.Outcome == OutcomeValid || r.Algorithm != "" {
 		ref := r.Reference
@@ -93,7 +105,7 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 	*r = Report{
 		Outcome: w.Outcome, Code: w.Code, Reason: w.Reason, Domain: w.Domain, Policy: w.Policy,
 		VerifiedAt: w.VerifiedAt, Algorithm: w.Algorithm, Digest: w.Digest, DigestValue: w.DigestValue,
-		C14N: w.C14N, Warnings: w.Warnings,
+		C14N: w.C14N, Warnings: w.Warnings, Location: w.Location, Embedded: w.Embedded, EmbeddedRefused: w.EmbRefused,
 	}
 	if w.Reference != nil {
 		r.Reference = *w.Reference

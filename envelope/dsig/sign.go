@@ -24,6 +24,12 @@ type SignOptions struct {
 	// signature in its place. Without it such an element is an error: it
 	// would be signed as content.
 	ReplacePlaceholder bool
+	// KeepSignatures lets the document already carry ds:Signature elements
+	// away from Location (the own signature of an embedded document, such as
+	// a signed Akoma Ntoso payload in a hub envelope): they are signed as
+	// content, byte for byte in canonical form. Without it any ds:Signature
+	// is an error. A ds:Signature at Location is an error either way.
+	KeepSignatures bool
 }
 
 // Sign returns new bytes holding raw with an enveloped XML-DSig signature:
@@ -61,11 +67,15 @@ func Sign(raw []byte, key crypto.Signer, chain []*x509.Certificate, opts SignOpt
 	}
 	var placeholder *etree.Element
 	var serr error
+	kept := 0
 	walk(root, func(el *etree.Element) bool {
 		if el.Tag != "Signature" {
 			return true
 		}
 		switch {
+		case el.NamespaceURI() == NamespaceDSig && opts.KeepSignatures && el.Parent() != parent:
+			kept++
+			return true
 		case el.NamespaceURI() == NamespaceDSig:
 			serr = errors.New("document already carries a ds:Signature")
 		case el.Parent() == parent && opts.ReplacePlaceholder && placeholder == nil:
@@ -118,7 +128,7 @@ func Sign(raw []byte, key crypto.Signer, chain []*x509.Certificate, opts SignOpt
 	}
 	out = append(out, raw[len(bytes.TrimRight(raw, " \t\r\n")):]...)
 
-	if err := selfCheck(out, leaf); err != nil {
+	if err := selfCheck(out, leaf, opts.Location, kept > 0); err != nil {
 		return nil, fmt.Errorf("dsig: sign: produced signature does not verify: %w", err)
 	}
 	return out, nil
@@ -127,14 +137,17 @@ func Sign(raw []byte, key crypto.Signer, chain []*x509.Certificate, opts SignOpt
 // selfCheck verifies out with goxmldsig pinned to leaf, at a time inside the
 // leaf's validity (signing with a certificate outside it is the caller's
 // choice; the verifier will refuse it).
-func selfCheck(out []byte, leaf *x509.Certificate) error {
+//
+// With other signatures in the document (SignOptions.KeepSignatures) the new
+// one, at loc, is checked by validateAt: goxmldsig would pick the first.
+func selfCheck(out []byte, leaf *x509.Certificate, loc Location, others bool) error {
 	doc, err := parse(out)
 	if err != nil {
 		return err
 	}
 	var sig *etree.Element
 	walk(doc.Root(), func(el *etree.Element) bool {
-		if el.Tag == "Signature" && el.NamespaceURI() == NamespaceDSig {
+		if el.Tag == "Signature" && el.NamespaceURI() == NamespaceDSig && (!others || loc.matches(doc.Root(), el.Parent())) {
 			sig = el
 			return false
 		}
@@ -145,6 +158,10 @@ func selfCheck(out []byte, leaf *x509.Certificate) error {
 	}
 	if ve := normaliseSignatureValue(sig, leaf); ve != nil {
 		return ve
+	}
+	if others {
+		_, err := validateAt(doc.Root(), sig, leaf, "")
+		return err
 	}
 	vctx := goxmldsig.NewDefaultValidationContext(&goxmldsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{leaf}})
 	vctx.Clock = goxmldsig.NewFakeClockAt(leaf.NotBefore)

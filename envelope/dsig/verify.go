@@ -58,6 +58,11 @@ type Options struct {
 	// IDAttribute names the root attribute a Reference URI="#id" may point
 	// to; empty means "ID" (goxmldsig's default). URI="" is always accepted.
 	IDAttribute string
+	// Embedded, when set, allows a second signature: the own signature of a
+	// document carried inside this one (see Embedded). Without it, or when
+	// the embedded document carries no signature, exactly one ds:Signature
+	// is allowed.
+	Embedded *Embedded
 }
 
 // Verifier checks XML-DSig signatures against the hub's trust domains. It is
@@ -142,7 +147,15 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, domain string, opts O
 		}
 		rep.Warnings = append(rep.Warnings, "document is not signed")
 		return rep, nil, nil
-	case len(sigs) > 1:
+	case opts.Embedded != nil:
+		if handled, r, el, err := v.verifyWithEmbedded(ctx, d, root, sigs, opts, rep, now, fail); handled {
+			if len(placeholders) > 0 && r != nil {
+				r.Warnings = append(r.Warnings, "a non-XML-DSig Signature element is also present and was ignored")
+			}
+			return r, el, err
+		}
+	}
+	if len(sigs) > 1 {
 		return fail(verr(CodeMultiple, nil, "%d ds:Signature elements; exactly one is allowed", len(sigs)))
 	}
 	sig := sigs[0]
@@ -152,66 +165,88 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, domain string, opts O
 	if len(placeholders) > 0 {
 		rep.Warnings = append(rep.Warnings, "a non-XML-DSig Signature element is also present and was ignored")
 	}
+	idAttr := opts.idAttr()
+	verified, err := v.checkSig(ctx, d, root, sig, rep, idAttr, now, func(leaf *x509.Certificate) (*etree.Element, error) {
+		vctx := goxmldsig.NewDefaultValidationContext(&goxmldsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{leaf}})
+		vctx.Clock = goxmldsig.NewFakeClockAt(now)
+		vctx.IdAttribute = idAttr
+		return vctx.Validate(root)
+	})
+	if err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			return fail(ve)
+		}
+		return nil, nil, err
+	}
+	rep.Outcome = OutcomeValid
+	return rep, verified, nil
+}
 
+func (o Options) idAttr() string {
+	if o.IDAttribute == "" {
+		return goxmldsig.DefaultIdAttr
+	}
+	return o.IDAttribute
+}
+
+// checkSig runs every check on the one signature sig of the tree rooted at
+// root, filling rep: shape and allow-list, reference, comment injection, the
+// signer's chain at now and its revocation, then the cryptographic check by
+// validate with the validated leaf. It returns the verified element, a
+// *VerifyError for the sender's faults, or a plain error for the hub's.
+func (v *Verifier) checkSig(ctx context.Context, d *trust.Domain, root, sig *etree.Element, rep *Report, idAttr string, now time.Time,
+	validate func(leaf *x509.Certificate) (*etree.Element, error)) (*etree.Element, error) {
 	// 2. Shape and algorithm allow-list, on the received tree.
 	if ve := checkSignedInfo(sig, rep); ve != nil {
-		return fail(ve)
-	}
-	idAttr := opts.IDAttribute
-	if idAttr == "" {
-		idAttr = goxmldsig.DefaultIdAttr
+		return nil, ve
 	}
 	if ve := checkReference(root, rep.Reference, idAttr); ve != nil {
-		return fail(ve)
+		return nil, ve
 	}
 	if el := findCommentInjection(root); el != nil {
-		return fail(verr(CodeCommentInjection, nil, "a comment splits the text of <%s>", el.FullTag()))
+		return nil, verr(CodeCommentInjection, nil, "a comment splits the text of <%s>", el.FullTag())
 	}
 
 	// 3. The signer's chain, validated by the hub (goxmldsig only pins).
 	certs, ve := keyInfoCerts(sig)
 	if ve != nil {
-		return fail(ve)
+		return nil, ve
 	}
 	leaf := certs[0] // goxmldsig uses the first X509Certificate
 	if want := allowedSigMethod[rep.Algorithm]; leaf.PublicKeyAlgorithm != want {
-		return fail(verr(CodeInvalid, nil, "signature method %s does not fit the signer's %s key", rep.Algorithm, leaf.PublicKeyAlgorithm))
+		return nil, verr(CodeInvalid, nil, "signature method %s does not fit the signer's %s key", rep.Algorithm, leaf.PublicKeyAlgorithm)
 	}
 	chains, err := d.VerifyChain(leaf, certs[1:], now)
 	if err != nil {
-		return fail(chainError(err))
+		return nil, chainError(err)
 	}
 	chain := chains[0]
 	if err := d.CheckRevocation(ctx, chain, now); err != nil {
 		if errors.Is(err, trust.ErrRevoked) {
-			return fail(verr(CodeRevoked, err, "signer certificate revoked"))
+			return nil, verr(CodeRevoked, err, "signer certificate revoked")
 		}
 		if errors.Is(err, trust.ErrRevocationUnknown) { // hard-fail domain
-			return fail(verr(CodeRevocationUnknown, nil, "revocation status of the signer could not be established: %v", err))
+			return nil, verr(CodeRevocationUnknown, nil, "revocation status of the signer could not be established: %v", err)
 		}
-		return nil, nil, fmt.Errorf("dsig: %w", err)
+		return nil, fmt.Errorf("dsig: %w", err)
 	}
 	rep.Signer, rep.Chain = leaf, chain
 
-	// 4. Cryptographic check by goxmldsig against the validated leaf only.
-	// The signature value is normalised in our private tree (whitespace,
-	// ECDSA r‖s → DER); it lies outside the signed content, and raw is
-	// untouched.
+	// 4. Cryptographic check against the validated leaf only. The signature
+	// value is normalised in our private tree (whitespace, ECDSA r‖s →
+	// DER); it lies outside the signed content, and raw is untouched.
 	if ve := normaliseSignatureValue(sig, leaf); ve != nil {
-		return fail(ve)
+		return nil, ve
 	}
-	vctx := goxmldsig.NewDefaultValidationContext(&goxmldsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{leaf}})
-	vctx.Clock = goxmldsig.NewFakeClockAt(now)
-	vctx.IdAttribute = idAttr
-	verified, err := vctx.Validate(root)
+	verified, err := validate(leaf)
 	if err != nil {
-		return fail(invalidError(err))
+		return nil, invalidError(err)
 	}
 	if verified == nil || verified.Tag != root.Tag || verified.NamespaceURI() != root.NamespaceURI() {
-		return fail(verr(CodeNotWholeDoc, nil, "verified element is not the document root"))
+		return nil, verr(CodeNotWholeDoc, nil, "verified element is not the document root")
 	}
-	rep.Outcome = OutcomeValid
-	return rep, verified, nil
+	return verified, nil
 }
 
 // checkSignedInfo checks the shape of sig and its SignedInfo against the
@@ -457,7 +492,7 @@ func invalidError(err error) *VerifyError {
 	case strings.Contains(msg, "verification"):
 		// crypto/rsa, crypto/ecdsa: the value does not verify with the key.
 		return verr(CodeInvalid, err, "signature value does not verify with the signer's key")
-	case msg == "Signature could not be verified":
+	case msg == "Signature could not be verified" || errors.Is(err, errDigestMismatch):
 		return verr(CodeDigestMismatch, err, "digest mismatch: the signed content was altered")
 	}
 	return verr(CodeInvalid, err, "signature rejected")

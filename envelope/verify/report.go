@@ -44,7 +44,11 @@ type Report struct {
 type Signature struct {
 	// Kind: "xmldsig" (the envelope's enveloped signature); attachment
 	// verifiers use "cms" and "pades" in Attachment.Signatures.
-	Kind     string `json:"kind"`
+	Kind string `json:"kind"`
+	// Role says whose signature an XML-DSig one is: "envelope" (the
+	// sender's, over the whole document) or "payload" (the own signature of
+	// an Akoma Ntoso payload, its author's: reported, not bound to an organ).
+	Role     string `json:"role,omitempty"`
 	Location string `json:"location,omitempty"`
 	Verdict  string `json:"verdict"` // valid, invalid, placeholder
 	Code     string `json:"code,omitempty"`
@@ -142,6 +146,20 @@ func Fingerprint(c *x509.Certificate) string {
 // fromDsig turns dsig's report into a document report with one signature
 // entry (when a signature was looked at).
 func fromDsig(r *dsig.Report, loc dsig.Location) *Report {
+	out := fromDsigEnvelope(r, loc)
+	if e := r.Embedded; e != nil {
+		s := sigEntry(e, e.Location)
+		s.Role = "payload"
+		if e.Outcome == OutcomeValid {
+			s.Algorithms.SignedContent = "embedded_document"
+		}
+		out.Signatures = append(out.Signatures, s)
+	}
+	return out
+}
+
+// fromDsigEnvelope is fromDsig without the embedded document's signature.
+func fromDsigEnvelope(r *dsig.Report, loc dsig.Location) *Report {
 	out := &Report{Outcome: r.Outcome, Code: r.Code, Reason: r.Reason, Domain: r.Domain, Policy: r.Policy,
 		VerifiedAt: r.VerifiedAt.UTC(), Signatures: []Signature{}, Attachments: []Attachment{}, Warnings: r.Warnings}
 	switch {
@@ -154,7 +172,23 @@ func fromDsig(r *dsig.Report, loc dsig.Location) *Report {
 	case r.Outcome == OutcomeInvalid && r.Algorithm == "" && r.Signer == nil && !isSignatureCode(r.Code):
 		return out // the document itself was refused before any signature work
 	}
-	s := Signature{Kind: "xmldsig", Location: loc.String(), Verdict: r.Outcome, Code: r.Code, Reason: r.Reason,
+	if !(r.EmbeddedRefused && r.Algorithm == "" && r.Signer == nil) { // else: no envelope signature
+		s := sigEntry(r, loc.String())
+		if r.EmbeddedRefused { // the envelope signature verified; the payload's refused the document
+			s.Verdict, s.Code, s.Reason = OutcomeValid, "", ""
+			s.Algorithms.SignedContent = "whole_document"
+		}
+		if r.Embedded != nil {
+			s.Role = "envelope"
+		}
+		out.Signatures = append(out.Signatures, s)
+	}
+	return out
+}
+
+// sigEntry is the report entry of the signature r describes.
+func sigEntry(r *dsig.Report, loc string) Signature {
+	s := Signature{Kind: "xmldsig", Location: loc, Verdict: r.Outcome, Code: r.Code, Reason: r.Reason,
 		Algorithms: Algorithms{Signature: r.Algorithm, Digest: r.Digest, C14N: r.C14N, DigestValue: r.DigestValue},
 		Revocation: Revocation{Status: "not_checked"}}
 	if r.Algorithm != "" {
@@ -171,8 +205,7 @@ func fromDsig(r *dsig.Report, loc dsig.Location) *Report {
 	for _, c := range r.Chain {
 		s.Chain = append(s.Chain, CertOf(c))
 	}
-	out.Signatures = append(out.Signatures, s)
-	return out
+	return s
 }
 
 // isSignatureCode reports whether code is about a signature that is present

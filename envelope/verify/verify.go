@@ -182,7 +182,7 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 		return rep, &dsig.VerifyError{Code: CodeUntrustedChannel, Reason: rep.Reason}
 	}
 	loc := Location(doc.Format)
-	dr, el, err := v.ds.Verify(ctx, doc.Raw, domain, dsig.Options{Location: loc})
+	dr, el, err := v.ds.Verify(ctx, doc.Raw, domain, dsig.Options{Location: loc, Embedded: Embedded(doc.Format)})
 	if dr == nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
@@ -194,29 +194,31 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 		if !errors.As(err, &ve) {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
-		if ve.Code == dsig.CodeRevoked && len(rep.Signatures) > 0 {
-			rep.Signatures[0].Revocation.Status = "revoked"
+		for i := range rep.Signatures {
+			if rep.Signatures[i].Code == dsig.CodeRevoked {
+				rep.Signatures[i].Revocation.Status = "revoked"
+			}
 		}
 		return rep, err
+	}
+	// Revocation evidence of every verified signature (the envelope's and an
+	// embedded document's own).
+	chains := map[int][]*x509.Certificate{}
+	if el != nil {
+		chains[0] = dr.Chain
+	}
+	if dr.Embedded != nil && dr.Embedded.Outcome == OutcomeValid {
+		chains[len(rep.Signatures)-1] = dr.Embedded.Chain
+	}
+	for i, chain := range chains {
+		if err := v.revocationEvidence(ctx, d, &rep.Signatures[i], chain, now); err != nil {
+			return nil, err
+		}
 	}
 	if el == nil { // absent or placeholder, policy record
 		return v.attachments(ctx, rep, doc, d, now)
 	}
 	sig := &rep.Signatures[0]
-	if d.Revocation != nil {
-		sig.Revocation.Status = "good"
-		if es, ok := d.Revocation.(EvidenceSource); ok {
-			ev, err := es.RevocationEvidence(ctx, dr.Chain, now)
-			if err != nil {
-				return nil, fmt.Errorf("verify: revocation evidence: %w", err)
-			}
-			sig.Revocation.Evidence = ev
-		} else if ec, ok := d.Revocation.(trust.EvidenceChecker); ok {
-			if sig.Revocation, err = revocationOf(ctx, ec, dr.Chain, now); err != nil {
-				return nil, err
-			}
-		}
-	}
 	refuse := func(code, format string, args ...any) (*Report, error) {
 		ve := &dsig.VerifyError{Code: code, Reason: fmt.Sprintf(format, args...)}
 		rep.Outcome, rep.Code, rep.Reason = OutcomeInvalid, ve.Code, ve.Reason
@@ -266,6 +268,28 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 	return v.attachments(ctx, rep, doc, d, now)
 }
 
+// revocationEvidence records in sig how the revocation of chain was
+// checked (the check itself ran in dsig).
+func (v *Verifier) revocationEvidence(ctx context.Context, d *trust.Domain, sig *Signature, chain []*x509.Certificate, now time.Time) error {
+	if d.Revocation == nil {
+		return nil
+	}
+	sig.Revocation.Status = "good"
+	if es, ok := d.Revocation.(EvidenceSource); ok {
+		ev, err := es.RevocationEvidence(ctx, chain, now)
+		if err != nil {
+			return fmt.Errorf("verify: revocation evidence: %w", err)
+		}
+		sig.Revocation.Evidence = ev
+	} else if ec, ok := d.Revocation.(trust.EvidenceChecker); ok {
+		var err error
+		if sig.Revocation, err = revocationOf(ctx, ec, chain, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // attachments runs the attachment verifier, if any, and refuses the
 // document when an attachment's signature is invalid.
 func (v *Verifier) attachments(ctx context.Context, rep *Report, doc *envelope.Document, d *trust.Domain, now time.Time) (*Report, error) {
@@ -301,6 +325,19 @@ func Location(f envelope.Format) dsig.Location {
 		return dsig.RootChild
 	}
 	return dsig.EdXMLHeader
+}
+
+// Embedded is the document a document of format f may carry with its own
+// signature: an Akoma Ntoso record inline in a hub envelope's Payload, signed
+// by its author in akomaNtoso/*/meta/proprietary. Nil for other formats.
+func Embedded(f envelope.Format) *dsig.Embedded {
+	if f != envelope.FormatHub {
+		return nil
+	}
+	return &dsig.Embedded{
+		Parent:   dsig.Location{Namespace: envelope.NamespaceHub, Path: []string{"Envelope", "Payload"}},
+		Location: dsig.AKNPayloadProprietary,
+	}
 }
 
 // signedDocument reads the verified element (goxmldsig's re-parse of the
