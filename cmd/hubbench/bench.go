@@ -367,6 +367,7 @@ func (b *bench) run(ctx context.Context, res *Results) error {
 		after, err := usage(b.target.cmd.Process.Pid)
 		if err == nil {
 			res.HubCPUS = (after.cpu - before.cpu).Seconds()
+			res.HubdCPUS = (after.hubCPU - before.hubCPU).Seconds()
 			res.PeakRSSMB = float64(after.hubHWM) / (1 << 20)
 			res.PostgresPeakRSSMB = after.postgresMB
 		}

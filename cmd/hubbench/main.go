@@ -51,7 +51,8 @@ type Results struct {
 	P95SubmitToDeliveredMs float64   `json:"p95_submit_to_delivered_ms"`
 	P99SubmitToDeliveredMs float64   `json:"p99_submit_to_delivered_ms"`
 	CPUSPerDoc             float64   `json:"cpu_s_per_doc"`
-	HubCPUS                float64   `json:"hub_cpu_s"`
+	HubCPUS                float64   `json:"hub_cpu_s"`  // hubd and its private PostgreSQL
+	HubdCPUS               float64   `json:"hubd_cpu_s"` // hubd alone
 	PeakRSSMB              float64   `json:"peak_rss_mb"`
 	PostgresPeakRSSMB      float64   `json:"postgres_peak_rss_mb,omitempty"`
 	Errors                 []string  `json:"errors,omitempty"`

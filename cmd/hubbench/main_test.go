@@ -83,6 +83,9 @@ func TestUsageReadsProc(t *testing.T) {
 		x++
 	}
 	after, _ := usage(os.Getpid())
+	if after.hubCPU <= before.hubCPU || after.cpu < after.hubCPU {
+		t.Errorf("own CPU %v → %v, total %v", before.hubCPU, after.hubCPU, after.cpu)
+	}
 	if after.cpu <= before.cpu {
 		t.Errorf("CPU did not grow: %v → %v", before.cpu, after.cpu)
 	}

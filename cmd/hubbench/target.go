@@ -159,6 +159,7 @@ func (t *hubTarget) close() {
 // procUsage is CPU time and memory of the hub, read from /proc.
 type procUsage struct {
 	cpu        time.Duration // hubd and every process below it
+	hubCPU     time.Duration // hubd alone
 	hubHWM     int64         // hubd's VmHWM, bytes
 	postgresMB float64       // largest VmHWM among hubd's descendants, MB
 }
@@ -190,6 +191,9 @@ func usage(pid int) (procUsage, error) {
 		todo = append(todo, children[p]...)
 		if cpu, _, ok := statOf(p); ok {
 			u.cpu += cpu
+			if p == pid {
+				u.hubCPU = cpu
+			}
 		}
 		hwm := hwmOf(p)
 		if p == pid {
