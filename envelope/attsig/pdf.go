@@ -378,8 +378,8 @@ func (v *Verifier) VerifyPDF(ctx context.Context, domain string, pdf []byte) ([]
 
 func verifyPDF(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, pdf []byte) ([]Verdict, error) {
 	if int64(len(pdf)) > lim.MaxPDFBytes {
-		return []Verdict{{Kind: KindPAdES, Index: 1, Outcome: OutcomeInvalid, Code: CodeTooLarge, Domain: d.Name, VerifiedAt: now,
-			Reason: fmt.Sprintf("PDF of %d bytes is over the limit of %d", len(pdf), lim.MaxPDFBytes)}}, nil
+		return []Verdict{{Kind: KindPAdES, Index: 1, Outcome: OutcomeNotChecked, Code: CodeTooLarge, Domain: d.Name, VerifiedAt: now,
+			Reason: fmt.Sprintf("PDF of %d bytes is over the scan limit of %d: its signatures were not checked", len(pdf), lim.MaxPDFBytes)}}, nil
 	}
 	sigs, scanErr := ScanPDF(pdf, lim.MaxPDFSignatures, lim.MaxSignatureBytes)
 	var out []Verdict

@@ -153,8 +153,8 @@ func TestScanPDFLimits(t *testing.T) {
 	v := *w.verifier
 	v.Limits = attsig.Limits{MaxPDFBytes: 1000}
 	vds, err := v.VerifyPDF(context.Background(), "national", good)
-	if err != nil || len(vds) != 1 || vds[0].Code != attsig.CodeTooLarge {
-		t.Fatalf("over MaxPDFBytes: %v %+v", err, vds)
+	if err != nil || len(vds) != 1 || vds[0].Code != attsig.CodeTooLarge || vds[0].Outcome != attsig.OutcomeNotChecked {
+		t.Fatalf("over MaxPDFBytes: %v %+v, want not_checked too_large", err, vds)
 	}
 	v.Limits = attsig.Limits{MaxSignatureBytes: 100}
 	vds, err = v.VerifyPDF(context.Background(), "national", good)

@@ -21,6 +21,10 @@ const (
 	OutcomeValid    = "valid"
 	OutcomeInvalid  = "invalid"
 	OutcomeUnsigned = "unsigned" // the attachment carries no signature at all
+	// OutcomeNotChecked: the attachment is over the size the hub scans for
+	// signatures (Limits.MaxPDFBytes); its signatures were not looked at.
+	// The document is not refused for it: its own signature covers the bytes.
+	OutcomeNotChecked = "not_checked"
 )
 
 // Stable codes of invalid verdicts. Where a code means the same as one of

@@ -56,6 +56,8 @@ func AttachmentsOf(vds []attsig.Verdict) []Attachment {
 		switch {
 		case v.Outcome == attsig.OutcomeInvalid && att.Verdict != OutcomeInvalid:
 			att.Verdict, att.Code, att.Reason = OutcomeInvalid, v.Code, v.Reason
+		case v.Outcome == attsig.OutcomeNotChecked && att.Verdict == OutcomeAbsent:
+			att.Verdict, att.Code, att.Reason = OutcomeNotChecked, v.Code, v.Reason
 		case v.Outcome == attsig.OutcomeValid && att.Verdict == OutcomeAbsent:
 			att.Verdict = OutcomeValid
 		}

@@ -16,7 +16,7 @@ const (
 	OutcomeInvalid     = dsig.OutcomeInvalid
 	OutcomeAbsent      = dsig.OutcomeAbsent
 	OutcomePlaceholder = dsig.OutcomePlaceholder
-	OutcomeNotChecked  = "not_checked" // the hub runs without trust configuration
+	OutcomeNotChecked  = "not_checked" // no trust configuration; or an attachment too large to scan (attsig.OutcomeNotChecked)
 )
 
 // Report is the verification record kept beside a document and served at

@@ -113,4 +113,10 @@ func TestAttachmentsOf(t *testing.T) {
 		got[2].Verdict != OutcomeValid || got[2].Signatures[0].Location != "detached:cid:4" || got[2].Signatures[0].Revocation.Status != "not_checked" {
 		t.Fatalf("%+v", got)
 	}
+	// A PDF too large to scan is reported, not refused.
+	big := AttachmentsOf([]attsig.Verdict{{ContentID: "5", Name: "big.pdf", Kind: attsig.KindPAdES, Index: 1,
+		Outcome: attsig.OutcomeNotChecked, Code: attsig.CodeTooLarge, Reason: "over the scan limit"}})
+	if len(big) != 1 || big[0].Verdict != OutcomeNotChecked || big[0].Code != attsig.CodeTooLarge {
+		t.Fatalf("%+v", big)
+	}
 }
