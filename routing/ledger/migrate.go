@@ -17,9 +17,18 @@ var migrationFS embed.FS
 // migrationLock is the advisory-lock key that serialises concurrent migrators.
 const migrationLock = 0x4c54_4d49_4752 // "LTMIGR"
 
-// Migrate applies the embedded migrations that have not been applied yet. It is
-// safe to run from several processes at once.
+// Migrate applies the ledger's embedded migrations that have not been applied
+// yet. It is safe to run from several processes at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return ApplyMigrations(ctx, pool, migrationFS, "")
+}
+
+// ApplyMigrations applies the migrations/*.sql files of fsys in name order,
+// each in its own transaction, recording each in schema_migrations as
+// prefix+<name without .sql>, and skipping those already recorded. One
+// advisory lock serialises every migrator of the database (the ledger's and
+// other packages', e.g. the evidence log's with prefix "evidence-").
+func ApplyMigrations(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, prefix string) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: acquire: %w", err)
@@ -34,13 +43,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return fmt.Errorf("migrate: bookkeeping table: %w", err)
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	names, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return fmt.Errorf("migrate: list: %w", err)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		version := prefix + strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
 		var done bool
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, version).Scan(&done); err != nil {
 			return fmt.Errorf("migrate: check %s: %w", version, err)
@@ -48,7 +57,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if done {
 			continue
 		}
-		sql, err := migrationFS.ReadFile(name)
+		sql, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return fmt.Errorf("migrate: read %s: %w", name, err)
 		}
