@@ -106,6 +106,11 @@ func toProblem(err error) Problem {
 		default:
 			code, detail = "bad_request", http.StatusText(he.Code)
 		}
+		// A handler's own message (e.g. the log API's "parameter index must
+		// be a non-negative integer") says more than the status text.
+		if m, ok := he.Message.(string); ok && m != "" && m != http.StatusText(he.Code) {
+			detail = m
+		}
 	}
 	k, ok := kinds[code]
 	if !ok {
