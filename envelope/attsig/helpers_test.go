@@ -17,7 +17,7 @@ import (
 
 	"lienthong/envelope/attsig"
 	"lienthong/envelope/attsig/attsigtest"
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 	"lienthong/envelope/trust"
 )
 

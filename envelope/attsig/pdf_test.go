@@ -13,7 +13,7 @@ import (
 
 	"lienthong/envelope/attsig"
 	"lienthong/envelope/attsig/attsigtest"
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 )
 
 const placeholderHex = attsigtest.PlaceholderHex

@@ -9,7 +9,7 @@ import (
 	"github.com/beevik/etree"
 	goxmldsig "github.com/russellhaering/goxmldsig"
 
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 )
 
 // validateAt must agree with goxmldsig wherever goxmldsig can choose the

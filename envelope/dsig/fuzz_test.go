@@ -10,7 +10,7 @@ import (
 	"github.com/beevik/etree"
 
 	"lienthong/envelope/dsig"
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 	"lienthong/envelope/trust"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"lienthong/envelope/dsig"
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 	"lienthong/envelope/trust"
 )
 

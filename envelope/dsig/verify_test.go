@@ -14,7 +14,7 @@ import (
 	goxmldsig "github.com/russellhaering/goxmldsig"
 
 	"lienthong/envelope/dsig"
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 	"lienthong/envelope/trust"
 )
 

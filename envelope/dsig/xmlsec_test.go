@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"lienthong/envelope/dsig"
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 )
 
 // xmlsec1 is the independent oracle: documents it signs must verify here,

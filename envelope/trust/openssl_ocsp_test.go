@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 	"lienthong/envelope/trust"
 )
 

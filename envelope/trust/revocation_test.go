@@ -26,7 +26,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 	"lienthong/envelope/trust"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"lienthong/envelope"
 	"lienthong/envelope/dsig"
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 	"lienthong/envelope/trust"
 )
 

@@ -8,39 +8,19 @@ package signtest
 
 import (
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"time"
+
+	"lienthong/envelope/testpki"
 )
 
-// Cert is a certificate with its private key.
-type Cert struct {
-	Cert *x509.Certificate
-	Key  crypto.Signer
-}
-
-// CertPEM returns the certificate in PEM.
-func (c *Cert) CertPEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
-}
-
-// KeyPEM returns the key in PKCS#8 PEM.
-func (c *Cert) KeyPEM() []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(c.Key)
-	if err != nil {
-		panic(err) // RSA and ECDSA only
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
+// Cert is a certificate with its private key (testpki's).
+type Cert = testpki.Cert
 
 // PKI is the test hierarchy: Root → Inter → leaves, except Unknown, which
 // chains to UnknownRoot. Each leaf carries an organ code in its subject
@@ -92,21 +72,15 @@ func New(now time.Time, a, b string) (*PKI, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signtest: key: %w", err)
 		}
-		tmpl := s.tmpl
-		tmpl.SerialNumber = big.NewInt(int64(100 + i))
-		parent, pkey := tmpl, key
+		var issuer *Cert
 		if s.issuer != nil {
-			parent, pkey = (*s.issuer).Cert, (*s.issuer).Key
+			issuer = *s.issuer
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), pkey)
+		c, err := testpki.Issue(s.tmpl, key, issuer, int64(100+i))
 		if err != nil {
-			return nil, fmt.Errorf("signtest: %s: %w", tmpl.Subject.CommonName, err)
+			return nil, fmt.Errorf("signtest: %s: %w", s.tmpl.Subject.CommonName, err)
 		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, err
-		}
-		*s.dst = &Cert{Cert: c, Key: key}
+		*s.dst = c
 	}
 	return p, nil
 }
@@ -138,8 +112,7 @@ func (p *PKI) WriteFiles(dir string, c *Cert) (Files, error) {
 	return f, nil
 }
 
-func rsaKey(bits int) func() (crypto.Signer, error) {
-	return func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, bits) }
-}
-
-func ecKey() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
+var (
+	rsaKey = testpki.RSAKey
+	ecKey  = testpki.ECKey(elliptic.P256())
+)

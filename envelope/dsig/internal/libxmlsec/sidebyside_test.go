@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"lienthong/envelope/dsig"
-	"lienthong/envelope/internal/testpki"
+	"lienthong/envelope/testpki"
 	"lienthong/envelope/trust"
 )
 

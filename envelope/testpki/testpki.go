@@ -1,5 +1,6 @@
 // Package testpki makes a throwaway public-key infrastructure for the
-// signature tests of the envelope packages: a root and an intermediate CA,
+// signature tests (test code only; nothing on the path of a document imports
+// it): a root and an intermediate CA,
 // signing leaves with good and bad properties, and an unrelated CA. Keys are
 // generated in memory at test time and written to temporary directories only;
 // none is ever committed. Every subject says TEST.
@@ -83,19 +84,19 @@ func New(now time.Time) (*PKI, error) {
 		key    func() (crypto.Signer, error)
 		issuer **Cert
 	}{
-		{&p.Root, ca("TEST Root CA"), rsaKey(2048), nil},
-		{&p.Intermediate, withPathLen(ca("TEST Issuing CA"), 0), rsaKey(2048), &p.Root},
-		{&p.RSALeaf, leaf("TEST RSA signer", x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment, x509.ExtKeyUsageEmailProtection), rsaKey(2048), &p.Intermediate},
-		{&p.RSALeaf2, leaf("TEST RSA signer 2", x509.KeyUsageDigitalSignature), rsaKey(2048), &p.Intermediate},
-		{&p.ECLeaf, leaf("TEST ECDSA signer", x509.KeyUsageDigitalSignature), ecKey(elliptic.P256()), &p.Intermediate},
-		{&p.ECLeaf384, leaf("TEST ECDSA P-384 signer", x509.KeyUsageContentCommitment), ecKey(elliptic.P384()), &p.Intermediate},
-		{&p.KeyEncLeaf, leaf("TEST keyEncipherment only", x509.KeyUsageKeyEncipherment), ecKey(elliptic.P256()), &p.Intermediate},
-		{&p.ServerLeaf, leaf("TEST serverAuth only", x509.KeyUsageDigitalSignature, x509.ExtKeyUsageServerAuth), ecKey(elliptic.P256()), &p.Intermediate},
-		{&p.ExpiredLeaf, window(leaf("TEST expired signer", x509.KeyUsageDigitalSignature), now.Add(-30*24*time.Hour), now.Add(-24*time.Hour)), ecKey(elliptic.P256()), &p.Intermediate},
-		{&p.FutureLeaf, window(leaf("TEST future signer", x509.KeyUsageDigitalSignature), now.Add(24*time.Hour), now.Add(30*24*time.Hour)), ecKey(elliptic.P256()), &p.Intermediate},
-		{&p.WeakRSALeaf, leaf("TEST RSA-1024 signer", x509.KeyUsageDigitalSignature), rsaKey(1024), &p.Intermediate},
-		{&p.UnknownRoot, ca("TEST Unknown CA"), ecKey(elliptic.P256()), nil},
-		{&p.UnknownLeaf, leaf("TEST signer of an unknown CA", x509.KeyUsageDigitalSignature), ecKey(elliptic.P256()), &p.UnknownRoot},
+		{&p.Root, ca("TEST Root CA"), RSAKey(2048), nil},
+		{&p.Intermediate, withPathLen(ca("TEST Issuing CA"), 0), RSAKey(2048), &p.Root},
+		{&p.RSALeaf, leaf("TEST RSA signer", x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment, x509.ExtKeyUsageEmailProtection), RSAKey(2048), &p.Intermediate},
+		{&p.RSALeaf2, leaf("TEST RSA signer 2", x509.KeyUsageDigitalSignature), RSAKey(2048), &p.Intermediate},
+		{&p.ECLeaf, leaf("TEST ECDSA signer", x509.KeyUsageDigitalSignature), ECKey(elliptic.P256()), &p.Intermediate},
+		{&p.ECLeaf384, leaf("TEST ECDSA P-384 signer", x509.KeyUsageContentCommitment), ECKey(elliptic.P384()), &p.Intermediate},
+		{&p.KeyEncLeaf, leaf("TEST keyEncipherment only", x509.KeyUsageKeyEncipherment), ECKey(elliptic.P256()), &p.Intermediate},
+		{&p.ServerLeaf, leaf("TEST serverAuth only", x509.KeyUsageDigitalSignature, x509.ExtKeyUsageServerAuth), ECKey(elliptic.P256()), &p.Intermediate},
+		{&p.ExpiredLeaf, window(leaf("TEST expired signer", x509.KeyUsageDigitalSignature), now.Add(-30*24*time.Hour), now.Add(-24*time.Hour)), ECKey(elliptic.P256()), &p.Intermediate},
+		{&p.FutureLeaf, window(leaf("TEST future signer", x509.KeyUsageDigitalSignature), now.Add(24*time.Hour), now.Add(30*24*time.Hour)), ECKey(elliptic.P256()), &p.Intermediate},
+		{&p.WeakRSALeaf, leaf("TEST RSA-1024 signer", x509.KeyUsageDigitalSignature), RSAKey(1024), &p.Intermediate},
+		{&p.UnknownRoot, ca("TEST Unknown CA"), ECKey(elliptic.P256()), nil},
+		{&p.UnknownLeaf, leaf("TEST signer of an unknown CA", x509.KeyUsageDigitalSignature), ECKey(elliptic.P256()), &p.UnknownRoot},
 	}
 	for i, s := range steps {
 		key, err := s.key()
@@ -106,7 +107,7 @@ func New(now time.Time) (*PKI, error) {
 		if s.issuer != nil {
 			issuer = *s.issuer
 		}
-		c, err := issue(s.tmpl, key, issuer, int64(i+1))
+		c, err := Issue(s.tmpl, key, issuer, 1000+int64(i+1))
 		if err != nil {
 			return nil, fmt.Errorf("testpki: %s: %w", s.tmpl.Subject.CommonName, err)
 		}
@@ -139,11 +140,11 @@ func NewEC(now time.Time) (*PKI, error) {
 		if i > 0 {
 			s.issuer = []*Cert{p.Root, p.Intermediate}[i-1]
 		}
-		key, err := ecKey(elliptic.P256())()
+		key, err := ECKey(elliptic.P256())()
 		if err != nil {
 			return nil, err
 		}
-		c, err := issue(s.tmpl, key, s.issuer, int64(i+1))
+		c, err := Issue(s.tmpl, key, s.issuer, 1000+int64(i+1))
 		if err != nil {
 			return nil, fmt.Errorf("testpki: %w", err)
 		}
@@ -198,16 +199,20 @@ func window(c *x509.Certificate, nb, na time.Time) *x509.Certificate {
 	return c
 }
 
-func rsaKey(bits int) func() (crypto.Signer, error) {
+// RSAKey returns a generator of RSA keys of the given size.
+func RSAKey(bits int) func() (crypto.Signer, error) {
 	return func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, bits) }
 }
 
-func ecKey(curve elliptic.Curve) func() (crypto.Signer, error) {
+// ECKey returns a generator of ECDSA keys on curve.
+func ECKey(curve elliptic.Curve) func() (crypto.Signer, error) {
 	return func() (crypto.Signer, error) { return ecdsa.GenerateKey(curve, rand.Reader) }
 }
 
-func issue(tmpl *x509.Certificate, key crypto.Signer, issuer *Cert, serial int64) (*Cert, error) {
-	tmpl.SerialNumber = big.NewInt(1000 + serial)
+// Issue creates the certificate tmpl for key with the given serial number,
+// signed by issuer (nil: self-signed), named "cert<serial>".
+func Issue(tmpl *x509.Certificate, key crypto.Signer, issuer *Cert, serial int64) (*Cert, error) {
+	tmpl.SerialNumber = big.NewInt(serial)
 	parent, signer := tmpl, key
 	if issuer != nil {
 		parent, signer = issuer.Cert, issuer.Key
