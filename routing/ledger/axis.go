@@ -95,7 +95,11 @@ type AxisOutbound struct {
 	SystemID    string
 	AxisDocID   string
 	EventKind   string // EventAxisSent or EventAxisStatusSent
-	Detail      map[string]any
+	// Arrival marks the 01 the hub sends on a recipient's behalf when an
+	// axis document reached it: the recipient's business state becomes
+	// arrived in the same transaction (recordHubArrival).
+	Arrival bool
+	Detail  map[string]any
 }
 
 // AxisSent reports whether a package with this key was sent already.
@@ -132,7 +136,7 @@ func (l *Ledger) RecordAxisOutbound(ctx context.Context, o AxisOutbound) error {
 		if err := l.appendEvent(ctx, tx, o.DocumentID, o.Recipient, o.EventKind, "", detail, now); err != nil {
 			return err
 		}
-		if o.EventKind == EventAxisStatusSent && o.Detail["code"] == "01" {
+		if o.Arrival {
 			return l.recordHubArrival(ctx, tx, uid, o.Recipient, now)
 		}
 		return nil

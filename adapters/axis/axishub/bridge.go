@@ -335,7 +335,7 @@ func (b *Bridge) SendArrivals(ctx context.Context, systemID string) (int, error)
 		}
 		if err := b.l.RecordAxisOutbound(ctx, ledger.AxisOutbound{Key: ledger.ArrivalKey(a.DocumentID, a.Recipient),
 			DocumentID: a.DocumentID, Recipient: a.Recipient, MessageType: axis.MessageTypeStatus, SystemID: systemID,
-			AxisDocID: axisID, EventKind: ledger.EventAxisStatusSent,
+			AxisDocID: axisID, EventKind: ledger.EventAxisStatusSent, Arrival: true,
 			Detail: map[string]any{"code": "01", "to": a.Sender}}); err != nil {
 			errs = append(errs, err)
 			continue
