@@ -36,6 +36,9 @@ const (
 const (
 	maxBundleFiles = 100_000
 	maxBundleFile  = 512 << 20
+	// DefaultMaxBundleBytes bounds what one bundle may decompress to, all
+	// files together (a zip bomb stops here, not in memory).
+	DefaultMaxBundleBytes = 1 << 30
 )
 
 // Manifest is manifest.json.
@@ -93,6 +96,9 @@ type BundleOptions struct {
 	VerifySignatures func(doc, trustPEM []byte, at time.Time) (string, error)
 	// VerifyTimestamp checks an RFC 3161 token over data. Nil: not checked.
 	VerifyTimestamp func(token, data []byte) (string, error)
+	// MaxBytes bounds the decompressed size of the whole bundle; 0 means
+	// DefaultMaxBundleBytes.
+	MaxBytes int64
 }
 
 // BundleReport lists what VerifyBundle checked, one line each.
@@ -121,6 +127,10 @@ func VerifyBundle(b []byte, hubCert *x509.Certificate, opts BundleOptions) (*Bun
 	if len(zr.File) > maxBundleFiles {
 		return rep, partErr("bundle", "%d files", len(zr.File))
 	}
+	budget := opts.MaxBytes
+	if budget <= 0 {
+		budget = DefaultMaxBundleBytes
+	}
 	files := map[string][]byte{}
 	for _, f := range zr.File {
 		name := f.Name
@@ -137,14 +147,19 @@ func VerifyBundle(b []byte, hubCert *x509.Certificate, opts BundleOptions) (*Bun
 		if err != nil {
 			return rep, partErr(name, "cannot open: %v", err)
 		}
-		data, err := io.ReadAll(io.LimitReader(rc, maxBundleFile+1))
+		limit := min(int64(maxBundleFile), budget)
+		data, err := io.ReadAll(io.LimitReader(rc, limit+1))
 		rc.Close()
 		if err != nil {
 			return rep, partErr(name, "cannot read: %v", err)
 		}
-		if len(data) > maxBundleFile {
+		if int64(len(data)) > limit {
+			if limit < maxBundleFile {
+				return rep, partErr("bundle", "decompresses to more than %d bytes", budget)
+			}
 			return rep, partErr(name, "larger than %d bytes", maxBundleFile)
 		}
+		budget -= int64(len(data))
 		files[name] = data
 	}
 
