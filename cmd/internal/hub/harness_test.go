@@ -204,4 +204,15 @@ func (h *testHub) count(table string) int {
 	return n
 }
 
+// documentEvents counts the events of documents (admin events, which the
+// hub writes itself at start, are left out).
+func (h *testHub) documentEvents() int {
+	h.t.Helper()
+	var n int
+	if err := h.l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM events WHERE document_id IS NOT NULL`).Scan(&n); err != nil {
+		h.t.Fatal(err)
+	}
+	return n
+}
+
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

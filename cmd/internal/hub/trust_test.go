@@ -214,7 +214,7 @@ func TestHostileDocumentsRefusedThroughAPI(t *testing.T) {
 			}
 		})
 	}
-	if n := h.count("documents") + h.count("deliveries") + h.count("events WHERE document_id IS NOT NULL") + h.count("verification_reports"); n != 0 {
+	if n := h.count("documents") + h.count("deliveries") + h.documentEvents() + h.count("verification_reports"); n != 0 {
 		t.Fatalf("refusals stored %d rows", n)
 	}
 	// Each refusal is a security event on lt.security, with its code (a
