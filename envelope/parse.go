@@ -656,6 +656,9 @@ func (p *parser) open(k kind, t xml.StartElement, uri string) error {
 // the next '<', instead of having encoding/xml copy it byte by byte. It falls
 // back to the tokenizer when the text holds an entity or character reference.
 func (p *parser) skipText() {
+	if p.dec == nil { // reading a tree (ParseElement)
+		return
+	}
 	off := p.base + int(p.dec.InputOffset())
 	if off < 2 || off > len(p.data) || p.data[off-2] == '/' { // empty element <x/>
 		return
