@@ -44,6 +44,8 @@
 // Errors are *SyntaxError values carrying the byte offset; the conditions a
 // caller maps to its own rejection codes wrap a sentinel (ErrDoctype,
 // ErrNotUTF8, ErrTooDeep, ErrDuplicateAttr, ErrTooManyAttrs, ErrNameTooLong,
-// ErrTokenTooLarge)
-// for errors.Is. BuildTree makes an etree.Document of the tokens.
+// ErrTokenTooLarge) for errors.Is.
+//
+// BuildTree makes an etree.Document of the tokens (envelope/dsig's private
+// tree); envelope.Parse runs its state machine on them directly.
 package xmlscan

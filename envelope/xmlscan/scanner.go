@@ -672,7 +672,7 @@ func (s *Scanner) attrValue(vs, ve int) (string, error) {
 		case '\t', '\n':
 			out = append(out, ' ')
 		case '&':
-			r, n, err := entity(raw[k:], true)
+			r, n, err := entity(raw[k:])
 			if err != nil {
 				return "", s.fail(vs+k, "%s", err.Error())
 			}
@@ -984,7 +984,7 @@ func (s *Scanner) decodeText(raw []byte, cdata bool) (Token, int, error) {
 				out = append(out, '\n')
 				k++
 			case b == '&' && !cdata:
-				r, m, err := entity(raw[k:], false)
+				r, m, err := entity(raw[k:])
 				if err != nil {
 					return Token{}, 0, s.fail(k, "%s", err.Error())
 				}
@@ -1083,7 +1083,7 @@ func safeCutCDATA(b []byte, n int) int {
 
 // entity decodes the reference at the start of b ("&...;"); it returns the
 // character and the reference's length.
-func entity(b []byte, _ bool) (rune, int, error) {
+func entity(b []byte) (rune, int, error) {
 	end := bytes.IndexByte(b[:min(len(b), 33)], ';')
 	if end < 0 {
 		return 0, 0, errors.New("unterminated or overlong entity reference")
