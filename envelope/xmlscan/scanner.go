@@ -395,6 +395,7 @@ func (s *Scanner) skipSpace() error {
 }
 
 func (s *Scanner) markup() (Token, error) {
+	s.brackets = 0 // "]]>" across text chunks only, not across markup
 	ok, err := s.need(2)
 	if err != nil {
 		return Token{}, err

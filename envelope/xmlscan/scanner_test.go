@@ -73,6 +73,7 @@ func TestAccept(t *testing.T) {
 		{"space in tags", "<a  x = '1'\n></a >", "S:a :x=\"1\"\nE:a\n"},
 		{"unicode names", `<ví dụ="1"><χ/></ví>`, "S:ví :dụ=\"1\"\nS:χ\nE:χ\nE:ví\n"},
 		{"gt in text and attr", `<a x=">">]></a>`, "S:a :x=\">\"\nT\"]>\"\nE:a\n"},
+		{"brackets then markup then gt", `<a>]]<b/>></a>`, "S:a\nT\"]]\"\nS:b\nE:b\nT\">\"\nE:a\n"},
 		{"vietnamese text", `<a>Hà Nội ủy ban</a>`, "S:a\nT\"Hà Nội ủy ban\"\nE:a\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
