@@ -15,8 +15,8 @@
 //     markup (a tag, a comment, a processing instruction) must fit in
 //     Options.MaxTokenBytes. Both modes accept exactly the same documents
 //     and give the same tokens once adjacent CharData are joined; when a
-//     text run holds more than one problem, reader mode may report a later
-//     one's neighbour first, since it sees the run in chunks.
+//     text run holds more than one problem, reader mode, which sees the run
+//     in chunks, may report a different one first.
 //
 // The scanner is strict: UTF-8 only (a declared encoding must be UTF-8), no
 // DOCTYPE (ErrDoctype), only the five predefined entities and character
