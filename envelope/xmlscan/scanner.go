@@ -125,7 +125,6 @@ type Scanner struct {
 	base int64 // input offset of buf[0]
 	r    io.Reader
 	eof  bool // no more input beyond buf
-	rerr error
 
 	state      int
 	stack      []name
@@ -241,7 +240,6 @@ func (s *Scanner) fill() (bool, error) {
 		if err != nil {
 			s.eof = true
 			if err != io.EOF {
-				s.rerr = err
 				return n > 0, &SyntaxError{Offset: s.Offset() + int64(s.avail()), Msg: "read: " + err.Error(), Err: err}
 			}
 			return n > 0, nil
