@@ -85,6 +85,10 @@ type Domain struct {
 // document). It checks what crypto/x509 does not: the leaf's key usage
 // (digitalSignature or nonRepudiation), its extended key usages and the key
 // strength. It does not check revocation (see CheckRevocation).
+//
+// Validated chains are cached (see chaincache.go): a later call for the same
+// leaf and intermediates, with the same anchors and at inside every
+// certificate's validity window, returns them without verifying again.
 func (d *Domain) VerifyChain(leaf *x509.Certificate, intermediates []*x509.Certificate, at time.Time) ([][]*x509.Certificate, error) {
 	if leaf == nil {
 		return nil, errors.New("trust: no leaf certificate")
@@ -107,6 +111,10 @@ func (d *Domain) VerifyChain(leaf *x509.Certificate, intermediates []*x509.Certi
 	if err := checkKey(leaf); err != nil {
 		return nil, err
 	}
+	key := chainKeyOf(d.Name, leaf, intermediates)
+	if chains, ok := chainCache.get(key, d.Roots, leaf, intermediates, at); ok {
+		return chains, nil
+	}
 	roots := x509.NewCertPool()
 	for _, c := range d.Roots {
 		roots.AddCert(c)
@@ -126,6 +134,7 @@ func (d *Domain) VerifyChain(leaf *x509.Certificate, intermediates []*x509.Certi
 	if err != nil {
 		return nil, classifyChainErr(d.Name, err, intermediates, at)
 	}
+	chainCache.put(key, d.Roots, leaf, intermediates, chains)
 	return chains, nil
 }
 
