@@ -2,7 +2,9 @@ package envelope
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -39,7 +41,6 @@ func EachAttachmentOf(doc *Document, lim Limits, fn func(a Attachment, data []by
 }
 
 func eachAttachment(doc *Document, lim Limits, fn func(a Attachment, data []byte) error) error {
-	raw := doc.Raw
 	if doc.Format == FormatHub || len(doc.Attachments) == 0 {
 		return nil
 	}
@@ -47,6 +48,32 @@ func eachAttachment(doc *Document, lim Limits, fn func(a Attachment, data []byte
 	if maxData <= 0 {
 		maxData = lim.MaxBytes
 	}
+	if len(doc.spans) != len(doc.Attachments) {
+		return readAttachments(doc, maxData, 0, fn)
+	}
+	// Fast path: Parse located every attachment's base64 text; decode it
+	// from there and check it against Parse's size and SHA-256.
+	var b64, buf []byte
+	for i, a := range doc.Attachments {
+		data, b, bf, ok, tooLarge := spanData(doc.Raw, doc.spans[i], a, maxData, b64, buf)
+		b64, buf = b, bf
+		if tooLarge {
+			return newErr(CodeTooLarge, "attachment %d: decoded size over the limit of %d bytes", i+1, maxData)
+		}
+		if !ok { // Raw changed since Parse: read it again from attachment i on
+			return readAttachments(doc, maxData, i, fn)
+		}
+		if err := fn(a, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readAttachments is eachAttachment reading doc.Raw again with a tokenizer;
+// fn is called for the attachments from the skip-th on.
+func readAttachments(doc *Document, maxData int64, skip int, fn func(a Attachment, data []byte) error) error {
+	raw := doc.Raw
 	data := bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
 	dec := newDecoder(data)
 
@@ -195,8 +222,13 @@ func eachAttachment(doc *Document, lim Limits, fn func(a Attachment, data []byte
 			if int64(n) != a.Size {
 				return newErr(CodeBadBase64, "attachment %s: decoded %d bytes, Parse saw %d", a.ContentID, n, a.Size)
 			}
-			if err := fn(a, buf[:n]); err != nil {
-				return err
+			if sum := sha256.Sum256(buf[:n]); hex.EncodeToString(sum[:]) != a.SHA256 {
+				return newErr(CodeBadBase64, "attachment %s: decoded bytes differ from what Parse saw (SHA-256)", a.ContentID)
+			}
+			if i >= skip {
+				if err := fn(a, buf[:n]); err != nil {
+					return err
+				}
 			}
 			i++
 		}

@@ -87,6 +87,30 @@ func FuzzEachAttachment(f *testing.F) {
 		if err == nil && doc == nil {
 			t.Fatal("nil document without error")
 		}
+		if err == nil {
+			// Decoding from Parse's spans and re-reading the document agree.
+			var fast, slow [][]byte
+			if err := EachAttachmentOf(doc, Limits{MaxBytes: 1 << 20}, func(_ Attachment, data []byte) error {
+				fast = append(fast, bytes.Clone(data))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := readAttachments(doc, 1<<20, 0, func(_ Attachment, data []byte) error {
+				slow = append(slow, bytes.Clone(data))
+				return nil
+			}); err != nil {
+				t.Fatalf("re-read: %v", err)
+			}
+			if len(fast) != len(slow) {
+				t.Fatalf("%d attachments from spans, %d from the re-read", len(fast), len(slow))
+			}
+			for i := range fast {
+				if !bytes.Equal(fast[i], slow[i]) {
+					t.Fatalf("attachment %d differs", i)
+				}
+			}
+		}
 		if err != nil && CodeOf(err) == "" && !strings.Contains(err.Error(), "envelope") {
 			t.Fatalf("untyped error %v", err)
 		}

@@ -81,4 +81,9 @@ type Document struct {
 	// Warnings lists tolerated irregularities (non-canonical organ codes,
 	// disagreeing content types, placeholder signatures …), for the report.
 	Warnings []string
+
+	// spans locates each attachment's base64 text in Raw (set by Parse when
+	// every one is plain text), so that EachAttachmentOf need not read the
+	// document again.
+	spans []attSpan
 }

@@ -86,7 +86,7 @@ func Parse(raw []byte, lim Limits) (*Document, error) {
 	if !utf8.Valid(data) {
 		return nil, newErr(CodeBadEncoding, "the document is not valid UTF-8")
 	}
-	p := parser{lim: lim, doc: &Document{Raw: raw}}
+	p := parser{lim: lim, doc: &Document{Raw: raw}, rawOff: len(raw) - len(data)}
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
 	if err := p.scan(data); err != nil {
@@ -417,6 +417,11 @@ type attEntry struct {
 	sum           string
 	sniffed       string
 	zipWarnings   []string
+	// start, end: the ContentTransferEncoded text in the scanned input;
+	// plain when it is the element's whole content and holds no markup or
+	// reference (see attSpan).
+	start, end int
+	plain      bool
 }
 
 type parser struct {
@@ -427,6 +432,12 @@ type parser struct {
 	root  kind
 	done  bool // the root element has ended
 	doc   *Document
+
+	// Set by scan: the input and the offsets of the current token in it;
+	// rawOff is the input's offset in Document.Raw (a byte-order mark).
+	data               []byte
+	tokStart, tokAfter int
+	rawOff             int
 
 	cur       *organEntry
 	from      *organEntry
@@ -571,6 +582,7 @@ func (p *parser) open(k kind, t xml.StartElement, uri string) error {
 			return newErr(CodeManifest, "attachment %d has more than one ContentTransferEncoded", len(p.atts))
 		}
 		p.b64.reset(p.lim.MaxAttachmentBytes)
+		a.start = p.tokAfter
 	case kStatusCode:
 		if p.status == nil {
 			p.status = &Status{}
@@ -742,6 +754,7 @@ func (p *parser) close(k, parent kind, s string) error {
 			return p.b64Err(fmt.Sprintf("attachment %d", len(p.atts)), err)
 		}
 		a.size, a.sum = size, sum
+		a.end, a.plain = p.tokStart, p.plainText(a.start, p.tokStart)
 		a.sniffed = sniff(p.b64.head)
 		if a.sniffed == "application/zip" {
 			a.zipWarnings = zipWarnings(stripCID(a.cid), p.b64.head, p.b64.tail, size)
@@ -977,6 +990,7 @@ func (p *parser) attachments() error {
 		p.doc.Warnings = append(p.doc.Warnings, a.zipWarnings...)
 		d.Attachments = append(d.Attachments, out)
 	}
+	d.spans = p.spans()
 	for j, u := range used {
 		if !u {
 			return newErr(CodeManifest, "manifest Reference %q has no Attachment", refIDs[j])

@@ -13,8 +13,11 @@ import (
 func (p *parser) scan(data []byte) error {
 	s := xmlscan.NewBytes(data, xmlscan.Options{MaxDepth: p.lim.MaxDepth, MaxAttrs: 1 << 16, MaxNameLen: 1 << 16})
 	var attrs []xml.Attr
+	p.data = data
 	for {
+		p.tokStart = int(s.Offset())
 		t, err := s.Next()
+		p.tokAfter = int(s.Offset())
 		if err == io.EOF {
 			break
 		}
