@@ -22,6 +22,7 @@ const maxCDPSources = 256
 // serial number.
 type parsedCRL struct {
 	der      []byte
+	sum      string // SHA-256 of der, hex (computed once: CRLs can be large)
 	rl       *x509.RevocationList
 	bySerial map[string]*x509.RevocationListEntry
 	// unusable, when set, says why the CRL cannot decide anything (an
@@ -53,7 +54,7 @@ func parseCRL(b []byte) (*parsedCRL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse CRL: %w", err)
 	}
-	p := &parsedCRL{der: b, rl: rl, bySerial: make(map[string]*x509.RevocationListEntry, len(rl.RevokedCertificateEntries)), sigOK: map[string]bool{}}
+	p := &parsedCRL{der: b, sum: digestHex(b), rl: rl, bySerial: make(map[string]*x509.RevocationListEntry, len(rl.RevokedCertificateEntries)), sigOK: map[string]bool{}}
 	for _, ext := range rl.Extensions {
 		if ext.Critical && !ext.Id.Equal(oidCRLNumber) && !ext.Id.Equal(oidAuthKeyID) {
 			p.unusable = fmt.Sprintf("CRL has the critical extension %s, which the hub does not support (delta CRL or partitioned CRL?)", ext.Id)
@@ -106,7 +107,7 @@ func (p *parsedCRL) checkSignature(issuer *x509.Certificate) error {
 // CRL's bytes.
 func evalCRL(p *parsedCRL, cert, issuer *x509.Certificate, at time.Time, cfg RevocationConfig) Evidence {
 	ev := newEvidence(MethodCRL, "", cert)
-	ev.DER, ev.SHA256 = p.der, digestHex(p.der)
+	ev.DER, ev.SHA256 = p.der, p.sum
 	ev.ThisUpdate, ev.NextUpdate = p.rl.ThisUpdate, p.rl.NextUpdate
 	switch {
 	case !p.issuedBy(issuer):
