@@ -26,7 +26,8 @@ const maxOCSPCache = 10000
 const maxResponders = 3
 
 type ocspEntry struct {
-	ev Evidence // decisive (good or revoked), with DER
+	ev  Evidence     // decisive (good or revoked), with DER
+	chk *ocspChecked // ev.DER with its time-independent checks done
 }
 
 // ocspCache keeps decisive responses until their nextUpdate.
@@ -60,9 +61,12 @@ func (c *Checker) checkOCSP(ctx context.Context, cert, issuer *x509.Certificate,
 	e, ok := c.ocsp.m[key]
 	c.ocsp.mu.Unlock()
 	if ok {
-		// Re-evaluate the cached bytes at at: still current, same answer.
-		ev := evalOCSP(e.ev.DER, cert, issuer, at, c.cfg)
+		// Re-evaluate the cached response at at: still current, same
+		// answer. Parse and signature were checked when it was cached.
+		ev := e.chk.decide(at, c.cfg)
 		if ev.Status != StatusUnknown {
+			cur := newEvidence(MethodOCSP, "", cert)
+			ev.Subject, ev.Issuer, ev.Serial = cur.Subject, cur.Issuer, cur.Serial
 			ev.Source, ev.FetchedAt = e.ev.Source, e.ev.FetchedAt
 			return []Evidence{ev}
 		}
@@ -84,7 +88,8 @@ func (c *Checker) checkOCSP(ctx context.Context, cert, issuer *x509.Certificate,
 			out = append(out, ev)
 			continue
 		}
-		ev := evalOCSP(der, cert, issuer, at, c.cfg)
+		chk := checkedOCSP(der, cert, issuer)
+		ev := chk.decide(at, c.cfg)
 		ev.Source, ev.FetchedAt = u, at
 		out = append(out, ev)
 		if ev.Status != StatusUnknown {
@@ -92,7 +97,7 @@ func (c *Checker) checkOCSP(ctx context.Context, cert, issuer *x509.Certificate,
 			if len(c.ocsp.m) >= maxOCSPCache {
 				clear(c.ocsp.m)
 			}
-			c.ocsp.m[key] = ocspEntry{ev: ev}
+			c.ocsp.m[key] = ocspEntry{ev: ev, chk: chk}
 			c.ocsp.mu.Unlock()
 			return out
 		}
@@ -125,8 +130,26 @@ func (c *Checker) postOCSP(ctx context.Context, url string, req []byte) ([]byte,
 // issuer signed, that carries id-kp-OCSPSigning and is valid at at; it must
 // be about cert's serial number and current at at.
 func evalOCSP(der []byte, cert, issuer *x509.Certificate, at time.Time, cfg RevocationConfig) Evidence {
-	ev := newEvidence(MethodOCSP, "", cert)
+	return checkedOCSP(der, cert, issuer).decide(at, cfg)
+}
+
+// ocspChecked is an OCSP response with the checks that do not depend on the
+// time done (parse, signature, responder's issuer and EKU, CertID), so that
+// a cached response is not parsed and its signature not verified again for
+// every document; decide does the rest at a given time.
+type ocspChecked struct {
+	ev       Evidence       // DER, digest, update times; Error if a check failed
+	resp     *ocsp.Response // nil when ev.Error is set before parsing ended
+	rc       *x509.Certificate
+	badCID   bool // the CertID does not name cert's issuer
+	rejected bool // ev.Error is final
+}
+
+func checkedOCSP(der []byte, cert, issuer *x509.Certificate) *ocspChecked {
+	o := &ocspChecked{ev: newEvidence(MethodOCSP, "", cert)}
+	ev := &o.ev
 	ev.DER, ev.SHA256 = der, digestHex(der)
+	o.rejected = true
 	// Parse without the issuer: golang.org/x/crypto/ocsp then checks the
 	// signature against the certificate embedded in the response, if any,
 	// and with the issuer it would refuse a response that embeds the issuer
@@ -140,35 +163,48 @@ func evalOCSP(der []byte, cert, issuer *x509.Certificate, at time.Time, cfg Revo
 		} else {
 			ev.Error = "OCSP response rejected: " + err.Error()
 		}
-		return ev
+		return o
 	}
 	ev.ThisUpdate, ev.NextUpdate, ev.ProducedAt = resp.ThisUpdate, resp.NextUpdate, resp.ProducedAt
 	switch rc := resp.Certificate; {
 	case rc == nil:
 		if err := resp.CheckSignatureFrom(issuer); err != nil {
 			ev.Error = "OCSP response rejected: bad OCSP signature: " + err.Error()
-			return ev
+			return o
 		}
 	case rc.Equal(issuer):
 		// Signed by the issuer itself (checked against rc by the parser).
 	default:
 		// A delegated responder: issued by the issuer, for OCSP signing,
-		// valid at the time asked about.
+		// valid at the time asked about (in decide).
 		if err := rc.CheckSignatureFrom(issuer); err != nil {
 			ev.Error = fmt.Sprintf("OCSP response rejected: bad OCSP signature: responder certificate %s is not issued by %s: %v", rc.Subject, issuer.Subject, err)
-			return ev
+			return o
 		}
 		if !slices.Contains(rc.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
 			ev.Error = fmt.Sprintf("responder certificate %s lacks id-kp-OCSPSigning", rc.Subject)
-			return ev
+			return o
 		}
-		if at.Before(rc.NotBefore) || at.After(rc.NotAfter) {
-			ev.Error = fmt.Sprintf("responder certificate %s is not valid at %s", rc.Subject, at.UTC().Format(time.RFC3339))
-			return ev
-		}
+		o.rc = rc
 	}
 	// The CertID must name cert's issuer, not only its serial number.
-	if !certIDMatches(der, cert, issuer, resp.IssuerHash) {
+	o.badCID = !certIDMatches(der, cert, issuer, resp.IssuerHash)
+	o.resp, o.rejected = resp, false
+	return o
+}
+
+// decide returns the evidence of o at time at.
+func (o *ocspChecked) decide(at time.Time, cfg RevocationConfig) Evidence {
+	ev := o.ev
+	if o.rejected {
+		return ev
+	}
+	resp := o.resp
+	if rc := o.rc; rc != nil && (at.Before(rc.NotBefore) || at.After(rc.NotAfter)) {
+		ev.Error = fmt.Sprintf("responder certificate %s is not valid at %s", rc.Subject, at.UTC().Format(time.RFC3339))
+		return ev
+	}
+	if o.badCID {
 		ev.Error = "OCSP response CertID does not name the certificate's issuer"
 		return ev
 	}
