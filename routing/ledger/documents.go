@@ -31,10 +31,10 @@ type NewDocument struct {
 	SHA256           []byte
 	// Body, when set, is a large body read from a spool instead of Raw;
 	// Size is its length (blobbody.go).
-	Body io.Reader
-	Size int64
-	Meta             any    // JSON-serialisable: attachments, warnings, verification report
-	Source           string // optional idempotency key of the intake (e.g. axis doc id)
+	Body   io.Reader
+	Size   int64
+	Meta   any    // JSON-serialisable: attachments, warnings, verification report
+	Source string // optional idempotency key of the intake (e.g. axis doc id)
 	// Verification is the verification report (JSON-serialisable, with an
 	// "outcome" field); nil when the hub ran without trust configuration.
 	Verification any
