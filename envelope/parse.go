@@ -424,7 +424,8 @@ type parser struct {
 	data  []byte // the input without BOM
 	lim   Limits
 	dec   *xml.Decoder
-	base  int // offset of dec's input within data
+	src   tokenSource // set by ParseReader instead of data and dec (stream.go)
+	base  int         // offset of dec's input within data
 	ntok  int
 	stack []frame
 	ns    []nsBinding
@@ -464,7 +465,7 @@ func (p *parser) warn(format string, args ...any) {
 
 func (p *parser) run() error {
 	for {
-		tok, err := p.dec.RawToken()
+		tok, err := p.token()
 		if err == io.EOF {
 			break
 		}
@@ -503,6 +504,9 @@ func (p *parser) run() error {
 }
 
 func (p *parser) syntaxErr(err error) error {
+	if e, ok := err.(*Error); ok { // already typed (ParseReader's tokenizer, stream.go)
+		return e
+	}
 	var ce *errCharset
 	if errors.As(err, &ce) {
 		return &Error{Code: CodeBadEncoding, Msg: "only UTF-8 is accepted", Err: err}
@@ -656,6 +660,9 @@ func (p *parser) open(k kind, t xml.StartElement, uri string) error {
 // the next '<', instead of having encoding/xml copy it byte by byte. It falls
 // back to the tokenizer when the text holds an entity or character reference.
 func (p *parser) skipText() {
+	if p.src != nil {
+		return // a streamed body: the tokenizer already hands text out in bounded chunks
+	}
 	off := p.base + int(p.dec.InputOffset())
 	if off < 2 || off > len(p.data) || p.data[off-2] == '/' { // empty element <x/>
 		return
