@@ -39,15 +39,14 @@ type c14nStream struct {
 	exclusive bool
 	inclusive map[string]bool // exc-c14n PrefixList; "" is #default
 
-	scope    []binding // in-scope declarations, innermost last
-	rendered []binding // declarations written, innermost last
+	scope    []nsBinding // in-scope declarations, innermost last
+	rendered []nsBinding // declarations written, innermost last
 	frames   []c14nFrame
 	// scratch
-	decls []binding
+	decls []nsBinding
 	attrs []c14nAttr
 }
 
-type binding struct{ prefix, uri string }
 
 type c14nFrame struct {
 	name              string // qualified name as written
@@ -77,7 +76,7 @@ func newC14NStream(w io.Writer, alg, prefixList string) (*c14nStream, error) {
 	return c, nil
 }
 
-func lookup(bs []binding, prefix string) (string, bool) {
+func lookupNS(bs []nsBinding, prefix string) (string, bool) {
 	for i := len(bs) - 1; i >= 0; i-- {
 		if bs[i].prefix == prefix {
 			return bs[i].uri, true
@@ -138,9 +137,9 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 			if a.Value == "" { // Namespaces in XML 1.0 §2.2: no prefix undeclaration
 				return fmt.Errorf("dsig: streaming c14n: empty namespace name for prefix %q", a.Local)
 			}
-			c.scope = append(c.scope, binding{a.Local, a.Value})
+			c.scope = append(c.scope, nsBinding{a.Local, a.Value})
 		case a.Prefix == "" && a.Local == "xmlns":
-			c.scope = append(c.scope, binding{"", a.Value})
+			c.scope = append(c.scope, nsBinding{"", a.Value})
 		}
 	}
 	if c.exclusive {
@@ -160,24 +159,24 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 			}
 		}
 		for _, p := range used {
-			if p == "xml" || slices.ContainsFunc(c.decls, func(b binding) bool { return b.prefix == p }) {
+			if p == "xml" || slices.ContainsFunc(c.decls, func(b nsBinding) bool { return b.prefix == p }) {
 				continue
 			}
-			uri, ok := lookup(c.scope, p)
+			uri, ok := lookupNS(c.scope, p)
 			if !ok && p != "" {
 				return fmt.Errorf("dsig: streaming c14n: prefix %q is not declared", p)
 			}
-			if r, _ := lookup(c.rendered, p); r == uri {
+			if r, _ := lookupNS(c.rendered, p); r == uri {
 				continue // rendered by an output ancestor (or the default namespace is empty)
 			}
-			c.decls = append(c.decls, binding{p, uri})
+			c.decls = append(c.decls, nsBinding{p, uri})
 		}
 	} else {
 		for _, b := range c.scope[f.scopeN:] {
 			if b.prefix == "xml" && b.uri == namespaceXML {
 				continue
 			}
-			if r, ok := lookup(c.rendered, b.prefix); (ok && r == b.uri) || (!ok && b.prefix == "" && b.uri == "") {
+			if r, ok := lookupNS(c.rendered, b.prefix); (ok && r == b.uri) || (!ok && b.prefix == "" && b.uri == "") {
 				continue
 			}
 			c.decls = append(c.decls, b)
@@ -189,7 +188,7 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 		}
 		ca := c14nAttr{qname: qname(a.Prefix, a.Local), local: a.Local, value: a.Value}
 		if a.Prefix != "" {
-			uri, ok := lookup(c.scope, a.Prefix)
+			uri, ok := lookupNS(c.scope, a.Prefix)
 			if !ok {
 				return fmt.Errorf("dsig: streaming c14n: prefix %q is not declared", a.Prefix)
 			}
@@ -197,7 +196,7 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 		}
 		c.attrs = append(c.attrs, ca)
 	}
-	slices.SortFunc(c.decls, func(a, b binding) int { return strings.Compare(a.prefix, b.prefix) })
+	slices.SortFunc(c.decls, func(a, b nsBinding) int { return strings.Compare(a.prefix, b.prefix) })
 	slices.SortFunc(c.attrs, func(a, b c14nAttr) int {
 		if a.uri != b.uri {
 			return strings.Compare(a.uri, b.uri)

@@ -43,6 +43,7 @@
 //
 // Errors are *SyntaxError values carrying the byte offset; the conditions a
 // caller maps to its own rejection codes wrap a sentinel (ErrDoctype,
-// ErrNotUTF8, ErrTooDeep, ErrTooManyAttrs, ErrNameTooLong, ErrTokenTooLarge)
-// for errors.Is.
+// ErrNotUTF8, ErrTooDeep, ErrDuplicateAttr, ErrTooManyAttrs, ErrNameTooLong,
+// ErrTokenTooLarge)
+// for errors.Is. BuildTree makes an etree.Document of the tokens.
 package xmlscan

@@ -78,6 +78,10 @@ type Options struct {
 	MaxTokenBytes int
 	// BufferSize, in reader mode, is the initial buffer size; 0 means 64 KiB.
 	BufferSize int
+	// KeepSpaceOutsideRoot returns whitespace before and after the root
+	// element as CharData tokens instead of skipping it (for a tree that is
+	// written out again).
+	KeepSpaceOutsideRoot bool
 }
 
 // Sentinels wrapped by *SyntaxError, for errors.Is.
@@ -88,6 +92,7 @@ var (
 	ErrTooManyAttrs  = errors.New("too many attributes")
 	ErrNameTooLong   = errors.New("name too long")
 	ErrTokenTooLarge = errors.New("markup larger than the buffer limit")
+	ErrDuplicateAttr = errors.New("duplicate attribute")
 )
 
 // SyntaxError says why and where the input was refused.
@@ -296,6 +301,11 @@ func (s *Scanner) next() (Token, error) {
 		return s.cdataChunk()
 	}
 	if s.state != stRoot {
+		if s.opt.KeepSpaceOutsideRoot {
+			if t, ok := s.outsideSpace(); ok {
+				return t, nil
+			}
+		}
 		if err := s.skipSpace(); err != nil {
 			return Token{}, err
 		}
@@ -339,6 +349,35 @@ func (s *Scanner) hasPrefix(p string) bool {
 }
 
 func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// outsideSpace returns the whitespace run at the unread position as
+// CharData, if there is one (in reader mode, at most what one buffer holds).
+func (s *Scanner) outsideSpace() (Token, bool) {
+	if ok, _ := s.need(1); !ok || !isSpace(s.buf[s.pos]) {
+		return Token{}, false
+	}
+	n := 0
+	for {
+		for s.pos+n < len(s.buf) && isSpace(s.buf[s.pos+n]) {
+			n++
+		}
+		if s.pos+n < len(s.buf) || s.eof || n >= 4096 {
+			break
+		}
+		if ok, err := s.fill(); !ok || err != nil {
+			break
+		}
+	}
+	if s.chunk > 0 && n > s.chunk {
+		n = s.chunk
+	}
+	if n > 1 && s.buf[s.pos+n-1] == '\r' {
+		n-- // keep a \r\n pair together
+	}
+	b := s.buf[s.pos : s.pos+n]
+	s.pos += n
+	return Token{Kind: CharData, Data: s.normEOL(b)}, true
+}
 
 func (s *Scanner) skipSpace() error {
 	for {
@@ -575,7 +614,7 @@ func (s *Scanner) startTag() (Token, error) {
 		ap, al := s.splitName(a.ns, a.ne, a.nc)
 		for _, o := range s.attrs {
 			if o.Prefix == ap && o.Local == al {
-				return Token{}, s.fail(a.ns, "duplicate attribute %s", qname(ap, al))
+				return Token{}, s.failErr(a.ns, ErrDuplicateAttr, "duplicate attribute %s", qname(ap, al))
 			}
 		}
 		v, err := s.attrValue(a.vs, a.ve)

@@ -130,8 +130,8 @@ func TestRefuse(t *testing.T) {
 		{"mismatched", `<a></b>`, nil},
 		{"mismatched prefix", `<p:a></q:a>`, nil},
 		{"unclosed", `<a><b></b>`, nil},
-		{"duplicate attr", `<a x="1" x="2"/>`, nil},
-		{"duplicate prefixed attr", `<a p:x="1" p:x="2"/>`, nil},
+		{"duplicate attr", `<a x="1" x="2"/>`, ErrDuplicateAttr},
+		{"duplicate prefixed attr", `<a p:x="1" p:x="2"/>`, ErrDuplicateAttr},
 		{"lt in attr", `<a x="<"/>`, nil},
 		{"unquoted attr", `<a x=1/>`, nil},
 		{"no space between attrs", `<a x="1"y="2"/>`, nil},
@@ -362,4 +362,18 @@ func FuzzReaderMode(f *testing.F) {
 			t.Fatalf("input %q: bytes mode err %v, reader mode err %v", in, werr, gerr)
 		}
 	})
+}
+
+func TestKeepSpaceOutsideRoot(t *testing.T) {
+	in := "<?xml version=\"1.0\"?>\r\n\n<a> </a>\r\n"
+	want := "Pxml \"version=\\\"1.0\\\"\"\nT\"\\n\\n\"\nS:a\nT\" \"\nE:a\nT\"\\n\"\n"
+	for _, s := range []*Scanner{
+		NewBytes([]byte(in), Options{KeepSpaceOutsideRoot: true}),
+		NewReader(iotest.OneByteReader(strings.NewReader(in)), Options{KeepSpaceOutsideRoot: true, MaxTextChunk: 1, BufferSize: 1}),
+	} {
+		got, err := stream(s)
+		if err != nil || got != want {
+			t.Errorf("got %v\n%s\nwant\n%s", err, got, want)
+		}
+	}
 }
