@@ -47,7 +47,6 @@ type c14nStream struct {
 	attrs []c14nAttr
 }
 
-
 type c14nFrame struct {
 	name              string // qualified name as written
 	scopeN, renderedN int    // lengths of scope and rendered before this element
