@@ -44,7 +44,7 @@ func (v *Verifier) VerifyStream(ctx context.Context, doc *envelope.Document, ope
 
 // CheckStream is VerifyStream with the signature of the accept path's
 // streaming verification step (intake.StreamVerifier).
-func (v *Verifier) CheckStream(ctx context.Context, doc *envelope.Document, open Opener, size int64, channel string) (any, error) {
+func (v *Verifier) CheckStream(ctx context.Context, doc *envelope.Document, open func() (io.ReadCloser, error), size int64, channel string) (any, error) {
 	rep, err := v.VerifyStream(ctx, doc, open, size, channel)
 	if rep == nil {
 		return nil, err
