@@ -42,7 +42,7 @@ type Submitter interface {
 
 // Config wires a Server.
 type Config struct {
-	MaxBody  int64 // bytes; default 32 MiB
+	MaxBody int64 // bytes; default 32 MiB
 	// BlobThreshold: a submitted body above it is spooled to a private
 	// temporary file while it is read and hashed, and goes through the
 	// streaming accept path (parse, verify, blob store) instead of memory;
