@@ -70,3 +70,16 @@ func TestVerifyStreamRefusesAnotherDomainsSigner(t *testing.T) {
 		t.Fatalf("unknown domain: %v", err)
 	}
 }
+
+// FuzzVerifyStream: on any input, the streaming verifier gives the verdict
+// (code) of the in-memory one.
+func FuzzVerifyStream(f *testing.F) {
+	p := pki(f)
+	f.Add(signed(f, p.RSALeaf, 200))
+	f.Add(signed(f, p.ECLeaf, 50))
+	f.Add(edxml("", 10))
+	v := newVerifier(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		sameAsInMemory(t, v, raw, domainRecord, edxmlOpts)
+	})
+}
