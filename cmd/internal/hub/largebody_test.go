@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,9 +10,12 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"lienthong/cmd/internal/sample"
 	"lienthong/envelope/verify"
+	"lienthong/routing/evidence"
+	"lienthong/routing/evidence/logverify"
 	"lienthong/routing/ledger"
 )
 
@@ -154,5 +158,60 @@ func TestLargeBodyRefusalsStoreNothing(t *testing.T) {
 	}
 	if n := h.count("pg_largeobject_metadata"); n != 0 {
 		t.Fatalf("%d large objects stored", n)
+	}
+}
+
+// A large body's evidence bundle carries its bytes (streamed from the blob
+// store), and retention purges the blob and its large object.
+func TestLargeBodyEvidenceBundleAndRetention(t *testing.T) {
+	ek := newEvidenceKeys(t)
+	h := startHub(t, ek.option(nil), func(c *Config) { c.MaxBody, c.BlobThreshold = 8<<20, 1<<20 })
+	raw := sample.EdXML(sample.Doc{From: orgA, To: []string{orgB}, Number: "9010", Notation: "LARGE", Pad: 3 << 20})
+	var sub struct{ ID string }
+	if st := h.call("POST", "/v1/documents", h.tokens[orgA], raw, &sub); st != http.StatusAccepted {
+		t.Fatalf("submit: %d", st)
+	}
+	h.waitStates(sub.ID, h.tokens[orgA], map[string]string{orgB: "delivered"})
+	h.waitReceipts(sub.ID, h.tokens[orgA])
+	if n := h.count("blobs"); n != 1 {
+		t.Fatalf("%d blobs", n)
+	}
+	st, bundle, _ := h.get("/v1/audit/documents/"+sub.ID+"/evidence", h.auditor)
+	if st != 200 {
+		t.Fatalf("bundle: %d", st)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(bundle), int64(len(bundle)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc []byte
+	for _, f := range zr.File {
+		if f.Name == logverify.BundleDocument {
+			rc, _ := f.Open()
+			doc, _ = io.ReadAll(rc)
+			rc.Close()
+		}
+	}
+	if !bytes.Equal(doc, raw) {
+		t.Fatalf("bundle document: %d bytes, want the %d original bytes", len(doc), len(raw))
+	}
+
+	if rep, err := evidence.Audit(context.Background(), h.l.Pool()); err != nil {
+		t.Fatalf("audit with a body in the blob store: %v (%+v)", err, rep)
+	}
+	ids, err := evidence.Purge(context.Background(), h.l.Pool(), h.l, time.Now().Add(time.Hour), 10)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("purge: %v %v", ids, err)
+	}
+	if n, m := h.count("blobs"), h.count("pg_largeobject_metadata"); n != 0 || m != 0 {
+		t.Fatalf("after purge: %d blobs, %d large objects", n, m)
+	}
+	var gone struct{ Code string }
+	if st := h.call("GET", "/v1/documents/"+sub.ID+"/content", h.tokens[orgA], nil, &gone); st != http.StatusGone || gone.Code != "purged" {
+		t.Fatalf("content after purge: %d %q", st, gone.Code)
+	}
+	rep, err := evidence.Audit(context.Background(), h.l.Pool())
+	if err != nil {
+		t.Fatalf("audit after purge: %v (%+v)", err, rep)
 	}
 }
