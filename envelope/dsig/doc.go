@@ -18,7 +18,7 @@
 // carry that second signature (Options.Embedded): the envelope's signature
 // is then checked by validateAt as well (for the chosen signature element,
 // where goxmldsig would validate the first one in document order), and the
-// payload's by goxmldsig on the payload detached as a document of
+// payload's by validateAt too, on the payload detached as a document of
 // its own; each gets its own Report.
 //
 // Sign produces new signed bytes (exclusive c14n, RSA-SHA256 or ECDSA-SHA256,

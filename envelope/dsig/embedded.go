@@ -316,7 +316,7 @@ func (v *Verifier) verifyWithEmbedded(ctx context.Context, d *trust.Domain, root
 // checkEmbedded verifies the embedded document's own signature in tree (the
 // envelope's verified content, or the received tree), filling sub. The
 // embedded root is detached with the namespaces in scope and verified as a
-// document of its own by goxmldsig, against the same trust domain, clock and
+// document of its own (validateAt), against the same trust domain, clock and
 // revocation rules as the envelope. A *VerifyError is the sender's fault; a
 // plain error the hub's.
 func (v *Verifier) checkEmbedded(ctx context.Context, d *trust.Domain, tree *etree.Element, emb *Embedded, sub *Report, now time.Time) (*VerifyError, error) {
@@ -359,9 +359,7 @@ func (v *Verifier) checkEmbedded(ctx context.Context, d *trust.Domain, tree *etr
 		return fail(ve)
 	}
 	_, err = v.checkSig(ctx, d, doc, sig, sub, goxmldsig.DefaultIdAttr, now, func(leaf *x509.Certificate) (*etree.Element, error) {
-		vctx := goxmldsig.NewDefaultValidationContext(&goxmldsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{leaf}})
-		vctx.Clock = goxmldsig.NewFakeClockAt(now)
-		return vctx.Validate(doc)
+		return validateAt(doc, sig, leaf, goxmldsig.DefaultIdAttr)
 	})
 	if err != nil {
 		var ve *VerifyError

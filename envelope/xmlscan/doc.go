@@ -13,7 +13,10 @@
 //     sections) is delivered as successive CharData tokens of at most
 //     max(MaxTextChunk, 4) bytes, so a huge base64 text never sits in memory;
 //     markup (a tag, a comment, a processing instruction) must fit in
-//     Options.MaxTokenBytes.
+//     Options.MaxTokenBytes. Both modes accept exactly the same documents
+//     and give the same tokens once adjacent CharData are joined; when a
+//     text run holds more than one problem, reader mode may report a later
+//     one's neighbour first, since it sees the run in chunks.
 //
 // The scanner is strict: UTF-8 only (a declared encoding must be UTF-8), no
 // DOCTYPE (ErrDoctype), only the five predefined entities and character
@@ -44,6 +47,8 @@
 // Errors are *SyntaxError values carrying the byte offset; the conditions a
 // caller maps to its own rejection codes wrap a sentinel (ErrDoctype,
 // ErrNotUTF8, ErrTooDeep, ErrDuplicateAttr, ErrTooManyAttrs, ErrNameTooLong,
-// ErrTokenTooLarge)
-// for errors.Is. BuildTree makes an etree.Document of the tokens.
+// ErrTokenTooLarge) for errors.Is.
+//
+// BuildTree makes an etree.Document of the tokens (envelope/dsig's private
+// tree); envelope.Parse runs its state machine on them directly.
 package xmlscan

@@ -395,6 +395,7 @@ func (s *Scanner) skipSpace() error {
 }
 
 func (s *Scanner) markup() (Token, error) {
+	s.brackets = 0 // "]]>" across text chunks only, not across markup
 	ok, err := s.need(2)
 	if err != nil {
 		return Token{}, err
@@ -672,7 +673,7 @@ func (s *Scanner) attrValue(vs, ve int) (string, error) {
 		case '\t', '\n':
 			out = append(out, ' ')
 		case '&':
-			r, n, err := entity(raw[k:], true)
+			r, n, err := entity(raw[k:])
 			if err != nil {
 				return "", s.fail(vs+k, "%s", err.Error())
 			}
@@ -903,6 +904,11 @@ func (s *Scanner) text() (Token, error) {
 	terminated := j >= 0
 	if !terminated {
 		if s.eof {
+			// Text up to the end of the input: report what is wrong with
+			// it first, as reader mode (which sees it in chunks) does.
+			if off, err := checkChars(s.buf[s.pos:]); err != nil {
+				return Token{}, s.wrapChar(off, err)
+			}
 			return Token{}, s.unexpectedEOF()
 		}
 		j = safeCut(s.buf[s.pos:], s.avail())
@@ -951,12 +957,16 @@ func (s *Scanner) decodeText(raw []byte, cdata bool) (Token, int, error) {
 				return Token{}, 0, s.fail(0, `"]]>" in text`)
 			}
 		}
-		if k := bytes.Index(raw, []byte("]]>")); k >= 0 {
+	}
+	// The first problem in document order is reported.
+	off, cerr := checkChars(raw)
+	if !cdata {
+		if k := bytes.Index(raw, []byte("]]>")); k >= 0 && (cerr == nil || k < off) {
 			return Token{}, 0, s.fail(k, `"]]>" in text`)
 		}
 	}
-	if off, err := checkChars(raw); err != nil {
-		return Token{}, 0, s.wrapChar(off, err)
+	if cerr != nil {
+		return Token{}, 0, s.wrapChar(off, cerr)
 	}
 	amp := !cdata && bytes.IndexByte(raw, '&') >= 0
 	cr := bytes.IndexByte(raw, '\r') >= 0
@@ -984,7 +994,7 @@ func (s *Scanner) decodeText(raw []byte, cdata bool) (Token, int, error) {
 				out = append(out, '\n')
 				k++
 			case b == '&' && !cdata:
-				r, m, err := entity(raw[k:], false)
+				r, m, err := entity(raw[k:])
 				if err != nil {
 					return Token{}, 0, s.fail(k, "%s", err.Error())
 				}
@@ -1083,7 +1093,7 @@ func safeCutCDATA(b []byte, n int) int {
 
 // entity decodes the reference at the start of b ("&...;"); it returns the
 // character and the reference's length.
-func entity(b []byte, _ bool) (rune, int, error) {
+func entity(b []byte) (rune, int, error) {
 	end := bytes.IndexByte(b[:min(len(b), 33)], ';')
 	if end < 0 {
 		return 0, 0, errors.New("unterminated or overlong entity reference")
