@@ -1,7 +1,6 @@
 package trust
 
 import (
-	"crypto"
 	"crypto/x509"
 	"strings"
 	"testing"
@@ -20,7 +19,7 @@ func ocspDER(t testing.TB, issuer, signer *testpki.Cert, leaf *x509.Certificate,
 	if signer != issuer {
 		tmpl.Certificate = signer.Cert
 	}
-	der, err := ocsp.CreateResponse(issuer.Cert, signer.Cert, tmpl, signer.Key.(crypto.Signer))
+	der, err := ocsp.CreateResponse(issuer.Cert, signer.Cert, tmpl, signer.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
