@@ -220,3 +220,35 @@ func TestChainLRUIsBounded(t *testing.T) {
 		t.Error("chain with a foreign certificate was cached")
 	}
 }
+
+// TestChainCacheConcurrent: documents verified in parallel (run with -race)
+// share the cache; every result is a chain of the caller's certificates.
+func TestChainCacheConcurrent(t *testing.T) {
+	p := cpki(t)
+	d := &Domain{Name: t.Name(), Policy: PolicyRequire, Roots: []*x509.Certificate{p.Root.Cert}}
+	leaves := []*x509.Certificate{p.RSALeaf.Cert, p.RSALeaf2.Cert, p.ECLeaf.Cert}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				leaf := leaves[(g+i)%len(leaves)]
+				inter := []*x509.Certificate{p.Intermediate.Cert}
+				chains, err := d.VerifyChain(leaf, inter, p.Now.Add(time.Duration(i)*time.Minute))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if chains[0][0] != leaf || chains[0][1] != inter[0] {
+					errs <- errors.New("chain of another call's certificates")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
