@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -15,10 +17,12 @@ import (
 	"lienthong/routing/ledger"
 )
 
-// txCounter counts the transactions committed through a pool.
-type txCounter struct{ commits atomic.Int64 }
+// txCounter counts the transactions committed through a pool, and the
+// statements sent one by one (a pipelined pgx.Batch is not counted).
+type txCounter struct{ commits, stmts atomic.Int64 }
 
 func (c *txCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	c.stmts.Add(1)
 	if strings.EqualFold(strings.TrimSpace(d.SQL), "commit") {
 		c.commits.Add(1)
 	}
@@ -212,4 +216,77 @@ func TestPushFailureInTheMiddleOfARun(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Routing a batch of documents (one Kafka fetch batch of the router) takes
+// one transaction and a number of statements that does not grow with the
+// batch: one lookup per distinct recipient, multi-row updates and inserts.
+func TestRouteBatchIsConstantStatements(t *testing.T) {
+	ctx := context.Background()
+	const a, b = "000.00.00.R25", "000.00.00.R26"
+	r := newRig(t, map[string]string{a: "", b: "http://127.0.0.1:1/never"}, nil)
+	var ids []string
+	for i := range 20 {
+		raw := []byte(fmt.Sprintf("<route n=%d/>", i))
+		sum := sha256.Sum256(raw)
+		acc, err := r.l.Accept(ctx, ledger.NewDocument{Sender: sender, DocRef: fmt.Sprintf("route-%d", i), Format: "edxml",
+			Recipients: []string{a, b}, Raw: raw, SHA256: sum[:]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, acc.ID)
+	}
+	r.clearOutbox()
+	c := r.counting()
+	n, err := r.l.Route(ctx, ids, r.l.Organ)
+	if err != nil || n != 40 {
+		t.Fatalf("routed %d, %v", n, err)
+	}
+	if got := c.commits.Load(); got != 1 {
+		t.Fatalf("%d commits, want 1", got)
+	}
+	if got := c.stmts.Load(); got > 12 {
+		t.Fatalf("%d statements to route 40 deliveries, want a constant few", got)
+	}
+	keys, payloads := r.outbox(ledger.TopicDeliver)
+	if len(keys) != 40 {
+		t.Fatalf("%d delivery tasks", len(keys))
+	}
+	last := map[string]float64{}
+	for i, p := range payloads {
+		recp := p["recipient"].(string)
+		if keys[i] != recp {
+			t.Fatalf("task keyed %s for %s", keys[i], recp)
+		}
+		var x struct {
+			state, channel string
+			seq            int64
+		}
+		if err := r.l.Pool().QueryRow(ctx, `SELECT state, channel, seq FROM deliveries WHERE id = $1`,
+			int64(p["delivery_id"].(float64))).Scan(&x.state, &x.channel, &x.seq); err != nil {
+			t.Fatal(err)
+		}
+		wantCh := "pull"
+		if recp == b {
+			wantCh = "push"
+		}
+		if x.state != ledger.StateRouted || x.channel != wantCh || float64(x.seq) != p["sequence"].(float64) {
+			t.Fatalf("task %v: delivery %+v", p, x)
+		}
+		if s := p["sequence"].(float64); s <= last[recp] {
+			t.Fatalf("tasks of %s out of sequence order: %v after %v", recp, s, last[recp])
+		} else {
+			last[recp] = s
+		}
+	}
+	for _, id := range ids {
+		for _, recp := range []string{a, b} {
+			if k := strings.Join(r.eventKinds(id, recp), " "); k != "routed" {
+				t.Fatalf("%s → %s: events %q", id, recp, k)
+			}
+		}
+	}
+	if again, err := r.l.Route(ctx, ids, r.l.Organ); err != nil || again != 0 {
+		t.Fatalf("a repeat routed %d, %v", again, err)
+	}
 }
