@@ -58,7 +58,13 @@ func benchDeliver(b *testing.B, stage string) {
 	if err := bus.EnsureTopics(ctx, bc); err != nil {
 		b.Fatal(err)
 	}
-	w, err := New(l, Config{Bus: bc, Channels: map[string]routing.Channel{"push": &webhook.Pusher{}, "pull": Inbox{}}})
+	var parked atomic.Int64
+	w, err := New(l, Config{Bus: bc, Channels: map[string]routing.Channel{"push": &webhook.Pusher{}, "pull": Inbox{}},
+		OnResult: func(_, outcome string, _ time.Duration) {
+			if outcome == "deferred" {
+				parked.Add(1)
+			}
+		}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,6 +138,7 @@ func benchDeliver(b *testing.B, stage string) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		b.ReportMetric(float64(benchDocs*2)/time.Since(start).Seconds(), "deliveries/s")
+		b.ReportMetric(float64(parked.Swap(0)), "parked")
 		b.StopTimer()
 		stop()
 		rwg.Wait()

@@ -54,9 +54,11 @@ type Config struct {
 	// default 64. Each recipient has its own lane (one attempt at a time, in
 	// the order of lt.deliver), so a slow recipient holds one slot at most.
 	Lanes int
-	// LaneDepth bounds the tasks queued per recipient; default 256. Beyond
+	// LaneDepth bounds the tasks queued per recipient; default 4096. Beyond
 	// it tasks are deferred in the ledger (retrying, due after Policy.Base),
-	// so the consumer never waits for a slow recipient.
+	// so the consumer never waits for a slow recipient. A queued task is a
+	// hundred bytes; a burst to one healthy recipient should be taken in
+	// runs, not parked (a transaction per task and seconds of latency).
 	LaneDepth int
 	// MaxRun bounds the tasks of one lane taken together as a run; default
 	// 64. A run is claimed in one transaction and its outcomes recorded in
@@ -91,7 +93,7 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 		cfg.Lanes = 64
 	}
 	if cfg.LaneDepth <= 0 {
-		cfg.LaneDepth = 256
+		cfg.LaneDepth = 4096
 	}
 	if cfg.MaxRun <= 0 {
 		cfg.MaxRun = 64
