@@ -123,11 +123,16 @@ func benchDeliver(b *testing.B, stage string) {
 			b.Fatal(err)
 		}
 		want := int64(round * benchDocs * 2)
+		var routedIn time.Duration
 		for {
-			var n int64
-			if err := l.Pool().QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE state = $1`,
-				ledger.StateDelivered).Scan(&n); err != nil {
+			var n, unrouted int64
+			if err := l.Pool().QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = $1),
+				count(*) FILTER (WHERE state = $2) FROM deliveries`,
+				ledger.StateDelivered, ledger.StateAccepted).Scan(&n, &unrouted); err != nil {
 				b.Fatal(err)
+			}
+			if unrouted == 0 && routedIn == 0 {
+				routedIn = time.Since(start)
 			}
 			if n == want {
 				break
@@ -139,6 +144,7 @@ func benchDeliver(b *testing.B, stage string) {
 		}
 		b.ReportMetric(float64(benchDocs*2)/time.Since(start).Seconds(), "deliveries/s")
 		b.ReportMetric(float64(parked.Swap(0)), "parked")
+		b.ReportMetric(routedIn.Seconds()*1000, "ms-to-routed")
 		b.StopTimer()
 		stop()
 		rwg.Wait()
