@@ -135,6 +135,10 @@ func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
 		}
 		return Accepted{}, fmt.Errorf("ledger: accept: %w", err)
 	}
+	if !out.Duplicate {
+		l.stats.transactions.Add(1)
+		l.stats.documents.Add(1)
+	}
 	return out, nil
 }
 

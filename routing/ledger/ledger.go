@@ -54,6 +54,8 @@ type Ledger struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 	log  *slog.Logger
+
+	stats acceptCounters // accept_stats.go
 }
 
 // New wraps an open pool. Run Migrate first.
