@@ -52,6 +52,9 @@ type Config struct {
 	AcceptBatch int
 	// AcceptFlushers bounds the batch transactions in flight; 0: DefaultAcceptFlushers.
 	AcceptFlushers int
+	// DirectoryTTL is how long Organ answers from its cache; 0:
+	// DefaultDirectoryTTL, negative: no cache (directory_cache.go).
+	DirectoryTTL time.Duration
 }
 
 // Ledger is the PostgreSQL-backed record. It is safe for concurrent use.
@@ -60,8 +63,9 @@ type Ledger struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	stats acceptCounters // accept_stats.go
-	batch *committer     // accept_batch.go
+	stats acceptCounters  // accept_stats.go
+	batch *committer      // accept_batch.go
+	dir   *directoryCache // directory_cache.go
 }
 
 // New wraps an open pool. Run Migrate first.
@@ -74,6 +78,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Ledger {
 	}
 	l := &Ledger{pool: pool, now: cfg.Now, log: cfg.Logger}
 	l.batch = newCommitter(l, cfg.AcceptBatch, cfg.AcceptFlushers)
+	l.dir = newDirectoryCache(cfg.DirectoryTTL)
 	return l
 }
 
