@@ -1,9 +1,10 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,7 +23,8 @@ import (
 
 // EnvBenchDurable makes BenchmarkAcceptConcurrent start its own PostgreSQL
 // cluster with the dev hub's durable settings (fsync and synchronous_commit
-// on) instead of the test cluster, which runs with fsync off.
+// on) instead of the test cluster, which runs with fsync off;
+// LT_BENCH_DURABLE_SET="name=value,…" tries reloadable settings on it.
 const EnvBenchDurable = "LT_BENCH_DURABLE"
 
 // BenchmarkAcceptConcurrent measures the accept path under load: 32
@@ -43,6 +45,23 @@ func BenchmarkAcceptConcurrent(b *testing.B) {
 		}
 		b.Cleanup(func() { _ = c.Stop(context.Background()) })
 		url = c.URL("postgres")
+		// LT_BENCH_PGSET="name=value,…": reloadable settings to try.
+		if set := os.Getenv(EnvBenchDurable + "_SET"); set != "" {
+			pool, err := pgxpool.New(ctx, url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, kv := range strings.Split(set, ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				if _, err := pool.Exec(ctx, "ALTER SYSTEM SET "+k+" = '"+v+"'"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := pool.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+				b.Fatal(err)
+			}
+			pool.Close()
+		}
 	} else {
 		url = pgtest.NewDatabase(b)
 	}
@@ -54,14 +73,25 @@ func BenchmarkAcceptConcurrent(b *testing.B) {
 	if err := Migrate(ctx, pool); err != nil {
 		b.Fatal(err)
 	}
-	l := New(pool, Config{})
+	cfg := Config{}
+	if v, err := strconv.Atoi(os.Getenv("LT_BENCH_FLUSHERS")); err == nil { // experiments
+		cfg.AcceptFlushers = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("LT_BENCH_BATCH")); err == nil {
+		cfg.AcceptBatch = v
+	}
+	l := New(pool, cfg)
 	organs := []string{"000.00.00.C01", "000.00.00.C02", "000.00.00.C03"}
 	for _, code := range organs {
 		if err := l.UpsertOrgan(ctx, Organ{Code: code, Name: code, Channel: ChannelPull, Active: true}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	body := bytes.Repeat([]byte("<x>lienthong</x>"), 20*1024/16)
+	// A signed edXML document is mostly its base64 attachment: random
+	// base64 compresses like one (TOAST and wal_compression gain little).
+	rnd := make([]byte, 15*1024)
+	_, _ = rand.Read(rnd)
+	body := []byte(base64.StdEncoding.EncodeToString(rnd))
 	run := fmt.Sprint(time.Now().UnixNano()) // the durable cluster outlives one b.N round
 	const workers = 32
 	var next atomic.Int64
