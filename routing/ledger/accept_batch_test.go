@@ -226,27 +226,50 @@ func TestBatchedSequencesFollowCommitOrderWithoutGaps(t *testing.T) {
 	if err := l.UpsertOrgan(ctx, Organ{Code: "000.00.00.C03", Name: "C", Channel: ChannelPull, Active: true}); err != nil {
 		t.Fatal(err)
 	}
+	// Originals for status packages, which take the one-document path.
+	const originals = 40
+	for i := range originals {
+		d := doc(fmt.Sprint("O", i), fmt.Sprint("<o", i, "/>"))
+		d.Flow = &Flow{Kind: FlowNew}
+		if _, err := l.Accept(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := l.AcceptStats()
 	const n = 300
-	docs := make([]NewDocument, n)
-	for i := range docs {
-		docs[i] = doc(fmt.Sprint("D", i), fmt.Sprint("<d", i, "/>"))
-		docs[i].Flow = &Flow{Kind: FlowNew}
+	var docs []NewDocument
+	for i := range n {
+		d := doc(fmt.Sprint("D", i), fmt.Sprint("<d", i, "/>"))
+		d.Flow = &Flow{Kind: FlowNew}
 		switch i % 3 {
 		case 0:
-			docs[i].Recipients = []string{"000.00.00.C02", "000.00.00.C03"}
+			d.Recipients = []string{"000.00.00.C02", "000.00.00.C03"}
 		case 1:
-			docs[i].Recipients = []string{"000.00.00.C03"}
+			d.Recipients = []string{"000.00.00.C03"}
+		}
+		docs = append(docs, d)
+		if i%5 == 0 { // C02 → C01: batched
+			r := doc(fmt.Sprint("R", i), fmt.Sprint("<r", i, "/>"))
+			r.Sender, r.Recipients, r.Flow = "000.00.00.C02", []string{"000.00.00.C01"}, &Flow{Kind: FlowNew}
+			docs = append(docs, r)
+		}
+		if i%(n/originals) == 0 && i/(n/originals) < originals { // status 01 C02 → C01: one transaction each
+			ref := fmt.Sprint("O", i/(n/originals))
+			st := doc(ref, fmt.Sprint("<status", i, "/>"))
+			st.Sender, st.Recipients = "000.00.00.C02", []string{"000.00.00.C01"}
+			st.Flow = &Flow{Kind: FlowStatus, Target: ref, Addressee: "000.00.00.C01", Code: "01"}
+			docs = append(docs, st)
 		}
 	}
 	for i, r := range acceptAll(l, docs)() {
-		if r.err != nil {
-			t.Fatalf("document %d: %v", i, r.err)
+		if r.err != nil || r.Duplicate {
+			t.Fatalf("document %d: %+v %v", i, r.Accepted, r.err)
 		}
 	}
-	if st := l.AcceptStats(); st.Transactions >= n {
-		t.Errorf("%d transactions for %d documents: nothing was batched", st.Transactions, n)
+	if st := l.AcceptStats(); st.Transactions-before.Transactions >= int64(len(docs)) {
+		t.Errorf("%d transactions for %d documents: nothing was batched", st.Transactions-before.Transactions, len(docs))
 	}
-	for _, r := range []string{"000.00.00.C02", "000.00.00.C03"} {
+	for _, r := range []string{"000.00.00.C01", "000.00.00.C02", "000.00.00.C03"} {
 		rows, _ := l.Pool().Query(ctx, `SELECT r.seq, e.id FROM deliveries r
 			JOIN events e ON e.document_id = r.document_id AND e.kind = 'accepted'
 			WHERE r.recipient = $1 ORDER BY r.seq`, r)
