@@ -58,5 +58,6 @@ func FuzzParse(f *testing.F) {
 		if !reflect.DeepEqual(d, d2) {
 			t.Fatalf("second parse differs:\n%+v\n%+v", d, d2)
 		}
+		sameAsParse(t, raw, d)
 	})
 }

@@ -3,7 +3,6 @@ package envelope
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -64,7 +63,8 @@ func (l Limits) withDefaults() Limits {
 
 // Parse detects the envelope in raw (an edXML document package, an edXML
 // status package, or a hub envelope) and reads it into a Document in one
-// streaming pass. Document.Raw is raw itself, never modified.
+// streaming pass over envelope/xmlscan's tokens. Document.Raw is raw itself,
+// never modified.
 //
 // Parse checks well-formedness (including namespace well-formedness: an
 // unbound prefix is not XML), refuses DOCTYPE and entity declarations, accepts
@@ -86,11 +86,10 @@ func Parse(raw []byte, lim Limits) (*Document, error) {
 	if !utf8.Valid(data) {
 		return nil, newErr(CodeBadEncoding, "the document is not valid UTF-8")
 	}
-	p := parser{data: data, lim: lim, doc: &Document{Raw: raw}}
+	p := parser{lim: lim, doc: &Document{Raw: raw}}
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
-	p.dec = newDecoder(data)
-	if err := p.run(); err != nil {
+	if err := p.scan(data); err != nil {
 		return nil, err
 	}
 	switch p.root {
@@ -421,11 +420,7 @@ type attEntry struct {
 }
 
 type parser struct {
-	data  []byte // the input without BOM
 	lim   Limits
-	dec   *xml.Decoder
-	base  int // offset of dec's input within data
-	ntok  int
 	stack []frame
 	ns    []nsBinding
 	text  []byte
@@ -460,54 +455,6 @@ type parser struct {
 
 func (p *parser) warn(format string, args ...any) {
 	p.doc.Warnings = append(p.doc.Warnings, fmt.Sprintf(format, args...))
-}
-
-func (p *parser) run() error {
-	for {
-		tok, err := p.dec.RawToken()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return p.syntaxErr(err)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if err := p.start(t); err != nil {
-				return err
-			}
-		case xml.EndElement:
-			if err := p.end(t); err != nil {
-				return err
-			}
-		case xml.CharData:
-			if err := p.chars(t); err != nil {
-				return err
-			}
-		case xml.ProcInst:
-			if strings.EqualFold(t.Target, "xml") && (p.ntok > 0 || p.base > 0) {
-				return newErr(CodeNotXML, "the XML declaration must come first, with nothing before it")
-			}
-		case xml.Directive:
-			return newErr(CodeNotXML, "DOCTYPE and other declarations are not allowed")
-		}
-		p.ntok++
-	}
-	if p.root == kOther {
-		return newErr(CodeNotXML, "no root element")
-	}
-	if len(p.stack) > 0 {
-		return newErr(CodeNotXML, "unexpected end of input inside <%s>", p.stack[len(p.stack)-1].name.Local)
-	}
-	return nil
-}
-
-func (p *parser) syntaxErr(err error) error {
-	var ce *errCharset
-	if errors.As(err, &ce) {
-		return &Error{Code: CodeBadEncoding, Msg: "only UTF-8 is accepted", Err: err}
-	}
-	return &Error{Code: CodeNotXML, Msg: "not well-formed", Err: err}
 }
 
 func (p *parser) lookup(prefix string) (string, bool) {
@@ -624,7 +571,6 @@ func (p *parser) open(k kind, t xml.StartElement, uri string) error {
 			return newErr(CodeManifest, "attachment %d has more than one ContentTransferEncoded", len(p.atts))
 		}
 		p.b64.reset(p.lim.MaxAttachmentBytes)
-		p.skipText()
 	case kStatusCode:
 		if p.status == nil {
 			p.status = &Status{}
@@ -640,7 +586,6 @@ func (p *parser) open(k kind, t xml.StartElement, uri string) error {
 		case "base64":
 			p.payloadB64 = true
 			p.b64.reset(p.lim.MaxAttachmentBytes)
-			p.skipText()
 		default:
 			return newErr(CodeUnknownEnvelope, "hub Payload encoding %q is not supported (want \"base64\" or none)", enc)
 		}
@@ -649,29 +594,6 @@ func (p *parser) open(k kind, t xml.StartElement, uri string) error {
 		p.payloadNS = uri
 	}
 	return nil
-}
-
-// skipText is the fast path for base64 text: it hands the element's text
-// straight from the input to the base64 stream and restarts the tokenizer at
-// the next '<', instead of having encoding/xml copy it byte by byte. It falls
-// back to the tokenizer when the text holds an entity or character reference.
-func (p *parser) skipText() {
-	off := p.base + int(p.dec.InputOffset())
-	if off < 2 || off > len(p.data) || p.data[off-2] == '/' { // empty element <x/>
-		return
-	}
-	i := bytes.IndexByte(p.data[off:], '<')
-	if i < 0 {
-		return // the tokenizer reports the missing end tag
-	}
-	seg := p.data[off : off+i]
-	if bytes.IndexByte(seg, '&') >= 0 {
-		return
-	}
-	p.b64.write(seg)
-	p.base = off + i
-	p.dec = newDecoder(p.data[p.base:])
-	p.ntok++
 }
 
 func (p *parser) chars(t xml.CharData) error {

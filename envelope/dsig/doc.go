@@ -6,17 +6,19 @@
 // no duplicate attributes, a depth limit), requires exactly one ds:Signature
 // at the place the document type expects, enforces the algorithm allow-list,
 // validates the signer's chain against a trust domain (envelope/trust) at the
-// hub's clock, and only then lets goxmldsig check digest and signature value
-// against a store holding that one validated certificate. It returns a
-// Report and the element goxmldsig re-parsed from the verified canonical
-// bytes: callers read metadata from that element only (signature-wrapping
-// defence). It never re-serialises or alters the bytes it is given.
+// hub's clock, and only then checks signature value and digest with that one
+// validated certificate (validateAt: SignedInfo canonicalised by goxmldsig's
+// canonicalizers, the whole document streamed through the package's own
+// canonicalizer into the digest). It returns a Report and the verified root
+// element of its private tree, the signature removed: callers read metadata
+// from that element only (signature-wrapping defence). It never
+// re-serialises or alters the bytes it is given.
 //
 // A hub envelope carrying an Akoma Ntoso payload signed by its author may
 // carry that second signature (Options.Embedded): the envelope's signature
-// is then checked by validateAt, which does goxmldsig's work for a chosen
-// signature element (goxmldsig validates the first one in document order),
-// and the payload's by goxmldsig on the payload detached as a document of
+// is then checked by validateAt as well (for the chosen signature element,
+// where goxmldsig would validate the first one in document order), and the
+// payload's by validateAt too, on the payload detached as a document of
 // its own; each gets its own Report.
 //
 // Sign produces new signed bytes (exclusive c14n, RSA-SHA256 or ECDSA-SHA256,

@@ -18,6 +18,7 @@ import (
 	"github.com/russellhaering/goxmldsig/etreeutils"
 
 	"lienthong/envelope/trust"
+	"lienthong/envelope/xmlscan"
 )
 
 // Embedded describes a signed document carried inside the document being
@@ -109,11 +110,16 @@ var sigMethodX509 = map[string]x509.SignatureAlgorithm{
 //     with goxmldsig's exported canonicalizers, exactly as goxmldsig does;
 //  2. SignatureValue is checked over those bytes with the leaf's key;
 //  3. the Reference is read from the verified SignedInfo bytes only;
-//  4. a copy of root without sig (exactly that element: the enveloped
-//     transform) is canonicalised by the Reference's c14n transform and
-//     digested; the digest must match;
-//  5. the canonical bytes are re-parsed and returned: callers read from
-//     that element only (signature-wrapping defence).
+//  4. root without sig (exactly that element: the enveloped transform) is
+//     canonicalised by the Reference's c14n transform straight into the
+//     digest (canonicalizer: no copy of the tree, no canonical []byte); the
+//     digest must match;
+//  5. sig is removed from the tree and root is returned: callers read from
+//     that element only (signature-wrapping defence). That is the signed
+//     content because checkReference made the Reference cover the whole
+//     document and the transform removed that one signature, nothing else.
+//
+// root must be the document's root element.
 //
 // A digest mismatch is errDigestMismatch; invalidError maps the errors as
 // it maps goxmldsig's.
@@ -165,8 +171,8 @@ func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string)
 	}
 
 	// From here on, only the verified SignedInfo bytes are read.
-	vdoc := etree.NewDocument()
-	if err := vdoc.ReadFromBytes(signedInfo); err != nil {
+	vdoc, err := xmlscan.BuildTree(xmlscan.NewBytes(signedInfo, xmlscan.Options{MaxDepth: MaxDepth}))
+	if err != nil {
 		return nil, err
 	}
 	vsi := vdoc.Root()
@@ -182,44 +188,35 @@ func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string)
 	if err != nil {
 		return nil, err
 	}
-	var refCanon goxmldsig.Canonicalizer
+	var exclusive, c14n bool
 	enveloped := false
+	prefixes := ""
 	if ts := childDS(ref, "Transforms"); ts != nil {
 		for _, t := range ts.ChildElements() {
 			switch a := algorithm(t); a {
 			case AlgEnveloped:
 				enveloped = true
 			case AlgExcC14N:
-				prefixes := ""
 				for _, c := range t.ChildElements() {
 					if c.Tag == "InclusiveNamespaces" {
 						prefixes = c.SelectAttrValue("PrefixList", "")
 					}
 				}
-				refCanon = goxmldsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList(prefixes)
-			case AlgC14N11:
-				refCanon = goxmldsig.MakeC14N11Canonicalizer()
-			case AlgC14N10:
-				refCanon = goxmldsig.MakeC14N10RecCanonicalizer()
+				exclusive, c14n = true, true
+			case AlgC14N11, AlgC14N10:
+				exclusive, c14n = false, true
 			default:
 				return nil, errors.New("unknown transform algorithm: " + a)
 			}
 		}
 	}
-	if !enveloped || refCanon == nil {
+	if !enveloped || !c14n {
 		return nil, errors.New("reference transforms are not enveloped-signature + c14n")
 	}
-	path := pathTo(root, sig)
-	if path == nil {
+	// The streaming canonicalizer needs root to be the document's root (no
+	// ancestors whose namespaces would be in scope) and sig inside it.
+	if p := root.Parent(); (p != nil && (p.Tag != "" || p.Parent() != nil)) || sig == root || !within(sig, root) {
 		return nil, errors.New("enveloped-signature transform: signature not found")
-	}
-	content := root.Copy()
-	if !removeAt(content, path) {
-		return nil, errors.New("enveloped-signature transform: signature not found")
-	}
-	referenced, err := refCanon.Canonicalize(content)
-	if err != nil {
-		return nil, err
 	}
 	var h hash.Hash
 	switch digestAlg {
@@ -232,15 +229,19 @@ func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string)
 	default:
 		return nil, errors.New("unknown digest algorithm: " + digestAlg)
 	}
-	h.Write(referenced)
+	// The referenced content (root without exactly sig: the enveloped
+	// transform) is canonicalised straight into the hash.
+	if err := newCanonicalizer(h, exclusive, prefixes, sig).canonicalize(root); err != nil {
+		return nil, err
+	}
 	if !bytes.Equal(h.Sum(nil), want) {
 		return nil, errDigestMismatch
 	}
-	out := etree.NewDocument()
-	if err := out.ReadFromBytes(referenced); err != nil {
-		return nil, err
-	}
-	return out.Root(), nil
+	// The verified content is our tree without the signature: exactly what
+	// was digested (comments aside, which c14n leaves out and which
+	// findCommentInjection has checked cannot split a value).
+	sig.Parent().RemoveChild(sig)
+	return root, nil
 }
 
 // childDS returns el's first child element in the XML-DSig namespace with
@@ -255,55 +256,6 @@ func childDS(el *etree.Element, tag string) *etree.Element {
 		}
 	}
 	return nil
-}
-
-// pathTo gives the child indexes from root down to el, or nil.
-func pathTo(root, el *etree.Element) []int {
-	var rev []int
-	for e := el; e != root; e = e.Parent() {
-		p := e.Parent()
-		if p == nil {
-			return nil
-		}
-		i := -1
-		for j, t := range p.Child {
-			if t == e {
-				i = j
-				break
-			}
-		}
-		if i < 0 {
-			return nil
-		}
-		rev = append(rev, i)
-	}
-	if len(rev) == 0 {
-		return nil
-	}
-	out := make([]int, len(rev))
-	for i, v := range rev {
-		out[len(rev)-1-i] = v
-	}
-	return out
-}
-
-// removeAt removes the element at path (child indexes) under el.
-func removeAt(el *etree.Element, path []int) bool {
-	for i, idx := range path {
-		if idx >= len(el.Child) {
-			return false
-		}
-		c, ok := el.Child[idx].(*etree.Element)
-		if !ok {
-			return false
-		}
-		if i == len(path)-1 {
-			el.RemoveChildAt(idx)
-			return true
-		}
-		el = c
-	}
-	return false
 }
 
 // onlyExclusiveC14N refuses an embedded document's signature whose
@@ -419,7 +371,7 @@ func (v *Verifier) verifyWithEmbedded(ctx context.Context, d *trust.Domain, root
 // checkEmbedded verifies the embedded document's own signature in tree (the
 // envelope's verified content, or the received tree), filling sub. The
 // embedded root is detached with the namespaces in scope and verified as a
-// document of its own by goxmldsig, against the same trust domain, clock and
+// document of its own (validateAt), against the same trust domain, clock and
 // revocation rules as the envelope. A *VerifyError is the sender's fault; a
 // plain error the hub's.
 func (v *Verifier) checkEmbedded(ctx context.Context, d *trust.Domain, tree *etree.Element, emb *Embedded, sub *Report, now time.Time) (*VerifyError, error) {
@@ -462,9 +414,7 @@ func (v *Verifier) checkEmbedded(ctx context.Context, d *trust.Domain, tree *etr
 		return fail(ve)
 	}
 	_, err = v.checkSig(ctx, d, doc, sig, sub, goxmldsig.DefaultIdAttr, now, func(leaf *x509.Certificate) (*etree.Element, error) {
-		vctx := goxmldsig.NewDefaultValidationContext(&goxmldsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{leaf}})
-		vctx.Clock = goxmldsig.NewFakeClockAt(now)
-		return vctx.Validate(doc)
+		return validateAt(doc, sig, leaf, goxmldsig.DefaultIdAttr)
 	})
 	if err != nil {
 		var ve *VerifyError

@@ -1,14 +1,14 @@
 package dsig
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
+
+	"lienthong/envelope/xmlscan"
 )
 
 // Namespaces the package knows by name.
@@ -120,46 +120,42 @@ func (l Location) find(root *etree.Element) (*etree.Element, error) {
 	return el, nil
 }
 
-// parse reads untrusted XML with hardened settings. raw is not modified; a
-// trailing run of whitespace is ignored for parsing only (etree's
-// ValidateInput refuses any token after the root element).
+// parse reads untrusted XML with hardened settings (envelope/xmlscan: UTF-8
+// only, no DOCTYPE, the depth limit, no duplicate attributes). raw is not
+// modified; nothing but whitespace may follow the root element.
 func parse(raw []byte) (*etree.Document, error) {
 	if !utf8.Valid(raw) {
 		return nil, verr(CodeBadEncoding, nil, "input is not valid UTF-8")
 	}
-	body := bytes.TrimRight(raw, " \t\r\n")
-	doc := etree.NewDocument()
-	doc.ReadSettings = etree.ReadSettings{
-		ValidateInput:          true,
-		PreserveDuplicateAttrs: true, // keep duplicates so that they can be rejected
-		MaxDepth:               MaxDepth,
-		CharsetReader: func(label string, r io.Reader) (io.Reader, error) {
-			if strings.EqualFold(label, "utf-8") || strings.EqualFold(label, "utf8") {
-				return r, nil
-			}
-			return nil, &VerifyError{Code: CodeBadEncoding, Reason: fmt.Sprintf("encoding %q not accepted (UTF-8 only)", label)}
-		},
-	}
-	if err := doc.ReadFromBytes(body); err != nil {
-		var ve *VerifyError
+	doc, err := xmlscan.BuildTree(xmlscan.NewBytes(raw, xmlscan.Options{MaxDepth: MaxDepth, MaxAttrs: 1 << 16, MaxNameLen: 1 << 16, KeepSpaceOutsideRoot: true}))
+	if err != nil {
 		switch {
-		case errors.As(err, &ve):
-			return nil, ve
-		case errors.Is(err, etree.ErrMaxDepth):
+		case errors.Is(err, xmlscan.ErrDoctype):
+			return nil, verr(CodeDoctype, nil, "DOCTYPE not allowed")
+		case errors.Is(err, xmlscan.ErrNotUTF8):
+			return nil, verr(CodeBadEncoding, err, "not UTF-8 (UTF-8 only)")
+		case errors.Is(err, xmlscan.ErrTooDeep):
 			return nil, verr(CodeTooDeep, err, "nesting deeper than %d", MaxDepth)
+		case errors.Is(err, xmlscan.ErrDuplicateAttr):
+			return nil, verr(CodeDuplicateAttr, err, "duplicate attribute")
 		}
 		return nil, verr(CodeNotXML, err, "not well-formed XML")
 	}
-	if doc.Root() == nil {
+	root := doc.Root()
+	if root == nil {
 		return nil, verr(CodeNotXML, nil, "no root element")
 	}
-	for _, t := range doc.Child {
-		if _, ok := t.(*etree.Directive); ok {
-			return nil, verr(CodeDoctype, nil, "DOCTYPE not allowed")
+	// Whitespace before the root stays (Sign writes the tree out); after it
+	// it is dropped (Sign appends the received run). Comments and PIs after
+	// the root are well-formed but outside any signature; the hub has never
+	// accepted them.
+	for i := len(doc.Child) - 1; doc.Child[i] != root; i-- {
+		if _, ok := doc.Child[i].(*etree.CharData); !ok {
+			return nil, verr(CodeNotXML, nil, "content after the root element")
 		}
+		doc.RemoveChildAt(i)
 	}
-	var err error
-	walk(doc.Root(), func(el *etree.Element) bool {
+	walk(root, func(el *etree.Element) bool {
 		for i := range el.Attr {
 			for j := i + 1; j < len(el.Attr); j++ {
 				a, b := &el.Attr[i], &el.Attr[j]

@@ -165,6 +165,34 @@ func selfCheck(out []byte, leaf *x509.Certificate, loc Location, others bool) er
 	}
 	vctx := goxmldsig.NewDefaultValidationContext(&goxmldsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{leaf}})
 	vctx.Clock = goxmldsig.NewFakeClockAt(leaf.NotBefore)
-	_, err = vctx.Validate(doc.Root())
+	if _, err = vctx.Validate(doc.Root()); err != nil {
+		return err
+	}
+	// And with the hub's own verifier, which follows the c14n specs where
+	// goxmldsig's signing side does not (attribute order across namespaces):
+	// never hand out a signature the hub, or xmlsec1, would refuse.
+	if doc, err = parse(out); err != nil {
+		return err
+	}
+	if sig = childDSDeep(doc.Root()); sig == nil {
+		return errors.New("signature lost")
+	}
+	if ve := normaliseSignatureValue(sig, leaf); ve != nil {
+		return ve
+	}
+	_, err = validateAt(doc.Root(), sig, leaf, "")
 	return err
+}
+
+// childDSDeep returns the first ds:Signature under root in document order.
+func childDSDeep(root *etree.Element) *etree.Element {
+	var sig *etree.Element
+	walk(root, func(el *etree.Element) bool {
+		if el.Tag == "Signature" && el.NamespaceURI() == NamespaceDSig {
+			sig = el
+			return false
+		}
+		return true
+	})
+	return sig
 }

@@ -78,7 +78,7 @@ type Verifier struct {
 //
 // It returns a Report in every case where the domain exists (Outcome valid,
 // invalid, absent or placeholder) and, when the signature is valid, the
-// element goxmldsig re-parsed from the verified canonical bytes: read
+// verified root element (the signed content, signature removed): read
 // metadata from that element only. raw is neither modified nor
 // re-serialised.
 //
@@ -167,10 +167,7 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, domain string, opts O
 	}
 	idAttr := opts.idAttr()
 	verified, err := v.checkSig(ctx, d, root, sig, rep, idAttr, now, func(leaf *x509.Certificate) (*etree.Element, error) {
-		vctx := goxmldsig.NewDefaultValidationContext(&goxmldsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{leaf}})
-		vctx.Clock = goxmldsig.NewFakeClockAt(now)
-		vctx.IdAttribute = idAttr
-		return vctx.Validate(root)
+		return validateAt(root, sig, leaf, idAttr)
 	})
 	if err != nil {
 		var ve *VerifyError

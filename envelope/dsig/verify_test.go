@@ -451,3 +451,19 @@ func TestAKNLocation(t *testing.T) {
 		t.Fatalf("other source: %v", err)
 	}
 }
+
+// Sign refuses to hand out a signature its own verifier (and xmlsec1) would
+// refuse: goxmldsig's signing canonicalizer orders xml:lang before xsi:type,
+// the c14n specs the other way round.
+func TestSignRefusesNonSpecCanonicalForm(t *testing.T) {
+	p := pki(t)
+	doc := replaceOnce(t, edxml("", 100), "<edXML:Place>",
+		`<edXML:Place xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xml:lang="vi" xsi:type="t">`)
+	if _, err := dsig.Sign(doc, p.RSALeaf.Key, p.Chain(p.RSALeaf), dsig.SignOptions{Location: dsig.EdXMLHeader}); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("Sign: %v, want a failed self-check", err)
+	}
+	// The common case still signs.
+	if _, err := dsig.Sign(edxml("", 100), p.RSALeaf.Key, p.Chain(p.RSALeaf), dsig.SignOptions{Location: dsig.EdXMLHeader}); err != nil {
+		t.Fatal(err)
+	}
+}

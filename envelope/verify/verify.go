@@ -340,23 +340,11 @@ func Embedded(f envelope.Format) *dsig.Embedded {
 	}
 }
 
-// signedDocument reads the verified element (goxmldsig's re-parse of the
-// canonical signed bytes, signature removed) as an envelope.
+// signedDocument reads the verified element (the signed content, signature
+// removed) as an envelope, straight from the tree: no re-serialisation and
+// no second parse of the bytes.
 func signedDocument(el *etree.Element, lim envelope.Limits) (*envelope.Document, error) {
-	d := etree.NewDocument()
-	d.SetRoot(el.Copy())
-	d.WriteSettings = etree.WriteSettings{CanonicalAttrVal: true, CanonicalText: true}
-	b, err := d.WriteToBytes()
-	if err != nil {
-		return nil, err
-	}
-	b = append([]byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"), b...)
-	if lim.MaxBytes > 0 {
-		// The input was capped already; canonical form may repeat namespace
-		// declarations and re-quote attributes.
-		lim.MaxBytes = 2*lim.MaxBytes + 1<<10
-	}
-	return envelope.Parse(b, lim)
+	return envelope.ParseElement(el, lim)
 }
 
 // metadataDiff names the first metadata field that differs, or "".

@@ -1,0 +1,308 @@
+package dsig
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+const nsXML = "http://www.w3.org/XML/1998/namespace"
+
+// canonicalizer writes the canonical form (without comments) of a whole
+// document's root element to w, leaving out one element (the enveloped
+// signature), without copying or changing the tree. It implements
+// exclusive c14n 1.0 (with an InclusiveNamespaces PrefixList) and inclusive
+// c14n 1.0 and 1.1, which give the same bytes for a document's root element
+// (they differ only for xml:* attributes inherited into a document subset).
+//
+// It is only for an element with no ancestors (the document's root, where
+// the in-scope namespaces are the ones the tree declares): the Reference the
+// hub accepts covers the whole document. SignedInfo, which is canonicalised
+// with its ancestors' context, goes through goxmldsig's canonicalizers.
+type canonicalizer struct {
+	w         io.Writer
+	buf       []byte
+	err       error
+	exclusive bool
+	inclusive []string // exclusive c14n's PrefixList ("" for #default)
+	skip      *etree.Element
+
+	scope    []nsBinding // declarations in scope, innermost last
+	rendered []nsBinding // declarations in effect in the output
+	nsOut    []nsBinding // scratch: declarations to render, per element
+	attrs    []canonAttr // scratch: attributes to render, per element
+}
+
+type nsBinding struct{ prefix, uri string }
+
+type canonAttr struct {
+	uri string
+	a   *etree.Attr
+}
+
+func newCanonicalizer(w io.Writer, exclusive bool, prefixList string, skip *etree.Element) *canonicalizer {
+	c := &canonicalizer{w: w, exclusive: exclusive, skip: skip, buf: make([]byte, 0, 32<<10)}
+	for _, p := range strings.Fields(prefixList) {
+		if p == "#default" {
+			p = ""
+		}
+		c.inclusive = append(c.inclusive, p)
+	}
+	return c
+}
+
+// canonicalize writes root's canonical form.
+func (c *canonicalizer) canonicalize(root *etree.Element) error {
+	if err := c.element(root); err != nil {
+		return err
+	}
+	c.flush()
+	return c.err
+}
+
+func (c *canonicalizer) flush() {
+	if c.err == nil && len(c.buf) > 0 {
+		_, c.err = c.w.Write(c.buf)
+	}
+	c.buf = c.buf[:0]
+}
+
+func (c *canonicalizer) str(s string) {
+	c.buf = append(c.buf, s...)
+	if len(c.buf) >= 32<<10 {
+		c.flush()
+	}
+}
+
+func lookup(stack []nsBinding, prefix string) (string, bool) {
+	for i := len(stack) - 1; i >= 0; i-- {
+		if stack[i].prefix == prefix {
+			return stack[i].uri, true
+		}
+	}
+	return "", false
+}
+
+func (c *canonicalizer) element(el *etree.Element) error {
+	scopeMark, rendMark := len(c.scope), len(c.rendered)
+	defer func() { c.scope, c.rendered = c.scope[:scopeMark], c.rendered[:rendMark] }()
+	for _, a := range el.Attr {
+		switch {
+		case a.Space == "xmlns":
+			c.scope = append(c.scope, nsBinding{a.Key, a.Value})
+		case a.Space == "" && a.Key == "xmlns":
+			c.scope = append(c.scope, nsBinding{"", a.Value})
+		}
+	}
+
+	nsStart := len(c.nsOut)
+	render := func(p, uri string) {
+		for _, b := range c.nsOut[nsStart:] {
+			if b.prefix == p {
+				return
+			}
+		}
+		r, ok := lookup(c.rendered[:rendMark], p)
+		if p == "" && uri == "" && (!ok || r == "") {
+			return
+		}
+		if ok && r == uri {
+			return
+		}
+		c.nsOut = append(c.nsOut, nsBinding{p, uri})
+	}
+	if c.exclusive {
+		utilise := func(p string) error {
+			if p == "xml" {
+				return nil
+			}
+			uri, ok := lookup(c.scope, p)
+			if !ok && p != "" {
+				return fmt.Errorf("c14n: undeclared namespace prefix %q", p)
+			}
+			render(p, uri)
+			return nil
+		}
+		if err := utilise(el.Space); err != nil {
+			return err
+		}
+		for _, a := range el.Attr {
+			if a.Space != "" && a.Space != "xmlns" {
+				if err := utilise(a.Space); err != nil {
+					return err
+				}
+			}
+		}
+		for _, p := range c.inclusive {
+			if uri, ok := lookup(c.scope, p); ok || p == "" {
+				render(p, uri)
+			}
+		}
+	} else {
+		for _, b := range c.scope[scopeMark:] {
+			if b.prefix == "xml" && b.uri == nsXML {
+				continue
+			}
+			render(b.prefix, b.uri)
+		}
+		if el.Space != "" && el.Space != "xml" {
+			if _, ok := lookup(c.scope, el.Space); !ok {
+				return fmt.Errorf("c14n: undeclared namespace prefix %q", el.Space)
+			}
+		}
+	}
+	ns := c.nsOut[nsStart:]
+	slices.SortFunc(ns, func(a, b nsBinding) int { return cmp.Compare(a.prefix, b.prefix) })
+	c.rendered = append(c.rendered, ns...)
+
+	attrStart := len(c.attrs)
+	for i := range el.Attr {
+		a := &el.Attr[i]
+		var uri string
+		switch {
+		case a.Space == "xmlns", a.Space == "" && a.Key == "xmlns":
+			continue
+		case a.Space == "":
+		case a.Space == "xml":
+			uri = nsXML
+		default:
+			u, ok := lookup(c.scope, a.Space)
+			if !ok {
+				return fmt.Errorf("c14n: undeclared namespace prefix %q", a.Space)
+			}
+			uri = u
+		}
+		c.attrs = append(c.attrs, canonAttr{uri, a})
+	}
+	attrs := c.attrs[attrStart:]
+	slices.SortFunc(attrs, func(a, b canonAttr) int {
+		if r := cmp.Compare(a.uri, b.uri); r != 0 {
+			return r
+		}
+		return cmp.Compare(a.a.Key, b.a.Key)
+	})
+
+	c.str("<")
+	c.qname(el.Space, el.Tag)
+	for _, b := range ns {
+		if b.prefix == "" {
+			c.str(` xmlns="`)
+		} else {
+			c.str(" xmlns:")
+			c.str(b.prefix)
+			c.str(`="`)
+		}
+		c.escapeAttr(b.uri)
+		c.str(`"`)
+	}
+	for _, a := range attrs {
+		c.str(" ")
+		c.qname(a.a.Space, a.a.Key)
+		c.str(`="`)
+		c.escapeAttr(a.a.Value)
+		c.str(`"`)
+	}
+	c.str(">")
+	c.nsOut, c.attrs = c.nsOut[:nsStart], c.attrs[:attrStart]
+
+	for _, t := range el.Child {
+		switch t := t.(type) {
+		case *etree.Element:
+			if t == c.skip {
+				continue
+			}
+			if err := c.element(t); err != nil {
+				return err
+			}
+		case *etree.CharData:
+			c.escapeText(t.Data)
+		case *etree.ProcInst:
+			c.str("<?")
+			c.str(t.Target)
+			if t.Inst != "" {
+				c.str(" ")
+				c.str(t.Inst)
+			}
+			c.str("?>")
+		}
+	}
+	c.str("</")
+	c.qname(el.Space, el.Tag)
+	c.str(">")
+	return nil
+}
+
+func (c *canonicalizer) qname(space, local string) {
+	if space != "" {
+		c.str(space)
+		c.str(":")
+	}
+	c.str(local)
+}
+
+// escapeText writes character data as c14n requires (&, <, > and \r).
+func (c *canonicalizer) escapeText(s string) {
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "&<>\r")
+		if i < 0 {
+			c.bigStr(s)
+			return
+		}
+		c.bigStr(s[:i])
+		switch s[i] {
+		case '&':
+			c.str("&amp;")
+		case '<':
+			c.str("&lt;")
+		case '>':
+			c.str("&gt;")
+		case '\r':
+			c.str("&#xD;")
+		}
+		s = s[i+1:]
+	}
+}
+
+// bigStr writes s through the buffer in pieces (a hash.Hash has no
+// WriteString; converting would copy s).
+func (c *canonicalizer) bigStr(s string) {
+	for len(s) > 0 {
+		n := min(len(s), cap(c.buf)-len(c.buf))
+		c.buf = append(c.buf, s[:n]...)
+		s = s[n:]
+		if len(c.buf) == cap(c.buf) {
+			c.flush()
+		}
+	}
+}
+
+// escapeAttr writes an attribute value as c14n requires.
+func (c *canonicalizer) escapeAttr(s string) {
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "&<\"\t\n\r")
+		if i < 0 {
+			c.str(s)
+			return
+		}
+		c.str(s[:i])
+		switch s[i] {
+		case '&':
+			c.str("&amp;")
+		case '<':
+			c.str("&lt;")
+		case '"':
+			c.str("&quot;")
+		case '\t':
+			c.str("&#x9;")
+		case '\n':
+			c.str("&#xA;")
+		case '\r':
+			c.str("&#xD;")
+		}
+		s = s[i+1:]
+	}
+}
