@@ -29,7 +29,7 @@ type Ledger interface {
 	Document(ctx context.Context, id string) (ledger.DocumentInfo, error)
 	Parties(ctx context.Context, id string) (string, []string, error)
 	Events(ctx context.Context, id string) ([]ledger.Event, error)
-	Content(ctx context.Context, id string) ([]byte, string, error)
+	ContentStream(ctx context.Context, id string) (ledger.Body, error)
 	Inbox(ctx context.Context, recipient string, afterSeq int64, limit int) ([]ledger.InboxItem, error)
 	Ack(ctx context.Context, recipient, id string) (bool, error)
 	Organs(ctx context.Context) ([]ledger.Organ, error)
@@ -42,7 +42,14 @@ type Submitter interface {
 
 // Config wires a Server.
 type Config struct {
-	MaxBody  int64 // bytes; default 32 MiB
+	MaxBody int64 // bytes; default 32 MiB
+	// BlobThreshold: a submitted body above it is spooled to a private
+	// temporary file while it is read and hashed, and goes through the
+	// streaming accept path (parse, verify, blob store) instead of memory;
+	// default 1 MiB (spool.go).
+	BlobThreshold int64
+	// SpoolDir holds the spool files; default os.TempDir().
+	SpoolDir string
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
 	// Ready reports extra readiness conditions (e.g. migrations applied).
@@ -64,6 +71,9 @@ type Server struct {
 func New(l Ledger, submit Submitter, cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 32 << 20
+	}
+	if cfg.BlobThreshold <= 0 {
+		cfg.BlobThreshold = DefaultBlobThreshold
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -216,15 +226,25 @@ func (s *Server) postDocument(c echo.Context) error {
 		return &envelope.Error{Code: envelope.CodeTooLarge, Msg: "body of " + strconv.FormatInt(req.ContentLength, 10) +
 			" bytes is over the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10)}
 	}
-	raw, err := io.ReadAll(io.LimitReader(req.Body, s.cfg.MaxBody+1))
+	raw, err := io.ReadAll(io.LimitReader(req.Body, min(s.cfg.MaxBody, s.cfg.BlobThreshold)+1))
 	if err != nil {
 		return fail("bad_request", "reading the body: "+err.Error())
 	}
-	if int64(len(raw)) > s.cfg.MaxBody {
+	sub := intake.Submission{Raw: raw, Caller: principal(c).Organ, Channel: "api"}
+	if int64(len(raw)) > s.cfg.BlobThreshold && int64(len(raw)) <= s.cfg.MaxBody {
+		// A large body: spooled, hashed and size-checked as it is read (spool.go).
+		sp, cleanup, err := s.spool(raw, req.Body)
+		defer cleanup()
+		if err != nil {
+			return err
+		}
+		sub.Raw, sub.Spool = nil, sp
+	}
+	if sub.Spool == nil && int64(len(raw)) > s.cfg.MaxBody {
 		s.submitted.WithLabelValues(string(envelope.CodeTooLarge)).Inc()
 		return &envelope.Error{Code: envelope.CodeTooLarge, Msg: "body is over the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10) + " bytes"}
 	}
-	res, err := s.submit.Submit(req.Context(), intake.Submission{Raw: raw, Caller: principal(c).Organ, Channel: "api"})
+	res, err := s.submit.Submit(req.Context(), sub)
 	if err != nil {
 		s.submitted.WithLabelValues(toProblem(err).Code).Inc()
 		return err
@@ -269,16 +289,20 @@ func (s *Server) getContent(c echo.Context) error {
 	if err := s.mayRead(c, id); err != nil {
 		return err
 	}
-	body, _, err := s.l.Content(c.Request().Context(), id)
+	body, err := s.l.ContentStream(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
-	if len(body) == 0 { // only retention empties a body: no document parses from zero bytes
+	defer body.Close()
+	if body.Purged || body.Size == 0 { // only retention empties a body: no document parses from zero bytes
 		return fail("purged", "the bytes of "+id+" were purged; its digest, receipts and proofs stay in the evidence log")
 	}
-	sum := sha256.Sum256(body)
-	c.Response().Header().Set("Digest", "sha-256="+base64.StdEncoding.EncodeToString(sum[:]))
-	return c.Blob(http.StatusOK, "application/xml", body)
+	// The digest is the one recorded at intake, over the bytes as received;
+	// the body streams (from the blob store when it is large).
+	h := c.Response().Header()
+	h.Set("Digest", "sha-256="+base64.StdEncoding.EncodeToString(body.SHA256))
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(body.Size, 10))
+	return c.Stream(http.StatusOK, "application/xml", body)
 }
 
 func (s *Server) getInbox(c echo.Context) error {

@@ -72,7 +72,8 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	brokerListen := fs.String("broker-listen", "127.0.0.1:9092", "embedded Kafka-protocol broker listen address")
 	dbURL := fs.String("database-url", "", "use this PostgreSQL instead of the private cluster (LT_DATABASE_URL)")
 	roles := fs.String("roles", "all", "stages to run: api,relay,router,delivery,scheduler,axis,evidence")
-	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
+	maxBody := fs.Int64("max-body", 512<<20, "largest accepted document in bytes (bodies above --blob-threshold stream)")
+	blobThreshold := fs.Int64("blob-threshold", 1<<20, "bodies above this many bytes are spooled, verified as a stream and kept as large objects")
 	axisListen := fs.String("axis-listen", "127.0.0.1:0", "listen address of the simulated national axis (\"off\": none)")
 	ev := evidenceFlags(fs)
 	brokerOnly := fs.Bool("broker-only", false, "run only the embedded broker (data in <data-dir>/kafka) until stopped")
@@ -152,7 +153,7 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	return hub.Run(ctx, hub.Config{
-		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody, Trust: tc,
+		DatabaseURL: dsn, Brokers: broker.Addrs(), Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody, BlobThreshold: *blobThreshold, Trust: tc,
 		Axis: axisCfg, Evidence: evCfg,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))

@@ -124,64 +124,9 @@ var sigMethodX509 = map[string]x509.SignatureAlgorithm{
 // A digest mismatch is errDigestMismatch; invalidError maps the errors as
 // it maps goxmldsig's.
 func validateAt(root, sig *etree.Element, leaf *x509.Certificate, idAttr string) (*etree.Element, error) {
-	var si, sv *etree.Element
-	for _, c := range sig.ChildElements() {
-		switch {
-		case c.Tag == "SignedInfo" && c.NamespaceURI() == NamespaceDSig:
-			si = c
-		case c.Tag == "SignatureValue" && c.NamespaceURI() == NamespaceDSig:
-			sv = c
-		}
-	}
-	if si == nil || sv == nil {
-		return nil, errors.New("missing SignedInfo")
-	}
-	ctx, err := etreeutils.NSBuildParentContext(si)
+	ref, err := verifySignedInfo(root, sig, leaf, idAttr)
 	if err != nil {
 		return nil, err
-	}
-	detached, err := etreeutils.NSDetatch(ctx, si)
-	if err != nil {
-		return nil, err
-	}
-	var canon goxmldsig.Canonicalizer
-	switch a := algorithm(childDS(si, "CanonicalizationMethod")); a {
-	case AlgExcC14N:
-		canon = goxmldsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	case AlgC14N10, AlgC14N11:
-		// goxmldsig prepares both the same way for SignedInfo.
-		canon = goxmldsig.MakeC14N11Canonicalizer()
-	default:
-		return nil, fmt.Errorf("invalid CanonicalizationMethod on Signature: %s", a)
-	}
-	signedInfo, err := canon.Canonicalize(detached)
-	if err != nil {
-		return nil, err
-	}
-	algo, ok := sigMethodX509[algorithm(childDS(si, "SignatureMethod"))]
-	if !ok {
-		return nil, errors.New("unknown signature method")
-	}
-	value, err := base64.StdEncoding.DecodeString(sv.Text())
-	if err != nil {
-		return nil, errors.New("could not decode signature")
-	}
-	if err := leaf.CheckSignature(algo, signedInfo, value); err != nil {
-		return nil, err
-	}
-
-	// From here on, only the verified SignedInfo bytes are read.
-	vdoc, err := xmlscan.BuildTree(xmlscan.NewBytes(signedInfo, xmlscan.Options{MaxDepth: MaxDepth}))
-	if err != nil {
-		return nil, err
-	}
-	vsi := vdoc.Root()
-	ref := childDS(vsi, "Reference")
-	if ref == nil || ref.SelectAttr("URI") == nil {
-		return nil, errors.New("missing reference")
-	}
-	if uri := ref.SelectAttrValue("URI", ""); uri != "" && (uri[1:] != root.SelectAttrValue(idAttr, "") || uri[0] != '#') {
-		return nil, errors.New("missing reference")
 	}
 	digestAlg := algorithm(childDS(ref, "DigestMethod"))
 	want, err := base64.StdEncoding.DecodeString(strings.TrimSpace(childDS(ref, "DigestValue").Text()))
@@ -425,4 +370,72 @@ func (v *Verifier) checkEmbedded(ctx context.Context, d *trust.Domain, tree *etr
 	}
 	sub.Outcome = OutcomeValid
 	return nil, nil
+}
+
+// verifySignedInfo does steps 1–3 of validateAt: it checks SignatureValue
+// over the canonical SignedInfo with the leaf's key and returns the
+// Reference element read from the verified SignedInfo bytes only. The
+// streaming verifier (stream.go) calls it with the signature and its
+// ancestors only (start tags): nothing else of the tree is read.
+func verifySignedInfo(root, sig *etree.Element, leaf *x509.Certificate, idAttr string) (*etree.Element, error) {
+	var si, sv *etree.Element
+	for _, c := range sig.ChildElements() {
+		switch {
+		case c.Tag == "SignedInfo" && c.NamespaceURI() == NamespaceDSig:
+			si = c
+		case c.Tag == "SignatureValue" && c.NamespaceURI() == NamespaceDSig:
+			sv = c
+		}
+	}
+	if si == nil || sv == nil {
+		return nil, errors.New("missing SignedInfo")
+	}
+	ctx, err := etreeutils.NSBuildParentContext(si)
+	if err != nil {
+		return nil, err
+	}
+	detached, err := etreeutils.NSDetatch(ctx, si)
+	if err != nil {
+		return nil, err
+	}
+	var canon goxmldsig.Canonicalizer
+	switch a := algorithm(childDS(si, "CanonicalizationMethod")); a {
+	case AlgExcC14N:
+		canon = goxmldsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	case AlgC14N10, AlgC14N11:
+		// goxmldsig prepares both the same way for SignedInfo.
+		canon = goxmldsig.MakeC14N11Canonicalizer()
+	default:
+		return nil, fmt.Errorf("invalid CanonicalizationMethod on Signature: %s", a)
+	}
+	signedInfo, err := canon.Canonicalize(detached)
+	if err != nil {
+		return nil, err
+	}
+	algo, ok := sigMethodX509[algorithm(childDS(si, "SignatureMethod"))]
+	if !ok {
+		return nil, errors.New("unknown signature method")
+	}
+	value, err := base64.StdEncoding.DecodeString(sv.Text())
+	if err != nil {
+		return nil, errors.New("could not decode signature")
+	}
+	if err := leaf.CheckSignature(algo, signedInfo, value); err != nil {
+		return nil, err
+	}
+
+	// From here on, only the verified SignedInfo bytes are read.
+	vdoc, err := xmlscan.BuildTree(xmlscan.NewBytes(signedInfo, xmlscan.Options{MaxDepth: MaxDepth}))
+	if err != nil {
+		return nil, err
+	}
+	vsi := vdoc.Root()
+	ref := childDS(vsi, "Reference")
+	if ref == nil || ref.SelectAttr("URI") == nil {
+		return nil, errors.New("missing reference")
+	}
+	if uri := ref.SelectAttrValue("URI", ""); uri != "" && (uri[1:] != root.SelectAttrValue(idAttr, "") || uri[0] != '#') {
+		return nil, errors.New("missing reference")
+	}
+	return ref, nil
 }

@@ -194,15 +194,28 @@ func (o Options) idAttr() string {
 // *VerifyError for the sender's faults, or a plain error for the hub's.
 func (v *Verifier) checkSig(ctx context.Context, d *trust.Domain, root, sig *etree.Element, rep *Report, idAttr string, now time.Time,
 	validate func(leaf *x509.Certificate) (*etree.Element, error)) (*etree.Element, error) {
+	return v.checkSigWith(ctx, d, root, sig, rep, now, func() *VerifyError {
+		if ve := checkReference(root, rep.Reference, idAttr); ve != nil {
+			return ve
+		}
+		if el := findCommentInjection(root); el != nil {
+			return verr(CodeCommentInjection, nil, "a comment splits the text of <%s>", el.FullTag())
+		}
+		return nil
+	}, validate)
+}
+
+// checkSigWith is checkSig with the checks that read the whole tree
+// (reference target, comment injection) supplied by the caller: the
+// streaming verifier (stream.go) makes them while it reads the body.
+func (v *Verifier) checkSigWith(ctx context.Context, d *trust.Domain, root, sig *etree.Element, rep *Report, now time.Time,
+	treeChecks func() *VerifyError, validate func(leaf *x509.Certificate) (*etree.Element, error)) (*etree.Element, error) {
 	// 2. Shape and algorithm allow-list, on the received tree.
 	if ve := checkSignedInfo(sig, rep); ve != nil {
 		return nil, ve
 	}
-	if ve := checkReference(root, rep.Reference, idAttr); ve != nil {
+	if ve := treeChecks(); ve != nil {
 		return nil, ve
-	}
-	if el := findCommentInjection(root); el != nil {
-		return nil, verr(CodeCommentInjection, nil, "a comment splits the text of <%s>", el.FullTag())
 	}
 
 	// 3. The signer's chain, validated by the hub (goxmldsig only pins).

@@ -344,7 +344,9 @@ func TestHostile(t *testing.T) {
 		}, dsig.CodeTooDeep},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep, el, err := v.Verify(context.Background(), tc.doc(t), domainRequire, edxmlOpts)
+			raw := tc.doc(t)
+			rep, el, err := v.Verify(context.Background(), raw, domainRequire, edxmlOpts)
+			sameAsInMemory(t, v, raw, domainRequire, edxmlOpts) // the streaming path (stream.go)
 			if got := dsig.CodeOf(err); got != tc.code {
 				t.Fatalf("code %s, want %s", fmtCodes(err), tc.code)
 			}

@@ -86,6 +86,10 @@ func TestXmlsec1SignedVerifiesHere(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v\n%s", err, sigBlock(t, raw))
 			}
+			// The streaming path (large bodies) accepts the oracle's signature too.
+			if srep, err := verifyStream(v, raw, domainRequire, edxmlOpts); err != nil || srep.Outcome != dsig.OutcomeValid {
+				t.Fatalf("VerifyStream: %v", err)
+			}
 			if rep.Algorithm != tc.alg || rep.C14N != tc.c14n || !rep.Signer.Equal(tc.signer.Cert) {
 				t.Errorf("report %+v", rep)
 			}
@@ -96,6 +100,9 @@ func TestXmlsec1SignedVerifiesHere(t *testing.T) {
 			bad := replaceOnce(t, raw, "Nguyễn Văn A", "Nguyễn Văn Ă")
 			if _, _, err := v.Verify(context.Background(), bad, domainRequire, edxmlOpts); dsig.CodeOf(err) != dsig.CodeDigestMismatch {
 				t.Errorf("altered xmlsec1 document: %s", fmtCodes(err))
+			}
+			if _, err := verifyStream(v, bad, domainRequire, edxmlOpts); dsig.CodeOf(err) != dsig.CodeDigestMismatch {
+				t.Errorf("altered xmlsec1 document, streaming: %s", fmtCodes(err))
 			}
 		})
 	}
@@ -112,14 +119,18 @@ func TestSignedHereVerifiesInXmlsec1(t *testing.T) {
 				t.Fatal(err)
 			}
 			doc := filepath.Join(dir, "signed.xml")
-			if err := os.WriteFile(doc, signed(t, c, 4000), 0o600); err != nil {
+			raw := signed(t, c, 4000)
+			if err := os.WriteFile(doc, raw, 0o600); err != nil {
 				t.Fatal(err)
+			}
+			// What the streaming path accepts, the oracle accepts.
+			if rep, err := verifyStream(newVerifier(t), raw, domainRequire, edxmlOpts); err != nil || rep.Outcome != dsig.OutcomeValid {
+				t.Fatalf("VerifyStream: %v", err)
 			}
 			run(t, bin, "--verify", "--trusted-pem", f.Root, "--enabled-key-data", "x509", doc)
 
 			// The oracle must also refuse: an unknown root, and altered content.
 			fail(t, bin, "--verify", "--trusted-pem", f.UnknownRoot, "--enabled-key-data", "x509", doc)
-			raw, _ := os.ReadFile(doc)
 			bad := filepath.Join(dir, "bad.xml")
 			if err := os.WriteFile(bad, replaceOnce(t, raw, "Nguyễn Văn A", "Nguyễn Văn Ă"), 0o600); err != nil {
 				t.Fatal(err)

@@ -174,6 +174,23 @@ func (v *Verifier) Verify(ctx context.Context, doc *envelope.Document, channel s
 // verify). checkBinding says whether b is authoritative (a directory was
 // given).
 func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain string, b Binding, checkBinding bool) (*Report, error) {
+	return v.verifyIn(ctx, doc, domain, b, checkBinding, func(opts dsig.Options) (*dsig.Report, signedContent, error) {
+		dr, el, err := v.ds.Verify(ctx, doc.Raw, domain, opts)
+		if el == nil {
+			return dr, nil, err
+		}
+		return dr, func() (*envelope.Document, error) { return signedDocument(el, v.cfg.Limits) }, err
+	})
+}
+
+// signedContent reads the content a valid signature covers as an envelope.
+type signedContent func() (*envelope.Document, error)
+
+// verifyIn is VerifyIn with the signature check supplied: over the bytes in
+// memory (VerifyIn) or streamed from a spool (VerifyStream, stream.go). check
+// returns a nil signedContent when no signature was verified.
+func (v *Verifier) verifyIn(ctx context.Context, doc *envelope.Document, domain string, b Binding, checkBinding bool,
+	check func(dsig.Options) (*dsig.Report, signedContent, error)) (*Report, error) {
 	now := v.cfg.Now()
 	if _, ok := v.cfg.Trust.Domain(domain); !ok || domain == "" {
 		rep := &Report{Outcome: OutcomeInvalid, Code: CodeUntrustedChannel, Domain: domain, VerifiedAt: now.UTC(),
@@ -182,7 +199,7 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 		return rep, &dsig.VerifyError{Code: CodeUntrustedChannel, Reason: rep.Reason}
 	}
 	loc := Location(doc.Format)
-	dr, el, err := v.ds.Verify(ctx, doc.Raw, domain, dsig.Options{Location: loc, Embedded: Embedded(doc.Format)})
+	dr, el, err := check(dsig.Options{Location: loc, Embedded: Embedded(doc.Format)})
 	if dr == nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
@@ -228,7 +245,7 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 
 	// Read only what the signature covers: the metadata the hub uses (from
 	// the received bytes) must be the metadata of the verified element.
-	signed, err := signedDocument(el, v.cfg.Limits)
+	signed, err := el()
 	if err != nil {
 		return refuse(CodeSignedMetadata, "the signed content does not read as the same envelope: %v", err)
 	}
@@ -295,6 +312,9 @@ func (v *Verifier) revocationEvidence(ctx context.Context, d *trust.Domain, sig 
 func (v *Verifier) attachments(ctx context.Context, rep *Report, doc *envelope.Document, d *trust.Domain, now time.Time) (*Report, error) {
 	if v.cfg.Attachments == nil {
 		return rep, nil
+	}
+	if doc.Raw == nil { // a streamed body (stream.go)
+		return notCheckedAttachments(rep, doc), nil
 	}
 	atts, err := v.cfg.Attachments.VerifyAttachments(ctx, doc, d, now)
 	if err != nil {

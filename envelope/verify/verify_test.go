@@ -134,6 +134,12 @@ func TestDomainBindingAndPolicy(t *testing.T) {
 			if rep.Signatures == nil || rep.Attachments == nil {
 				t.Error("signatures and attachments must be lists, never null")
 			}
+			// The streaming path (large bodies, stream.go) decides the same.
+			srep, serr := streamVerify(t, v, tc.doc, tc.channel)
+			if dsig.CodeOf(serr) != tc.code || srep.Outcome != rep.Outcome || srep.Code != rep.Code || srep.Domain != rep.Domain ||
+				len(srep.Signatures) != len(rep.Signatures) {
+				t.Fatalf("streaming: err %v, report %+v; in memory %+v", serr, srep, rep)
+			}
 		})
 	}
 }

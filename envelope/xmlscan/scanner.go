@@ -924,8 +924,11 @@ func (s *Scanner) text() (Token, error) {
 // not inside a UTF-8 sequence, a reference, or a \r\n pair.
 func safeCut(b []byte, n int) int {
 	cut := n
-	if k := bytes.LastIndexByte(b[:cut], '&'); k >= 0 && k >= cut-33 && bytes.IndexByte(b[k:cut], ';') < 0 {
-		cut = k
+	// Only a reference that starts in the last 33 bytes can be cut (entity
+	// refuses longer ones), so only that window is searched.
+	lo := max(cut-33, 0)
+	if k := bytes.LastIndexByte(b[lo:cut], '&'); k >= 0 && bytes.IndexByte(b[lo+k:cut], ';') < 0 {
+		cut = lo + k
 	}
 	for cut > 0 && cut > n-utf8.UTFMax && b[cut-1] >= utf8.RuneSelf {
 		// back off to the start of the last (possibly partial) sequence

@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -429,11 +428,11 @@ func (w *Worker) deferOpen(ctx context.Context, dm ledger.DeliverMessage, organ 
 
 func (w *Worker) opener(docID string) routing.BodyOpener {
 	return func(ctx context.Context) (io.ReadCloser, error) {
-		b, _, err := w.l.Content(ctx, docID)
+		b, err := w.l.ContentStream(ctx, docID) // large bodies stream from the blob store
 		if err != nil {
 			return nil, err
 		}
-		return io.NopCloser(bytes.NewReader(b)), nil
+		return b, nil
 	}
 }
 

@@ -90,7 +90,7 @@ func Audit(ctx context.Context, pool *pgxpool.Pool) (Report, error) {
 		coalesce(e.document_id::text, ''), coalesce(e.recipient, ''), coalesce(e.kind, ''), coalesce(e.state, ''),
 		coalesce(e.detail::text, ''), coalesce(e.at, 'epoch'), d.sha256,
 		CASE WHEN d.id IS NULL OR (octet_length(d.body) = 0 AND d.size > 0) THEN true
-		     ELSE sha256(d.body) = d.sha256 END
+		     ELSE coalesce(sha256(d.body) = d.sha256, d.body_blob = d.sha256) END
 		FROM log_leaves l
 		LEFT JOIN events e ON e.id = l.event_id
 		LEFT JOIN documents d ON d.id = e.document_id AND e.kind = 'accepted'

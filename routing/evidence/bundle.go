@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"lienthong/routing/blob"
 	"lienthong/routing/evidence/logverify"
 )
 
@@ -52,14 +53,14 @@ func (l *Log) WriteBundle(ctx context.Context, w io.Writer, documentID string, c
 	}
 	var sum []byte
 	var size int64
-	var body []byte
+	var body, blobKey []byte
 	var report []byte
 	// The verification report: the verification_reports row written in
 	// the accept transaction, or (documents accepted without trust
 	// configuration, or before that table existed) documents.meta.
-	err = l.pool.QueryRow(ctx, `SELECT d.sha256, d.size, d.body,
+	err = l.pool.QueryRow(ctx, `SELECT d.sha256, d.size, d.body, d.body_blob,
 		coalesce((SELECT v.report FROM verification_reports v WHERE v.document_id = d.id), d.meta -> 'verification')::text
-		FROM documents d WHERE d.id = $1`, uid).Scan(&sum, &size, &body, &report)
+		FROM documents d WHERE d.id = $1`, uid).Scan(&sum, &size, &body, &blobKey, &report)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: document %s", ErrNotFound, uid)
 	}
@@ -79,7 +80,16 @@ func (l *Log) WriteBundle(ctx context.Context, w io.Writer, documentID string, c
 	if cfg.Now != nil {
 		now = cfg.Now
 	}
-	purged := len(body) == 0 && size > 0
+	purged := len(body) == 0 && size > 0 && blobKey == nil
+	var large io.ReadCloser // a large body, streamed from the blob store into the zip
+	if blobKey != nil {
+		rc, _, err := blob.NewStore(l.pool).Open(ctx, blobKey)
+		if err != nil {
+			return fmt.Errorf("evidence: bundle: document body: %w", err)
+		}
+		defer rc.Close()
+		large = rc
+	}
 	m := logverify.Manifest{Format: logverify.BundleFormat, DocumentID: uid.String(), DocumentSHA256: hex.EncodeToString(sum),
 		DocumentSize: size, Purged: purged, Origin: set.Checkpoint.Origin, TreeSize: set.Checkpoint.Size,
 		CreatedAt: now().UTC(), PendingEvents: set.Pending}
@@ -113,7 +123,13 @@ func (l *Log) WriteBundle(ctx context.Context, w io.Writer, documentID string, c
 		{logverify.BundleChain, cfg.ChainPEM, len(cfg.ChainPEM) == 0},
 		{logverify.BundleTrust, cfg.TrustPEM, len(cfg.TrustPEM) == 0},
 	}
-	for _, f := range files {
+	for i, f := range files {
+		if i == 0 && large != nil {
+			if err := addStream(zw, &m, f.name, large); err != nil {
+				return fmt.Errorf("evidence: bundle: %w", err)
+			}
+			continue
+		}
 		if !f.skip {
 			if err := add(f.name, f.data); err != nil {
 				return fmt.Errorf("evidence: bundle: %w", err)
@@ -153,5 +169,20 @@ func (l *Log) WriteBundle(ctx context.Context, w io.Writer, documentID string, c
 	if err != nil {
 		return fmt.Errorf("evidence: bundle: %w", err)
 	}
+	return nil
+}
+
+// addStream writes a file of the bundle from r, hashing it as it goes.
+func addStream(zw *zip.Writer, m *logverify.Manifest, name string, r io.Reader) error {
+	fw, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: m.CreatedAt})
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(fw, h), r)
+	if err != nil {
+		return err
+	}
+	m.Files = append(m.Files, logverify.ManifestFile{Path: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n})
 	return nil
 }

@@ -33,8 +33,11 @@ func Purge(ctx context.Context, pool *pgxpool.Pool, led *ledger.Ledger, cutoff t
 		return nil, fmt.Errorf("evidence: purge: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	rows, err := tx.Query(ctx, `UPDATE documents SET body = ''::bytea WHERE id IN (
-		SELECT d.id FROM documents d WHERE d.received_at < $1 AND d.size > 0 AND octet_length(d.body) > 0
+	// A large body (routing/blob) is detached from the row and its blob
+	// dropped below, once no other document refers to the same bytes.
+	rows, err := tx.Query(ctx, `UPDATE documents SET body = ''::bytea, body_blob = NULL WHERE id IN (
+		SELECT d.id FROM documents d WHERE d.received_at < $1 AND d.size > 0
+		  AND (octet_length(d.body) > 0 OR d.body_blob IS NOT NULL)
 		  AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.document_id = d.id
 		                  AND r.state NOT IN ('delivered', 'acknowledged', 'dead'))
 		ORDER BY d.received_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id::text`, cutoff, limit)
@@ -47,6 +50,13 @@ func Purge(ctx context.Context, pool *pgxpool.Pool, led *ledger.Ledger, cutoff t
 	}
 	if len(ids) == 0 {
 		return nil, nil
+	}
+	if _, err := tx.Exec(ctx, `WITH gone AS (
+		DELETE FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.body_blob = b.sha256)
+		  AND b.sha256 IN (SELECT sha256 FROM documents WHERE id = ANY($1::uuid[]))
+		RETURNING b.oid)
+		SELECT lo_unlink(oid) FROM gone`, ids); err != nil {
+		return nil, fmt.Errorf("evidence: purge: blobs: %w", err)
 	}
 	if _, err := led.AdminEventTx(ctx, tx, ledger.AdminRetentionPurge, "hub retention",
 		map[string]any{"documents": ids, "received_before": cutoff.UTC()}); err != nil {

@@ -8,7 +8,6 @@ package intake
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,6 +93,10 @@ type Submission struct {
 	Channel string
 	// Source is an optional idempotency key of the edge (e.g. the axis docId).
 	Source string
+	// Spool, when set, is a body above the edge's blob threshold, spooled
+	// to a private file while it was read and hashed; Raw is then nil and
+	// the body is parsed, verified and stored as a stream (spool.go).
+	Spool *Spool
 	// ExcludeChannel drops the recipients whose directory channel it names,
 	// and the recipients the directory does not know: the axis delivers a
 	// package to each of its other recipients itself, so the hub takes only
@@ -119,7 +122,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 }
 
 func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
-	doc, err := envelope.Parse(sub.Raw, s.cfg.Limits)
+	doc, err := s.parse(sub)
 	if err != nil {
 		return Result{}, err
 	}
@@ -163,7 +166,7 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	var report any = map[string]string{"outcome": "not_checked"}
 	var stored any // the full report, kept in its own table
 	if s.cfg.Verifier != nil {
-		if report, err = s.cfg.Verifier.Check(ctx, doc, sub.Channel); err != nil {
+		if report, err = s.check(ctx, doc, sub); err != nil {
 			var ve *dsig.VerifyError
 			if errors.As(err, &ve) {
 				return Result{}, &Error{Code: Code(ve.Code), Msg: ve.Reason, Err: err}
@@ -175,7 +178,7 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 			report = sm.Summary()
 		}
 	}
-	sum := sha256.Sum256(sub.Raw)
+	sum := digest(sub)
 	nd := ledger.NewDocument{
 		Sender: sender.Code, DocRef: doc.DocumentID, Format: string(doc.Format), Subject: doc.Subject,
 		CodeNumber: doc.CodeNumber, CodeNotation: doc.CodeNotation, PromulgationDate: doc.PromulgationDate,
@@ -194,6 +197,14 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 		nd.ResponseFor = doc.ResponseFor[0].DocumentID
 	}
 	nd.Flow = flowOf(doc, recipients) // flows.go
+	if sub.Spool != nil {
+		f, err := sub.Spool.open()
+		if err != nil {
+			return Result{}, err
+		}
+		defer f.Close()
+		nd.Body, nd.Size = f, sub.Spool.Size // copied into the blob store inside the accept transaction
+	}
 	acc, err := s.l.Accept(ctx, nd)
 	if fe, ok := flowRefusal(err); ok {
 		return Result{}, fe
@@ -224,8 +235,11 @@ func (s *Service) refused(ctx context.Context, sub Submission, err error) {
 	}
 	s.cfg.Logger.InfoContext(ctx, "submission refused", slog.String("caller", sub.Caller),
 		slog.String("channel", sub.Channel), slog.String("code", code))
-	sum := sha256.Sum256(sub.Raw)
+	sum, size := digest(sub), int64(len(sub.Raw))
+	if sub.Spool != nil {
+		size = sub.Spool.Size
+	}
 	_ = s.l.SecurityEvent(ctx, key, map[string]any{"kind": "submission_refused", "code": code,
-		"caller": sub.Caller, "channel": sub.Channel, "size": len(sub.Raw), "sha256": fmt.Sprintf("%x", sum),
+		"caller": sub.Caller, "channel": sub.Channel, "size": size, "sha256": fmt.Sprintf("%x", sum),
 		"error": err.Error(), "at": s.cfg.Now().UTC()})
 }

@@ -39,7 +39,8 @@ import (
 //
 // Documents of the other business flows (statuses, recalls, updates,
 // replacements) keep the one-transaction-per-document path (flows.go): they
-// read and lock the documents they are about.
+// read and lock the documents they are about. So do large bodies streamed
+// into the blob store (blobbody.go): one of them fills a batch anyway.
 
 // Group-commit defaults.
 const (
@@ -110,7 +111,7 @@ func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
 	if len(d.Recipients) == 0 {
 		return Accepted{}, errors.New("ledger: accept: no recipients")
 	}
-	if l.batch.maxBatch <= 1 || (d.Flow != nil && d.Flow.Kind != FlowNew) {
+	if l.batch.maxBatch <= 1 || d.Body != nil || (d.Flow != nil && d.Flow.Kind != FlowNew) {
 		return l.acceptOne(ctx, d)
 	}
 	p, err := l.prepareAccept(ctx, d)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,8 +29,12 @@ type NewDocument struct {
 	Recipients       []string // canonical organ codes, de-duplicated
 	Raw              []byte
 	SHA256           []byte
-	Meta             any    // JSON-serialisable: attachments, warnings, verification report
-	Source           string // optional idempotency key of the intake (e.g. axis doc id)
+	// Body, when set, is a large body read from a spool instead of Raw;
+	// Size is its length (blobbody.go).
+	Body   io.Reader
+	Size   int64
+	Meta   any    // JSON-serialisable: attachments, warnings, verification report
+	Source string // optional idempotency key of the intake (e.g. axis doc id)
 	// Verification is the verification report (JSON-serialisable, with an
 	// "outcome" field); nil when the hub ran without trust configuration.
 	Verification any
@@ -88,7 +93,7 @@ func (l *Ledger) acceptOne(ctx context.Context, d NewDocument) (Accepted, error)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 			ON CONFLICT DO NOTHING`,
 			id, d.Sender, d.DocRef, d.Format, d.Subject, d.CodeNumber, d.CodeNotation, d.PromulgationDate,
-			d.BusinessType, d.ResponseFor, d.StatusCode, d.SHA256, len(d.Raw), d.Raw, meta, d.Source, now,
+			d.BusinessType, d.ResponseFor, d.StatusCode, d.SHA256, d.size(), d.inlineBody(), meta, d.Source, now,
 			max(d.Version, 1))
 		if err != nil {
 			return fmt.Errorf("insert document: %w", err)
@@ -97,6 +102,9 @@ func (l *Ledger) acceptOne(ctx context.Context, d NewDocument) (Accepted, error)
 			return l.duplicate(ctx, tx, d, &out)
 		}
 		out.ID = id.String()
+		if err := storeBody(ctx, tx, id, &d); err != nil {
+			return err
+		}
 		if err := insertVerification(ctx, tx, id, d.Verification, now); err != nil {
 			return err
 		}
@@ -107,7 +115,7 @@ func (l *Ledger) acceptOne(ctx context.Context, d NewDocument) (Accepted, error)
 		if err := assignSequences(ctx, tx, id.String(), d.Recipients); err != nil {
 			return err
 		}
-		detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": len(d.Raw),
+		detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": d.size(),
 			"format": d.Format, "recipients": d.Recipients, "sender": d.Sender}
 		if v := verdictOf(d.Verification); v != "" { // the verdict becomes part of the accepted leaf
 			detail["verification"] = v
@@ -277,12 +285,24 @@ func (l *Ledger) Content(ctx context.Context, id string) ([]byte, string, error)
 	}
 	var body []byte
 	var format string
-	err = l.pool.QueryRow(ctx, `SELECT body, format FROM documents WHERE id = $1`, uid).Scan(&body, &format)
+	var inBlob bool
+	err = l.pool.QueryRow(ctx, `SELECT body, format, body_blob IS NOT NULL FROM documents WHERE id = $1`, uid).
+		Scan(&body, &format, &inBlob)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, "", ErrNotFound
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("ledger: content: %w", classify(err))
+	}
+	if inBlob { // a large body: ContentStream is the way to read it; this copy is for small callers
+		b, err := l.ContentStream(ctx, id)
+		if err != nil {
+			return nil, "", err
+		}
+		defer b.Close()
+		if body, err = io.ReadAll(b); err != nil {
+			return nil, "", fmt.Errorf("ledger: content: %w", err)
+		}
 	}
 	return body, format, nil
 }

@@ -1,0 +1,284 @@
+package dsig
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"lienthong/envelope/xmlscan"
+)
+
+const namespaceXML = "http://www.w3.org/XML/1998/namespace"
+
+// c14nStream canonicalises the element tree of a document read as a token
+// stream (envelope/xmlscan, reader mode) and writes the canonical bytes to
+// w, holding only the open elements' names and namespace bindings. It is
+// the streaming twin of goxmldsig's canonicalisers over etree, for the
+// whole-document case the hub verifies (the root element has no parent):
+//
+//   - inclusive c14n 1.0 and 1.1 (identical without a parent context):
+//     namespace declarations as written, minus those already rendered with
+//     the same value by an output ancestor; xmlns="" only when it undoes a
+//     rendered default namespace;
+//   - exclusive c14n 1.0: a namespace is rendered on the element that
+//     visibly uses it (its own prefix, its attributes' prefixes, and the
+//     InclusiveNamespaces PrefixList, "#default" for the default namespace)
+//     when the nearest output ancestor has not rendered it with that value.
+//
+// Both: comments dropped, processing instructions inside the root kept,
+// everything outside the root element dropped (as goxmldsig canonicalises
+// the root element), CDATA written as escaped text, empty elements as start
+// and end tag, namespace declarations first (the default one, then by
+// prefix), then attributes by namespace URI and local name (C14N §2.2;
+// goxmldsig's etreeutils.SortedAttrs sorts prefixed attributes of different
+// namespaces by local name: the only ordering in which they differ).
+type c14nStream struct {
+	w         *bufio.Writer
+	exclusive bool
+	inclusive map[string]bool // exc-c14n PrefixList; "" is #default
+
+	scope    []nsBinding // in-scope declarations, innermost last
+	rendered []nsBinding // declarations written, innermost last
+	frames   []c14nFrame
+	// scratch
+	decls []nsBinding
+	attrs []c14nAttr
+}
+
+type c14nFrame struct {
+	name              string // qualified name as written
+	scopeN, renderedN int    // lengths of scope and rendered before this element
+}
+
+type c14nAttr struct {
+	qname, uri, local, value string
+}
+
+func newC14NStream(w io.Writer, alg, prefixList string) (*c14nStream, error) {
+	c := &c14nStream{w: bufio.NewWriterSize(w, 64<<10)}
+	switch alg {
+	case AlgExcC14N:
+		c.exclusive = true
+		c.inclusive = map[string]bool{}
+		for _, p := range strings.Fields(prefixList) {
+			if p == "#default" {
+				p = ""
+			}
+			c.inclusive[p] = true
+		}
+	case AlgC14N10, AlgC14N11:
+	default:
+		return nil, fmt.Errorf("dsig: streaming c14n: algorithm %q", alg)
+	}
+	return c, nil
+}
+
+func lookupNS(bs []nsBinding, prefix string) (string, bool) {
+	for i := len(bs) - 1; i >= 0; i-- {
+		if bs[i].prefix == prefix {
+			return bs[i].uri, true
+		}
+	}
+	switch prefix {
+	case "xml":
+		return namespaceXML, true
+	case "":
+		return "", false
+	}
+	return "", false
+}
+
+func qname(prefix, local string) string {
+	if prefix == "" {
+		return local
+	}
+	return prefix + ":" + local
+}
+
+// token feeds one token of the document, in order.
+func (c *c14nStream) token(t xmlscan.Token) error {
+	switch t.Kind {
+	case xmlscan.StartElement:
+		return c.start(t)
+	case xmlscan.EndElement:
+		f := c.frames[len(c.frames)-1]
+		c.frames = c.frames[:len(c.frames)-1]
+		c.scope, c.rendered = c.scope[:f.scopeN], c.rendered[:f.renderedN]
+		c.w.WriteString("</")
+		c.w.WriteString(f.name)
+		c.w.WriteByte('>')
+	case xmlscan.CharData:
+		if len(c.frames) > 0 {
+			escapeText(c.w, t.Data)
+		}
+	case xmlscan.ProcInst:
+		if len(c.frames) > 0 {
+			c.w.WriteString("<?")
+			c.w.WriteString(t.Target)
+			if len(t.Data) > 0 {
+				c.w.WriteByte(' ')
+				c.w.Write(t.Data)
+			}
+			c.w.WriteString("?>")
+		}
+	}
+	return nil
+}
+
+func (c *c14nStream) start(t xmlscan.Token) error {
+	f := c14nFrame{name: qname(t.Prefix, t.Local), scopeN: len(c.scope), renderedN: len(c.rendered)}
+	c.decls, c.attrs = c.decls[:0], c.attrs[:0]
+	for _, a := range t.Attrs {
+		switch {
+		case a.Prefix == "xmlns":
+			if a.Value == "" { // Namespaces in XML 1.0 §2.2: no prefix undeclaration
+				return fmt.Errorf("dsig: streaming c14n: empty namespace name for prefix %q", a.Local)
+			}
+			c.scope = append(c.scope, nsBinding{a.Local, a.Value})
+		case a.Prefix == "" && a.Local == "xmlns":
+			c.scope = append(c.scope, nsBinding{"", a.Value})
+		}
+	}
+	if c.exclusive {
+		used := []string{t.Prefix}
+		for _, a := range t.Attrs {
+			switch {
+			case a.Prefix == "xmlns":
+				if c.inclusive[a.Local] {
+					used = append(used, a.Local)
+				}
+			case a.Prefix == "" && a.Local == "xmlns":
+				if c.inclusive[""] {
+					used = append(used, "")
+				}
+			case a.Prefix != "":
+				used = append(used, a.Prefix)
+			}
+		}
+		for _, p := range used {
+			if p == "xml" || slices.ContainsFunc(c.decls, func(b nsBinding) bool { return b.prefix == p }) {
+				continue
+			}
+			uri, ok := lookupNS(c.scope, p)
+			if !ok && p != "" {
+				return fmt.Errorf("dsig: streaming c14n: prefix %q is not declared", p)
+			}
+			if r, _ := lookupNS(c.rendered, p); r == uri {
+				continue // rendered by an output ancestor (or the default namespace is empty)
+			}
+			c.decls = append(c.decls, nsBinding{p, uri})
+		}
+	} else {
+		for _, b := range c.scope[f.scopeN:] {
+			if b.prefix == "xml" && b.uri == namespaceXML {
+				continue
+			}
+			if r, ok := lookupNS(c.rendered, b.prefix); (ok && r == b.uri) || (!ok && b.prefix == "" && b.uri == "") {
+				continue
+			}
+			c.decls = append(c.decls, b)
+		}
+	}
+	for _, a := range t.Attrs {
+		if a.Prefix == "xmlns" || (a.Prefix == "" && a.Local == "xmlns") {
+			continue
+		}
+		ca := c14nAttr{qname: qname(a.Prefix, a.Local), local: a.Local, value: a.Value}
+		if a.Prefix != "" {
+			uri, ok := lookupNS(c.scope, a.Prefix)
+			if !ok {
+				return fmt.Errorf("dsig: streaming c14n: prefix %q is not declared", a.Prefix)
+			}
+			ca.uri = uri
+		}
+		c.attrs = append(c.attrs, ca)
+	}
+	slices.SortFunc(c.decls, func(a, b nsBinding) int { return strings.Compare(a.prefix, b.prefix) })
+	slices.SortFunc(c.attrs, func(a, b c14nAttr) int {
+		if a.uri != b.uri {
+			return strings.Compare(a.uri, b.uri)
+		}
+		return strings.Compare(a.local, b.local)
+	})
+	c.rendered = append(c.rendered, c.decls...)
+	c.frames = append(c.frames, f)
+
+	w := c.w
+	w.WriteByte('<')
+	w.WriteString(f.name)
+	for _, d := range c.decls {
+		if d.prefix == "" {
+			w.WriteString(` xmlns="`)
+		} else {
+			w.WriteString(" xmlns:")
+			w.WriteString(d.prefix)
+			w.WriteString(`="`)
+		}
+		escapeAttr(w, d.uri)
+		w.WriteByte('"')
+	}
+	for _, a := range c.attrs {
+		w.WriteByte(' ')
+		w.WriteString(a.qname)
+		w.WriteString(`="`)
+		escapeAttr(w, a.value)
+		w.WriteByte('"')
+	}
+	w.WriteByte('>')
+	return nil
+}
+
+// flush writes out what is buffered.
+func (c *c14nStream) flush() error { return c.w.Flush() }
+
+func escapeText(w *bufio.Writer, b []byte) {
+	last := 0
+	for i, ch := range b {
+		var esc string
+		switch ch {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			continue
+		}
+		w.Write(b[last:i])
+		w.WriteString(esc)
+		last = i + 1
+	}
+	w.Write(b[last:])
+}
+
+func escapeAttr(w *bufio.Writer, s string) {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '"':
+			esc = "&quot;"
+		case '\t':
+			esc = "&#x9;"
+		case '\n':
+			esc = "&#xA;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			continue
+		}
+		w.WriteString(s[last:i])
+		w.WriteString(esc)
+		last = i + 1
+	}
+	w.WriteString(s[last:])
+}

@@ -1,0 +1,551 @@
+package dsig
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/beevik/etree"
+
+	"lienthong/envelope/trust"
+	"lienthong/envelope/xmlscan"
+)
+
+// StreamOpener returns the document from its first byte, once per pass
+// (pass 1: find and check the signature; pass 2: the digest). Both passes
+// must see the same bytes: the caller reads a private spool file.
+type StreamOpener func(pass int) (io.Reader, error)
+
+// MaxSignatureBytes bounds the ds:Signature element the streaming verifier
+// keeps in memory (its text and markup).
+const MaxSignatureBytes = 1 << 20
+
+// streamTextChunk is the largest piece of character data held at once.
+const streamTextChunk = 64 << 10
+
+// VerifyStream is Verify for a body that is not held in memory (above the
+// intake's blob threshold). It reads the document twice through the bounded
+// tokenizer of envelope/xmlscan:
+//
+//  1. pass 1 finds every Signature element, keeps the first ds:Signature
+//     with its ancestors (start tags only, for the namespace context), and
+//     makes the whole-tree checks of the in-memory path as it goes (one
+//     signature, at its location; duplicate id of the root; comment
+//     injection; attributes duplicated through two prefixes). The kept
+//     signature then goes through the same shape, allow-list, chain,
+//     revocation and SignatureValue checks as Verify's;
+//  2. pass 2 streams the document, without exactly that element (the
+//     enveloped-signature transform), through the canonicaliser the
+//     verified Reference names (c14nstream.go) into its digest, and
+//     compares.
+//
+// It returns the Report (nil only for the hub's own failures) and the same
+// errors as Verify. Metadata must be read from pass 2's bytes: the caller
+// tees the reader it returns for pass 2 into envelope.ParseReader.
+//
+// Not supported on this path: a second, embedded signature (Options.Embedded;
+// a hub envelope carrying a signed AKN payload): it is multiple_signatures.
+func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain string, opts Options) (*Report, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if v.Trust == nil {
+		return nil, fmt.Errorf("dsig: %w %q: no trust store", ErrUnknownDomain, domain)
+	}
+	d, ok := v.Trust.Domain(domain)
+	if !ok {
+		return nil, fmt.Errorf("dsig: %w %q", ErrUnknownDomain, domain)
+	}
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
+	rep := &Report{Domain: d.Name, Policy: string(d.Policy), VerifiedAt: now}
+	fail := func(e *VerifyError) (*Report, error) {
+		rep.Outcome, rep.Code, rep.Reason = OutcomeInvalid, e.Code, e.Reason
+		return rep, e
+	}
+
+	r, err := open(1)
+	if err != nil {
+		return nil, fmt.Errorf("dsig: stream: open pass 1: %w", err)
+	}
+	sc := newSigScan(opts)
+	if err := sc.run(ctx, r); err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			return fail(ve)
+		}
+		return nil, err
+	}
+
+	switch {
+	case sc.sigs == 0 && sc.placeholders > 0:
+		rep.Outcome = OutcomePlaceholder
+		if d.Policy == trust.PolicyRequire {
+			return fail(verr(CodePlaceholder, nil, "only a Signature outside the XML-DSig namespace (not verifiable); domain %q requires a signature", d.Name))
+		}
+		rep.Warnings = append(rep.Warnings, "Signature element is not in the XML-DSig namespace (placeholder); not verified")
+		return rep, nil
+	case sc.sigs == 0:
+		rep.Outcome = OutcomeAbsent
+		if d.Policy == trust.PolicyRequire {
+			return fail(verr(CodeMissing, nil, "no ds:Signature; domain %q requires a signature", d.Name))
+		}
+		rep.Warnings = append(rep.Warnings, "document is not signed")
+		return rep, nil
+	case sc.sigs > 1 && opts.Embedded != nil:
+		return fail(verr(CodeMultiple, nil, "%d ds:Signature elements; a large body is verified in a stream, which checks exactly one (no embedded signed document)", sc.sigs))
+	case sc.sigs > 1:
+		return fail(verr(CodeMultiple, nil, "%d ds:Signature elements; exactly one is allowed", sc.sigs))
+	}
+	if !sc.sigAtLocation {
+		return fail(verr(CodeMisplaced, nil, "ds:Signature under <%s>, expected at %s", sc.sig.Parent().Tag, opts.Location))
+	}
+	if sc.placeholders > 0 {
+		rep.Warnings = append(rep.Warnings, "a non-XML-DSig Signature element is also present and was ignored")
+	}
+	idAttr := opts.idAttr()
+	treeChecks := func() *VerifyError {
+		if uri := rep.Reference; uri != "" {
+			m := idRef.FindStringSubmatch(uri)
+			if m == nil {
+				return verr(CodeNotWholeDoc, nil, "Reference URI %q is neither \"\" nor #id", uri)
+			}
+			if m[1] == sc.rootID && sc.rootIDCount > 1 {
+				return verr(CodeDuplicateID, nil, "id %q is carried by %d elements", m[1], sc.rootIDCount)
+			}
+			if m[1] != sc.rootID {
+				return verr(CodeNotWholeDoc, nil, "Reference URI %q does not point at the document root", uri)
+			}
+		}
+		if sc.injection != "" {
+			return verr(CodeCommentInjection, nil, "a comment splits the text of <%s>", sc.injection)
+		}
+		return nil
+	}
+	_, err = v.checkSigWith(ctx, d, sc.root, sc.sig, rep, now, treeChecks, func(leaf *x509.Certificate) (*etree.Element, error) {
+		ref, err := verifySignedInfo(sc.root, sc.sig, leaf, idAttr)
+		if err != nil {
+			return nil, err
+		}
+		if err := streamDigest(ctx, open, ref, sc.sigIndex); err != nil {
+			return nil, err
+		}
+		return sc.root, nil
+	})
+	if err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			return fail(ve)
+		}
+		return nil, err
+	}
+	rep.Outcome = OutcomeValid
+	return rep, nil
+}
+
+// streamDigest is pass 2: the document without its signature element (the
+// sigIndex-th element in document order), canonicalised as the verified
+// Reference ref says, must hash to its DigestValue.
+func streamDigest(ctx context.Context, open StreamOpener, ref *etree.Element, sigIndex int) error {
+	want, err := base64.StdEncoding.DecodeString(strings.TrimSpace(childDS(ref, "DigestValue").Text()))
+	if err != nil {
+		return err
+	}
+	var h hash.Hash
+	switch a := algorithm(childDS(ref, "DigestMethod")); a {
+	case AlgDigestSHA256:
+		h = sha256.New()
+	case AlgDigestSHA384:
+		h = sha512.New384()
+	case AlgDigestSHA512:
+		h = sha512.New()
+	default:
+		return errors.New("unknown digest algorithm: " + a)
+	}
+	var c14nAlg, prefixes string
+	enveloped := false
+	if ts := childDS(ref, "Transforms"); ts != nil {
+		for _, t := range ts.ChildElements() {
+			switch a := algorithm(t); a {
+			case AlgEnveloped:
+				enveloped = true
+			case AlgExcC14N, AlgC14N10, AlgC14N11:
+				c14nAlg = a
+				for _, c := range t.ChildElements() {
+					if c.Tag == "InclusiveNamespaces" {
+						prefixes = c.SelectAttrValue("PrefixList", "")
+					}
+				}
+			default:
+				return errors.New("unknown transform algorithm: " + a)
+			}
+		}
+	}
+	if !enveloped || c14nAlg == "" {
+		return errors.New("reference transforms are not enveloped-signature + c14n")
+	}
+	c, err := newC14NStream(h, c14nAlg, prefixes)
+	if err != nil {
+		return err
+	}
+	r, err := open(2)
+	if err != nil {
+		return fmt.Errorf("dsig: stream: open pass 2: %w", err)
+	}
+	s := xmlscan.NewReader(r, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth})
+	n, skip := 0, 0
+	for i := 0; ; i++ {
+		if i&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		t, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("dsig: stream: pass 2: %w", err)
+		}
+		if t.Kind == xmlscan.StartElement {
+			n++
+			if n == sigIndex {
+				if t.Local != "Signature" {
+					return errors.New("enveloped-signature transform: signature not found")
+				}
+				skip = 1
+				continue
+			}
+		}
+		if skip > 0 {
+			switch t.Kind {
+			case xmlscan.StartElement:
+				skip++
+			case xmlscan.EndElement:
+				skip--
+			}
+			continue
+		}
+		if err := c.token(t); err != nil {
+			return err
+		}
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if !bytes.Equal(h.Sum(nil), want) {
+		return errDigestMismatch
+	}
+	return nil
+}
+
+// sigScan is pass 1.
+type sigScan struct {
+	opts   Options
+	idAttr string
+
+	frames []scanFrame
+	ns     []nsBinding
+	count  int // elements started so far
+
+	sigs, placeholders int
+	root, sig          *etree.Element // the kept signature and its ancestors
+	sigIndex           int
+	sigAtLocation      bool
+	capture            []*etree.Element // open elements of the kept signature
+	captured           int              // bytes kept
+
+	rootID      string
+	rootIDCount int
+	injection   string // the element a comment splits the text of
+}
+
+type scanFrame struct {
+	prefix, local    string
+	attrs            []xmlscan.Attr
+	nsN              int
+	textBefore       bool // non-whitespace text since the last child element
+	commentAfterText bool // a comment followed that text
+}
+
+func newSigScan(opts Options) *sigScan { return &sigScan{opts: opts, idAttr: opts.idAttr()} }
+
+// run reads the whole document. As Verify checks UTF-8 before anything
+// else, invalid UTF-8 anywhere is bad_encoding whatever else is wrong: the
+// bytes are validated as they are read, and after a refusal the rest is
+// read (and only validated) to decide.
+func (s *sigScan) run(ctx context.Context, r io.Reader) error {
+	u := &utf8Check{}
+	tr := io.TeeReader(r, u)
+	err := s.scan(ctx, tr)
+	var ve *VerifyError
+	if errors.As(err, &ve) {
+		if _, cerr := io.Copy(io.Discard, tr); cerr != nil {
+			return fmt.Errorf("dsig: stream: read: %w", cerr)
+		}
+	}
+	if (err == nil || ve != nil) && !u.valid() {
+		return verr(CodeBadEncoding, nil, "input is not valid UTF-8")
+	}
+	return err
+}
+
+func (s *sigScan) scan(ctx context.Context, r io.Reader) error {
+	sc := xmlscan.NewReader(r, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth})
+	for i := 0; ; i++ {
+		if i&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		t, err := sc.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return scanError(err)
+		}
+		if err := s.token(t); err != nil {
+			return err
+		}
+	}
+}
+
+// utf8Check validates a stream written to it in pieces.
+type utf8Check struct {
+	buf []byte // scratch: the pending bytes of a rune cut by a piece, then the piece
+	n   int    // pending bytes at the start of buf
+	bad bool
+}
+
+func (u *utf8Check) Write(p []byte) (int, error) {
+	if u.bad {
+		return len(p), nil
+	}
+	u.buf = append(u.buf[:u.n], p...)
+	b := u.buf
+	cut := len(b)
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	if !utf8.Valid(b[:cut]) {
+		u.bad = true
+	}
+	u.n = copy(u.buf, b[cut:])
+	return len(p), nil
+}
+
+func (u *utf8Check) valid() bool { return !u.bad && u.n == 0 }
+
+// scanError maps the tokenizer's refusals to this package's codes.
+func scanError(err error) error {
+	switch {
+	case errors.Is(err, xmlscan.ErrDoctype):
+		return verr(CodeDoctype, err, "DOCTYPE not allowed")
+	case errors.Is(err, xmlscan.ErrNotUTF8):
+		return verr(CodeBadEncoding, err, "input is not valid UTF-8")
+	case errors.Is(err, xmlscan.ErrDuplicateAttr):
+		return verr(CodeDuplicateAttr, err, "duplicate attribute")
+	case errors.Is(err, xmlscan.ErrTooDeep):
+		return verr(CodeTooDeep, err, "nesting deeper than %d", MaxDepth)
+	}
+	var se *xmlscan.SyntaxError
+	if errors.As(err, &se) {
+		return verr(CodeNotXML, err, "not well-formed XML")
+	}
+	return fmt.Errorf("dsig: stream: read: %w", err)
+}
+
+func (s *sigScan) keep(n int) error {
+	s.captured += n
+	if s.captured > MaxSignatureBytes {
+		return verr(CodeMalformed, nil, "ds:Signature is larger than %d bytes", MaxSignatureBytes)
+	}
+	return nil
+}
+
+func (s *sigScan) token(t xmlscan.Token) error {
+	var top *scanFrame
+	if len(s.frames) > 0 {
+		top = &s.frames[len(s.frames)-1]
+	}
+	switch t.Kind {
+	case xmlscan.StartElement:
+		return s.start(t, top)
+	case xmlscan.EndElement:
+		if len(s.capture) > 0 {
+			s.capture = s.capture[:len(s.capture)-1]
+		}
+		s.ns = s.ns[:top.nsN]
+		s.frames = s.frames[:len(s.frames)-1]
+	case xmlscan.CharData:
+		if top == nil {
+			return nil
+		}
+		if len(bytes.TrimSpace(t.Data)) > 0 {
+			if top.commentAfterText && s.injection == "" {
+				s.injection = qname(top.prefix, top.local)
+			}
+			top.textBefore = true
+		}
+		if len(s.capture) > 0 {
+			if err := s.keep(len(t.Data)); err != nil {
+				return err
+			}
+			el := s.capture[len(s.capture)-1]
+			if n := len(el.Child); n > 0 {
+				if cd, ok := el.Child[n-1].(*etree.CharData); ok {
+					cd.Data += string(t.Data)
+					return nil
+				}
+			}
+			el.CreateText(string(t.Data))
+		}
+	case xmlscan.Comment:
+		if top != nil && top.textBefore {
+			top.commentAfterText = true
+		}
+		if len(s.capture) > 0 {
+			if err := s.keep(len(t.Data)); err != nil {
+				return err
+			}
+			s.capture[len(s.capture)-1].CreateComment(string(t.Data))
+		}
+	case xmlscan.ProcInst:
+		if len(s.capture) > 0 {
+			if err := s.keep(len(t.Data) + len(t.Target)); err != nil {
+				return err
+			}
+			s.capture[len(s.capture)-1].CreateProcInst(t.Target, string(t.Data))
+		}
+	}
+	return nil
+}
+
+func (s *sigScan) start(t xmlscan.Token, parent *scanFrame) error {
+	s.count++
+	if parent != nil {
+		parent.textBefore, parent.commentAfterText = false, false
+	}
+	f := scanFrame{prefix: t.Prefix, local: t.Local, attrs: slices.Clone(t.Attrs), nsN: len(s.ns)}
+	for _, a := range t.Attrs {
+		switch {
+		case a.Prefix == "xmlns":
+			s.ns = append(s.ns, nsBinding{a.Local, a.Value})
+		case a.Prefix == "" && a.Local == "xmlns":
+			s.ns = append(s.ns, nsBinding{"", a.Value})
+		}
+	}
+	// An attribute repeated through two prefixes of one namespace (the
+	// tokenizer refuses the same prefix twice).
+	for i, a := range t.Attrs {
+		if a.Prefix == "" || a.Prefix == "xmlns" {
+			continue
+		}
+		ua, _ := lookupNS(s.ns, a.Prefix)
+		for _, b := range t.Attrs[i+1:] {
+			if b.Prefix == "" || b.Prefix == "xmlns" || b.Local != a.Local {
+				continue
+			}
+			if ub, _ := lookupNS(s.ns, b.Prefix); ub == ua {
+				return verr(CodeDuplicateAttr, nil, "duplicate attribute %q on <%s>", qname(b.Prefix, b.Local), qname(t.Prefix, t.Local))
+			}
+		}
+	}
+	s.frames = append(s.frames, f)
+	if len(s.frames) == 1 {
+		for _, a := range t.Attrs {
+			if qname(a.Prefix, a.Local) == s.idAttr {
+				s.rootID = a.Value
+			}
+		}
+	}
+	if s.rootID != "" {
+		for _, a := range t.Attrs {
+			if a.Value == s.rootID && (a.Local == s.idAttr || strings.EqualFold(a.Local, "id")) {
+				s.rootIDCount++
+				break
+			}
+		}
+	}
+	if len(s.capture) > 0 { // inside the kept signature
+		if uri, _ := lookupNS(s.ns, t.Prefix); t.Local == "Signature" && uri == NamespaceDSig {
+			s.sigs++
+		}
+		el := element(f)
+		n := len(t.Prefix) + len(t.Local)
+		for _, a := range t.Attrs {
+			n += len(a.Prefix) + len(a.Local) + len(a.Value)
+		}
+		if err := s.keep(n); err != nil {
+			return err
+		}
+		s.capture[len(s.capture)-1].AddChild(el)
+		s.capture = append(s.capture, el)
+		return nil
+	}
+	if t.Local != "Signature" {
+		return nil
+	}
+	root, parent2 := s.chain()
+	uri, _ := lookupNS(s.ns, t.Prefix)
+	if uri != NamespaceDSig {
+		if s.opts.Location.matches(root, parent2) {
+			s.placeholders++
+		}
+		return nil
+	}
+	s.sigs++
+	if s.sigs > 1 {
+		return nil
+	}
+	el := element(f)
+	parent2.AddChild(el)
+	s.root, s.sig, s.sigIndex = root, el, s.count
+	s.sigAtLocation = s.opts.Location.matches(root, parent2)
+	s.capture = []*etree.Element{el}
+	return nil
+}
+
+// chain returns the open elements above the current one as a fresh tree
+// (start tags only) under a document node, as etree parses them: the root
+// and the current element's parent.
+func (s *sigScan) chain() (root, parent *etree.Element) {
+	doc := etree.NewDocument()
+	parent = &doc.Element
+	for _, f := range s.frames[:len(s.frames)-1] {
+		el := element(f)
+		parent.AddChild(el)
+		if root == nil {
+			root = el
+		}
+		parent = el
+	}
+	return root, parent
+}
+
+func element(f scanFrame) *etree.Element {
+	el := etree.NewElement(qname(f.prefix, f.local))
+	for _, a := range f.attrs {
+		el.CreateAttr(qname(a.Prefix, a.Local), a.Value)
+	}
+	return el
+}
