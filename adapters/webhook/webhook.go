@@ -67,6 +67,8 @@ func (p *Pusher) Deliver(ctx context.Context, d routing.Delivery, open routing.B
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	// Read a little more of the answer so that the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
@@ -77,4 +79,18 @@ func (p *Pusher) Deliver(ctx context.Context, d routing.Delivery, open routing.B
 	}
 }
 
-var defaultClient = &http.Client{Timeout: 30 * time.Second}
+// defaultClient keeps connections alive between pushes: the delivery stage
+// has up to Lanes attempts in flight, many of them often to one host (organs
+// that share a gateway), and http.DefaultTransport keeps only 2 idle
+// connections per host, so the others would pay a new TCP and TLS handshake
+// for every document.
+var defaultClient = &http.Client{Timeout: 30 * time.Second, Transport: NewTransport()}
+
+// NewTransport returns the transport of the default client: the defaults of
+// http.DefaultTransport with MaxIdleConnsPerHost raised to 64.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return t
+}

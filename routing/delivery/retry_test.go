@@ -56,7 +56,7 @@ func newEndpoint(t *testing.T, status int) *endpoint {
 }
 
 type rig struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 	l   *ledger.Ledger
 	clk *clock
@@ -68,7 +68,7 @@ const sender = "000.00.00.S01"
 
 // newRig builds a ledger on a fresh database, the organs (code → endpoint;
 // "" = pull) and a worker, all on one injected clock.
-func newRig(t *testing.T, organs map[string]string, br *Breaker) *rig {
+func newRig(t testing.TB, organs map[string]string, br *Breaker) *rig {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,11 +53,18 @@ type Config struct {
 	// default 64. Each recipient has its own lane (one attempt at a time, in
 	// the order of lt.deliver), so a slow recipient holds one slot at most.
 	Lanes int
-	// LaneDepth bounds the tasks queued per recipient; default 256. Beyond
+	// LaneDepth bounds the tasks queued per recipient; default 4096. Beyond
 	// it tasks are deferred in the ledger (retrying, due after Policy.Base),
-	// so the consumer never waits for a slow recipient.
+	// so the consumer never waits for a slow recipient. A queued task is a
+	// hundred bytes; a burst to one healthy recipient should be taken in
+	// runs, not parked (a transaction per task and seconds of latency).
 	LaneDepth int
-	Breaker   *Breaker // nil: a default breaker using Now
+	// MaxRun bounds the tasks of one lane taken together as a run; default
+	// 64. A run is claimed in one transaction and its outcomes recorded in
+	// one (see run.go); a lane's tasks still go one attempt at a time, in
+	// order.
+	MaxRun  int
+	Breaker *Breaker // nil: a default breaker using Now
 	// AdoptAfter: a delivery that has not moved for this long although it
 	// is due (its task was lost on the way) is taken straight from the
 	// ledger; default 6m. Checked every AdoptAfter/3.
@@ -84,7 +92,10 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 		cfg.Lanes = 64
 	}
 	if cfg.LaneDepth <= 0 {
-		cfg.LaneDepth = 256
+		cfg.LaneDepth = 4096
+	}
+	if cfg.MaxRun <= 0 {
+		cfg.MaxRun = 64
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -122,6 +133,7 @@ type task struct {
 // lane is the queue of one recipient.
 type lane struct {
 	queue []task
+	held  int // tasks of the run in hand that wait behind its current attempt
 }
 
 // Run consumes until ctx ends. Offsets are committed per partition only up to
@@ -147,18 +159,32 @@ func (w *Worker) Run(ctx context.Context) error {
 				mu.Unlock()
 				return
 			}
-			t := ln.queue[0]
-			ln.queue = ln.queue[1:]
+			n := min(len(ln.queue), w.cfg.MaxRun)
+			run := slices.Clone(ln.queue[:n])
+			ln.queue = ln.queue[n:]
+			ln.held = n - 1 // still queued, as far as LaneDepth is concerned
 			mu.Unlock()
 			if ctx.Err() == nil {
 				select {
 				case slots <- struct{}{}:
-					w.handle(ctx, t.dm)
+					dms := make([]ledger.DeliverMessage, len(run))
+					for i, t := range run {
+						dms[i] = t.dm
+					}
+					w.handleRun(ctx, dms)
 					<-slots
 				case <-ctx.Done():
 				}
 			}
-			t.done() // on shutdown unfinished work is left to the ledger's sweep
+			// Only now, with the run's outcomes durable in the ledger, may
+			// its offsets be committed. On shutdown unfinished work is left
+			// to the ledger's sweep.
+			for _, t := range run {
+				t.done()
+			}
+			mu.Lock()
+			ln.held = 0
+			mu.Unlock()
 		}
 	}
 	commitDone := make(chan struct{})
@@ -182,7 +208,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
 		ln := lanes[recp]
-		if ln != nil && len(ln.queue) >= w.cfg.LaneDepth {
+		if ln != nil && len(ln.queue)+ln.held >= w.cfg.LaneDepth {
 			return false
 		}
 		if ln == nil {
@@ -280,41 +306,10 @@ func (w *Worker) commit(ctx context.Context, rd *bus.GroupReader, tr *tracker) {
 	}
 }
 
-// handle runs one delivery task to its outcome. Errors of the ledger are
-// logged; the scheduler recovers the task later from its state.
+// handle runs one delivery task to its outcome (a run of one). Errors of the
+// ledger are logged; the scheduler recovers the task later from its state.
 func (w *Worker) handle(ctx context.Context, dm ledger.DeliverMessage) {
-	if err := w.bringForward(ctx, dm); err != nil && ctx.Err() == nil {
-		w.cfg.Logger.WarnContext(ctx, "delivery: predecessors", slog.Int64("delivery", dm.DeliveryID), slog.Any("error", err))
-	}
-	if err := w.Deliver(ctx, dm); err != nil && ctx.Err() == nil {
-		w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", dm.DeliveryID), slog.Any("error", err))
-	}
-}
-
-// bringForward keeps first attempts in acceptance order: deliveries to the
-// same recipient with a lower sequence that still wait for their first
-// attempt (their task is late, or their document not routed yet) are
-// attempted first. Their own tasks find them settled later and do nothing.
-// Deliveries in retry are not waited for: they do not block later ones.
-func (w *Worker) bringForward(ctx context.Context, dm ledger.DeliverMessage) error {
-	if dm.Sequence <= 0 {
-		return nil
-	}
-	preds, err := w.l.Predecessors(ctx, dm.Recipient, dm.Sequence, 256)
-	if err != nil {
-		return err
-	}
-	for _, p := range preds {
-		if p.State == ledger.StateAccepted {
-			if _, err := w.l.Route(ctx, []string{p.DocumentID}, w.l.Organ); err != nil {
-				return err
-			}
-		}
-		if err := w.Deliver(ctx, p.DeliverMessage); err != nil {
-			return err
-		}
-	}
-	return nil
+	w.handleRun(ctx, []ledger.DeliverMessage{dm})
 }
 
 // Deliver makes one attempt at a delivery, if it is due and the circuit of
@@ -340,6 +335,18 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 		}
 		return err
 	}
+	delivered, err := w.attempt(ctx, d, organ, oerr, circuit, probe)
+	if delivered {
+		return w.l.Delivered(ctx, d, d.Channel)
+	}
+	return err
+}
+
+// attempt makes the attempt at a claimed (delivering) delivery and records a
+// failure. A success is only reported (delivered true): the caller records
+// it, alone (Delivered) or with the others of its run (DeliveredRun).
+func (w *Worker) attempt(ctx context.Context, d routing.Delivery, organ ledger.Organ, oerr error, circuit string,
+	probe bool) (delivered bool, err error) {
 	start := w.cfg.Now()
 	ch, found := w.cfg.Channels[d.Channel]
 	var derr error
@@ -357,24 +364,24 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 	case derr == nil:
 		w.success(circuit)
 		w.cfg.OnResult(d.Channel, "delivered", took)
-		return w.l.Delivered(ctx, d, d.Channel)
+		return true, nil
 	case ctx.Err() != nil:
 		// Shutting down: hand the attempt back, due now, for another worker.
 		if circuit != "" {
 			w.cfg.Breaker.Release(circuit)
 		}
-		return w.l.Failed(context.WithoutCancel(ctx), d, "attempt interrupted by shutdown", w.cfg.Now())
+		return false, w.l.Failed(context.WithoutCancel(ctx), d, "attempt interrupted by shutdown", w.cfg.Now())
 	case routing.IsPermanent(derr):
 		w.success(circuit) // the endpoint answered: it is alive
 		w.cfg.OnResult(d.Channel, "dead", took)
-		return w.l.Failed(ctx, d, derr.Error(), time.Time{})
+		return false, w.l.Failed(ctx, d, derr.Error(), time.Time{})
 	}
 	if circuit != "" {
 		w.cfg.Breaker.Failure(circuit)
 	}
 	lim, winStart, err := w.l.RetryWindow(ctx, d.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	now := w.cfg.Now()
 	end := winStart.Add(lim.MaxAge)
@@ -383,7 +390,7 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 	// (the window, max_age, still bounds it).
 	if (d.Attempt >= lim.MaxAttempts && !probe) || !now.Before(end) {
 		w.cfg.OnResult(d.Channel, "dead", took)
-		return w.l.Failed(ctx, d, fmt.Sprintf("retries exhausted (%d attempts of %d, window %s): %v",
+		return false, w.l.Failed(ctx, d, fmt.Sprintf("retries exhausted (%d attempts of %d, window %s): %v",
 			d.Attempt, lim.MaxAttempts, lim.MaxAge, derr), time.Time{})
 	}
 	w.cfg.OnResult(d.Channel, "retrying", took)
@@ -391,7 +398,7 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 	if next.After(end) {
 		next = end // a last attempt when the window closes
 	}
-	return w.l.Failed(ctx, d, derr.Error(), next)
+	return false, w.l.Failed(ctx, d, derr.Error(), next)
 }
 
 func (w *Worker) success(circuit string) {

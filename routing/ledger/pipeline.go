@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"lienthong/routing"
@@ -77,71 +76,7 @@ type Resolver func(ctx context.Context, code string) (Organ, error)
 // event and queues the delivery task, in one transaction. Deliveries that are
 // not in state accepted any more are left alone, so a repeat is harmless.
 func (l *Ledger) Route(ctx context.Context, docIDs []string, resolve Resolver) (int, error) {
-	uids := make([]uuid.UUID, 0, len(docIDs))
-	for _, id := range docIDs {
-		if u, err := uuid.Parse(id); err == nil {
-			uids = append(uids, u)
-		}
-	}
-	now := l.now().UTC()
-	routed := 0
-	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, document_id::text, recipient, coalesce(seq, 0) FROM deliveries
-			WHERE document_id = ANY ($1) AND state = $2 ORDER BY document_id, id FOR UPDATE`, uids, StateAccepted)
-		if err != nil {
-			return err
-		}
-		type row struct {
-			id        int64
-			doc, recp string
-			seq       int64 // assigned at acceptance (0 for rows accepted before migration 0003)
-		}
-		todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.doc, &x.recp, &x.seq)
-		})
-		if err != nil {
-			return err
-		}
-		for _, x := range todo {
-			organ, err := resolve(ctx, x.recp)
-			if err != nil {
-				if errors.Is(err, ErrUnknownOrgan) {
-					if err := l.markDead(ctx, tx, x.id, x.doc, x.recp, "recipient left the directory", now); err != nil {
-						return err
-					}
-					continue
-				}
-				return fmt.Errorf("resolve %s: %w", x.recp, err)
-			}
-			seq := x.seq
-			if seq == 0 {
-				if err := tx.QueryRow(ctx, `INSERT INTO recipient_sequences (recipient, last_seq) VALUES ($1, 1)
-					ON CONFLICT (recipient) DO UPDATE SET last_seq = recipient_sequences.last_seq + 1
-					RETURNING last_seq`, x.recp).Scan(&seq); err != nil {
-					return fmt.Errorf("sequence: %w", err)
-				}
-			}
-			if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, seq = $3, channel = $4, updated_at = $5
-				WHERE id = $1`, x.id, StateRouted, seq, organ.Channel, now); err != nil {
-				return err
-			}
-			if err := l.appendEvent(ctx, tx, x.doc, x.recp, "routed", StateRouted,
-				map[string]any{"channel": organ.Channel, "sequence": seq}, now); err != nil {
-				return err
-			}
-			if err := enqueue(ctx, tx, TopicDeliver, x.recp, DeliverMessage{DeliveryID: x.id, DocumentID: x.doc,
-				Recipient: x.recp, Sequence: seq}); err != nil {
-				return err
-			}
-			routed++
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("ledger: route: %w", err)
-	}
-	return routed, nil
+	return l.routeBatch(ctx, docIDs, resolve) // routebatch.go
 }
 
 // StartDelivery claims a delivery for an attempt: routed or retrying →
