@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,6 +34,7 @@ type Ledger interface {
 	ContentStream(ctx context.Context, id string) (ledger.Body, error)
 	Inbox(ctx context.Context, recipient string, afterSeq int64, limit int) ([]ledger.InboxItem, error)
 	Ack(ctx context.Context, recipient, id string) (bool, error)
+	AckMany(ctx context.Context, recipient string, ids []string) ([]ledger.AckResult, error)
 	Organs(ctx context.Context) ([]ledger.Organ, error)
 }
 
@@ -105,6 +108,7 @@ func New(l Ledger, submit Submitter, cfg Config) *Server {
 	v1.GET("/documents/:id/content", s.getContent)
 	v1.GET("/inbox", s.getInbox, organOnly)
 	v1.POST("/inbox/:id/ack", s.postAck, organOnly)
+	v1.POST("/inbox/ack", s.postAckMany, organOnly)
 	v1.GET("/organs", s.getOrgans)
 	s.mountVerification(v1)
 	s.registerFlows(v1) // flows.go
@@ -325,6 +329,28 @@ func (s *Server) postAck(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"id": id, "state": ledger.StateAcknowledged, "already": already})
+}
+
+// postAckMany acknowledges a page of the inbox at once:
+// {"ids": ["…", …]} → {"results": [{"id", "outcome"}, …]} in the same order,
+// outcome acknowledged, already_acknowledged or not_found.
+func (s *Server) postAckMany(c echo.Context) error {
+	var req struct {
+		IDs []string `json:"ids"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return fail("bad_request", `body must be JSON {"ids": ["document id", …]} of at most 64 KiB: `+err.Error())
+	}
+	if len(req.IDs) == 0 || len(req.IDs) > ledger.MaxAckBatch {
+		return fail("bad_request", fmt.Sprintf("give 1 to %d document ids", ledger.MaxAckBatch))
+	}
+	res, err := s.l.AckMany(c.Request().Context(), principal(c).Organ, req.IDs)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"results": res})
 }
 
 func (s *Server) getOrgans(c echo.Context) error {

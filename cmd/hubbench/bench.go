@@ -250,10 +250,16 @@ func (b *bench) pull(ctx context.Context, r recipient) {
 		_ = json.NewDecoder(resp.Body).Decode(&inbox)
 		resp.Body.Close()
 		now := time.Now()
+		ids := make([]string, 0, len(inbox.Documents))
 		for _, d := range inbox.Documents {
 			b.seen(d.ID, r.code, now)
-			ack, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.target.creds.APIURL+"/v1/inbox/"+d.ID+"/ack", nil)
+			ids = append(ids, d.ID)
+		}
+		if len(ids) > 0 { // the whole page in one acknowledgement
+			body, _ := json.Marshal(map[string]any{"ids": ids})
+			ack, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.target.creds.APIURL+"/v1/inbox/ack", bytes.NewReader(body))
 			ack.Header.Set("Authorization", "Bearer "+r.token)
+			ack.Header.Set("Content-Type", "application/json")
 			if resp, err := b.http.Do(ack); err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
