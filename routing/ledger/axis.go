@@ -211,6 +211,9 @@ func (l *Ledger) UpsertAxisOrgan(ctx context.Context, code, name string, oldCode
 			updated_at = now()
 		WHERE organs.channel = $3 AND (organs.name <> EXCLUDED.name OR organs.old_codes <> EXCLUDED.old_codes
 			OR NOT organs.active)`, code, name, ChannelAxis, oldCodes)
+	if err != nil || tag.RowsAffected() > 0 {
+		l.dir.invalidate()
+	}
 	if err != nil {
 		return false, fmt.Errorf("ledger: upsert axis organ %s: %w", code, classify(err))
 	}

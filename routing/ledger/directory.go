@@ -49,6 +49,7 @@ func (l *Ledger) UpsertOrgan(ctx context.Context, o Organ) error {
 			cert_fingerprints = EXCLUDED.cert_fingerprints, demo = EXCLUDED.demo,
 			active = EXCLUDED.active, updated_at = now()`,
 		o.Code, o.Name, o.Channel, o.Endpoint, o.OldCodes, o.CertFingerprints, o.Demo, o.Active)
+	l.dir.invalidate()
 	if err != nil {
 		return fmt.Errorf("ledger: upsert organ %s: %w", o.Code, classify(err))
 	}
@@ -63,8 +64,14 @@ func scanOrgan(row pgx.Row) (Organ, error) {
 	return o, err
 }
 
-// Organ looks an organ up by its code or one of its old codes.
+// Organ looks an active organ up by its code or one of its old codes. It
+// answers from a cache for up to Config.DirectoryTTL (directory_cache.go).
 func (l *Ledger) Organ(ctx context.Context, code string) (Organ, error) {
+	return l.cachedOrganLookup(ctx, code)
+}
+
+// lookupOrgan is Organ without the cache.
+func (l *Ledger) lookupOrgan(ctx context.Context, code string) (Organ, error) {
 	o, err := scanOrgan(l.pool.QueryRow(ctx, `SELECT `+organCols+` FROM organs
 		WHERE active AND (code = $1 OR $1 = ANY (old_codes)) ORDER BY code = $1 DESC LIMIT 1`, code))
 	if errors.Is(err, pgx.ErrNoRows) {

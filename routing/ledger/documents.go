@@ -61,15 +61,9 @@ type RouteMessage struct {
 	AcceptedAt time.Time `json:"accepted_at"`
 }
 
-// Accept records a document, one delivery row per recipient, the accepted
-// event and the outbox messages in one transaction. Submitting the same bytes
-// again under the same (sender, DocRef) — or the same Source — returns the
-// first id with Duplicate set; other bytes under the same DocRef give
-// ErrConflict. Nothing is written in either case.
-func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
-	if len(d.Recipients) == 0 {
-		return Accepted{}, errors.New("ledger: accept: no recipients")
-	}
+// acceptOne is Accept in a transaction of its own: the path of the business
+// flows other than FlowNew, and of a document whose batch failed.
+func (l *Ledger) acceptOne(ctx context.Context, d NewDocument) (Accepted, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Accepted{}, fmt.Errorf("ledger: accept: id: %w", err)
@@ -142,6 +136,10 @@ func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
 			return Accepted{}, err
 		}
 		return Accepted{}, fmt.Errorf("ledger: accept: %w", err)
+	}
+	if !out.Duplicate {
+		l.stats.transactions.Add(1)
+		l.stats.documents.Add(1)
 	}
 	return out, nil
 }

@@ -47,6 +47,14 @@ const (
 type Config struct {
 	Now    func() time.Time // nil: time.Now
 	Logger *slog.Logger     // nil: discard
+	// AcceptBatch bounds how many concurrent accepts share one transaction
+	// (group commit, accept_batch.go); 0: DefaultAcceptBatch, 1: none.
+	AcceptBatch int
+	// AcceptFlushers bounds the batch transactions in flight; 0: DefaultAcceptFlushers.
+	AcceptFlushers int
+	// DirectoryTTL is how long Organ answers from its cache; 0:
+	// DefaultDirectoryTTL, negative: no cache (directory_cache.go).
+	DirectoryTTL time.Duration
 }
 
 // Ledger is the PostgreSQL-backed record. It is safe for concurrent use.
@@ -54,6 +62,10 @@ type Ledger struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 	log  *slog.Logger
+
+	stats acceptCounters  // accept_stats.go
+	batch *committer      // accept_batch.go
+	dir   *directoryCache // directory_cache.go
 }
 
 // New wraps an open pool. Run Migrate first.
@@ -64,7 +76,10 @@ func New(pool *pgxpool.Pool, cfg Config) *Ledger {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Ledger{pool: pool, now: cfg.Now, log: cfg.Logger}
+	l := &Ledger{pool: pool, now: cfg.Now, log: cfg.Logger}
+	l.batch = newCommitter(l, cfg.AcceptBatch, cfg.AcceptFlushers)
+	l.dir = newDirectoryCache(cfg.DirectoryTTL)
+	return l
 }
 
 // Connect opens a pool for url with settings suited to the hub.

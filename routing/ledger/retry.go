@@ -46,6 +46,7 @@ func (l *Ledger) SetLimits(ctx context.Context, organ string, lim Limits, actor 
 			"max_attempts": lim.MaxAttempts, "max_age_seconds": int64(lim.MaxAge / time.Second)})
 		return err
 	})
+	l.dir.invalidate()
 	if errors.Is(err, ErrNotFound) {
 		return ErrNotFound
 	}

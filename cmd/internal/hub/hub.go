@@ -150,6 +150,8 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(deliveries, backlog)
 
 	g, gctx := errgroup.WithContext(ctx)
+	// Directory changes by any process empty this process's directory cache.
+	g.Go(func() error { return l.WatchDirectory(gctx) })
 	topicsReady := make(chan struct{})
 	g.Go(func() error { // topics may be created later if Kafka is down now; the API accepts meanwhile
 		for {

@@ -1,0 +1,430 @@
+package ledger
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Group commit of the accept path.
+//
+// Concurrent Accept calls of plain documents (Flow nil or FlowNew) are
+// coalesced: each caller queues its prepared document and waits; a flusher
+// takes up to AcceptBatch queued documents and records them all in one
+// transaction of a handful of multi-row statements, then answers every caller
+// of the batch once that transaction has committed. A flusher starts as soon
+// as a document is queued and fewer than AcceptFlushers are running, and goes
+// on while the queue is not empty, so there is no timer: at low load a
+// document gets its own transaction at once, under load the documents that
+// arrived while the previous batch committed share the next one.
+//
+// Semantics are those of one transaction per document, in batch order:
+// duplicates and conflicts are resolved per document (also between two
+// documents of one batch, because rows are inserted in batch order with ON
+// CONFLICT DO NOTHING and the losers are then looked up in the same
+// transaction); per-recipient sequence numbers are taken in batch order under
+// the recipients' counter-row locks, held until commit, so they follow commit
+// order without gaps; event ids increase in batch order. If the batch fails
+// as a whole for another reason than the database being unavailable, each of
+// its documents is retried alone, so that one bad document fails only itself.
+//
+// Documents of the other business flows (statuses, recalls, updates,
+// replacements) keep the one-transaction-per-document path (flows.go): they
+// read and lock the documents they are about. So do large bodies streamed
+// into the blob store (blobbody.go): one of them fills a batch anyway.
+
+// Group-commit defaults.
+const (
+	DefaultAcceptBatch    = 64
+	DefaultAcceptFlushers = 2
+	// maxBatchBytes bounds the document bytes of one batch; a larger
+	// document is a batch of its own.
+	maxBatchBytes = 16 << 20
+	// batchTimeout bounds one batch transaction; callers wait with their
+	// own contexts.
+	batchTimeout = time.Minute
+)
+
+// pendingAccept is one queued document and, once its batch is over, its outcome.
+type pendingAccept struct {
+	ctx     context.Context
+	d       NewDocument
+	id      uuid.UUID
+	now     time.Time
+	meta    []byte
+	dueAt   *time.Time
+	outcome string // verification outcome; "" when there is no report
+	report  []byte // the verification report, nil when none
+	detail  []byte // the accepted event's detail
+	event   []byte // the accepted event for lt.events, id still 0
+	route   []byte // the lt.route message
+
+	res  Accepted // valid once done is closed
+	err  error
+	done chan struct{}
+
+	tres Accepted // outcome inside the current transaction attempt
+	terr error
+}
+
+// committer queues pending accepts and runs the flushers.
+type committer struct {
+	l        *Ledger
+	maxBatch int
+	flushers int
+
+	mu      sync.Mutex // guards queue and running
+	queue   []*pendingAccept
+	running int
+}
+
+func newCommitter(l *Ledger, batch, flushers int) *committer {
+	if batch <= 0 {
+		batch = DefaultAcceptBatch
+	}
+	if flushers <= 0 {
+		flushers = DefaultAcceptFlushers
+	}
+	return &committer{l: l, maxBatch: batch, flushers: flushers}
+}
+
+// Accept records a document, one delivery row per recipient, the accepted
+// event and the outbox messages in one transaction, and returns once that
+// transaction has committed. Submitting the same bytes again under the same
+// (sender, DocRef) — or the same Source — returns the first id with
+// Duplicate set; other bytes under the same DocRef give ErrConflict. Nothing
+// is written in either case. Plain documents are group-committed with other
+// concurrent accepts (see above); the transaction then holds several
+// documents, each with the outcome it would have had alone. When ctx ends
+// before the commit, Accept returns ctx's error and the document may or may
+// not have been recorded, as when the answer to a COMMIT is lost.
+func (l *Ledger) Accept(ctx context.Context, d NewDocument) (Accepted, error) {
+	if len(d.Recipients) == 0 {
+		return Accepted{}, errors.New("ledger: accept: no recipients")
+	}
+	if l.batch.maxBatch <= 1 || d.Body != nil || (d.Flow != nil && d.Flow.Kind != FlowNew) {
+		return l.acceptOne(ctx, d)
+	}
+	p, err := l.prepareAccept(ctx, d)
+	if err != nil {
+		return Accepted{}, fmt.Errorf("ledger: accept: %w", err)
+	}
+	l.batch.enqueue(p)
+	select {
+	case <-p.done:
+		return p.res, p.err
+	case <-ctx.Done():
+		return Accepted{}, fmt.Errorf("ledger: accept: %w", ctx.Err())
+	}
+}
+
+// prepareAccept does the per-document work that needs no database: ids,
+// JSON, the verification outcome. It runs in the caller's goroutine.
+func (l *Ledger) prepareAccept(ctx context.Context, d NewDocument) (*pendingAccept, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("id: %w", err)
+	}
+	p := &pendingAccept{ctx: ctx, d: d, id: id, now: l.now().UTC(), done: make(chan struct{})}
+	if p.meta, err = json.Marshal(d.Meta); err != nil {
+		return nil, fmt.Errorf("meta: %w", err)
+	}
+	if d.Flow != nil {
+		p.dueAt = dueAt(d.Flow.DueDate)
+	}
+	// Recipients are canonical and de-duplicated by the intake; keep the
+	// first of any repeat so that one document has one delivery per organ.
+	rs := make([]string, 0, len(d.Recipients))
+	for _, r := range d.Recipients {
+		if !slices.Contains(rs, r) {
+			rs = append(rs, r)
+		}
+	}
+	p.d.Recipients = rs
+	if d.Verification != nil {
+		if p.report, err = json.Marshal(d.Verification); err != nil {
+			return nil, fmt.Errorf("verification report: %w", err)
+		}
+		var head struct {
+			Outcome string `json:"outcome"`
+		}
+		if err := json.Unmarshal(p.report, &head); err != nil || head.Outcome == "" {
+			return nil, errors.New("verification report has no outcome")
+		}
+		p.outcome = head.Outcome
+	}
+	detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": len(d.Raw),
+		"format": d.Format, "recipients": d.Recipients, "sender": d.Sender}
+	if p.outcome != "" {
+		detail["verification"] = p.outcome
+	}
+	if p.detail, err = json.Marshal(detail); err != nil {
+		return nil, fmt.Errorf("event detail: %w", err)
+	}
+	if p.event, err = json.Marshal(Event{DocumentID: id.String(), Kind: "accepted", State: StateAccepted,
+		Detail: p.detail, At: p.now}); err != nil {
+		return nil, fmt.Errorf("outbox payload: %w", err)
+	}
+	if p.route, err = json.Marshal(RouteMessage{DocumentID: id.String(), Sender: d.Sender,
+		Recipients: d.Recipients, Format: d.Format, AcceptedAt: p.now}); err != nil {
+		return nil, fmt.Errorf("outbox payload: %w", err)
+	}
+	return p, nil
+}
+
+func (c *committer) enqueue(p *pendingAccept) {
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	start := c.running < c.flushers
+	if start {
+		c.running++
+	}
+	c.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+}
+
+// flush commits batches until the queue is empty.
+func (c *committer) flush() {
+	for {
+		c.mu.Lock()
+		n, size := 0, 0
+		for n < len(c.queue) && n < c.maxBatch && (n == 0 || size+len(c.queue[n].d.Raw) <= maxBatchBytes) {
+			size += len(c.queue[n].d.Raw)
+			n++
+		}
+		if n == 0 {
+			c.running--
+			c.mu.Unlock()
+			return
+		}
+		batch := slices.Clone(c.queue[:n])
+		c.queue = slices.Delete(c.queue, 0, n)
+		c.mu.Unlock()
+
+		live := batch[:0]
+		for _, p := range batch {
+			if err := p.ctx.Err(); err != nil { // its caller has gone: record nothing
+				p.err = fmt.Errorf("ledger: accept: %w", err)
+				close(p.done)
+				continue
+			}
+			live = append(live, p)
+		}
+		if len(live) > 0 {
+			c.l.commitBatch(live)
+		}
+	}
+}
+
+// commitBatch records batch in one transaction and answers its callers.
+func (l *Ledger) commitBatch(batch []*pendingAccept) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	var err error
+	for attempt := 1; ; attempt++ {
+		var inserted int
+		err = l.inTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			inserted, err = l.acceptBatchTx(ctx, tx, batch)
+			return err
+		})
+		if err == nil {
+			l.stats.transactions.Add(1)
+			l.stats.documents.Add(int64(inserted))
+			for _, p := range batch {
+				p.res, p.err = p.tres, p.terr
+				close(p.done)
+			}
+			return
+		}
+		if !retryable(err) || attempt == 3 {
+			break
+		}
+	}
+	if len(batch) == 1 || errors.Is(err, ErrUnavailable) {
+		for _, p := range batch {
+			p.err = fmt.Errorf("ledger: accept: %w", err)
+			close(p.done)
+		}
+		return
+	}
+	// Something in the batch broke the transaction: let each document
+	// succeed or fail alone.
+	l.log.WarnContext(ctx, "ledger: accept batch failed; accepting its documents one by one",
+		"documents", len(batch), "error", err)
+	for _, p := range batch {
+		p.res, p.err = l.acceptOne(p.ctx, p.d)
+		close(p.done)
+	}
+}
+
+// retryable reports a transaction that lost a deadlock or serialisation race.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// acceptBatchTx writes a batch in tx: the documents (in batch order, losers
+// of a uniqueness rule skipped), then for the new ones their verification
+// reports, deliveries with sequence numbers, accepted events and outbox rows.
+// It sets each document's outcome in tres/terr and returns how many were new.
+func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingAccept) (int, error) {
+	n := len(batch)
+	var (
+		ids, senders, refs, formats, subjects, codeNums, codeNots, promDates = make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		respFor, statusCodes, metas, sources = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		btypes, versions                     = make([]int32, n), make([]int32, n)
+		sums, bodies                         = make([][]byte, n), make([][]byte, n)
+		sizes                                = make([]int64, n)
+		ats                                  = make([]time.Time, n)
+		dues                                 = make([]*time.Time, n)
+	)
+	for i, p := range batch {
+		p.tres, p.terr = Accepted{}, nil
+		d := &p.d
+		ids[i], senders[i], refs[i], formats[i], subjects[i] = p.id.String(), d.Sender, d.DocRef, d.Format, d.Subject
+		codeNums[i], codeNots[i], promDates[i], respFor[i] = d.CodeNumber, d.CodeNotation, d.PromulgationDate, d.ResponseFor
+		statusCodes[i], metas[i], sources[i] = d.StatusCode, string(p.meta), d.Source
+		btypes[i], versions[i] = int32(d.BusinessType), int32(max(d.Version, 1))
+		sums[i], bodies[i], sizes[i], ats[i], dues[i] = d.SHA256, d.Raw, int64(len(d.Raw)), p.now, p.dueAt
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO documents (id, sender, doc_ref, format, subject, code_number,
+		code_notation, promulgation_date, business_type, response_for, status_code, sha256, size, body,
+		meta, source, received_at, version, due_at)
+		SELECT id::uuid, sender, doc_ref, format, subject, code_number, code_notation, promulgation_date,
+			business_type::smallint, response_for, status_code, sha256, size, body, meta::jsonb, source,
+			received_at, version, due_at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::int[], $10::text[], $11::text[], $12::bytea[], $13::bigint[], $14::bytea[],
+			$15::text[], $16::text[], $17::timestamptz[], $18::int[], $19::timestamptz[])
+			WITH ORDINALITY AS u(id, sender, doc_ref, format, subject, code_number, code_notation,
+				promulgation_date, business_type, response_for, status_code, sha256, size, body, meta,
+				source, received_at, version, due_at, ord)
+		ORDER BY ord
+		ON CONFLICT DO NOTHING
+		RETURNING id::text`,
+		ids, senders, refs, formats, subjects, codeNums, codeNots, promDates, btypes, respFor, statusCodes,
+		sums, sizes, bodies, metas, sources, ats, versions, dues)
+	if err != nil {
+		return 0, fmt.Errorf("insert documents: %w", err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("insert documents: %w", err)
+	}
+	isNew := make(map[string]bool, len(got))
+	for _, id := range got {
+		isNew[id] = true
+	}
+
+	var b pgx.Batch
+	var fresh []*pendingAccept
+	for _, p := range batch {
+		if !isNew[p.id.String()] {
+			p := p
+			b.Queue(duplicateSQL, p.d.Sender, p.d.DocRef, p.d.Source, p.d.SHA256).QueryRow(func(row pgx.Row) error {
+				return resolveDuplicate(row, p.d.SHA256, &p.tres, &p.terr)
+			})
+			continue
+		}
+		p.tres = Accepted{ID: p.id.String()}
+		fresh = append(fresh, p)
+	}
+	if len(fresh) > 0 {
+		queueFresh(&b, fresh)
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return 0, err
+	}
+	return len(fresh), nil
+}
+
+const duplicateSQL = `SELECT id, sha256 FROM documents
+	WHERE (sender = $1 AND doc_ref = $2) OR ($3 <> '' AND source = $3)
+	ORDER BY (sender = $1 AND doc_ref = $2) DESC, sha256 = $4 DESC LIMIT 1`
+
+// resolveDuplicate is duplicate's decision for a document that lost a
+// uniqueness rule: the same bytes are a repeat, other bytes a conflict.
+func resolveDuplicate(row pgx.Row, sum []byte, res *Accepted, perr *error) error {
+	var id uuid.UUID
+	var have []byte
+	if err := row.Scan(&id, &have); err != nil {
+		return fmt.Errorf("find duplicate: %w", err)
+	}
+	if string(have) != string(sum) {
+		*perr = fmt.Errorf("%w: %s", ErrConflict, id)
+		return nil
+	}
+	*res = Accepted{ID: id.String(), Duplicate: true}
+	return nil
+}
+
+// queueFresh queues the rows that go with new documents.
+func queueFresh(b *pgx.Batch, fresh []*pendingAccept) {
+	var vDocs, vOutcomes, vReports []string
+	var vAts []time.Time
+	var dDocs, dRecipients []string
+	var dAts []time.Time
+	eDocs, eDetails, ePayloads := make([]string, len(fresh)), make([]string, len(fresh)), make([]string, len(fresh))
+	eAts := make([]time.Time, len(fresh))
+	rKeys, rPayloads := make([]string, len(fresh)), make([]string, len(fresh))
+	for i, p := range fresh {
+		id := p.id.String()
+		if p.report != nil {
+			vDocs, vOutcomes, vReports, vAts = append(vDocs, id), append(vOutcomes, p.outcome),
+				append(vReports, string(p.report)), append(vAts, p.now)
+		}
+		for _, r := range p.d.Recipients {
+			dDocs, dRecipients, dAts = append(dDocs, id), append(dRecipients, r), append(dAts, p.now)
+		}
+		eDocs[i], eDetails[i], ePayloads[i], eAts[i] = id, string(p.detail), string(p.event), p.now
+		rKeys[i], rPayloads[i] = id, string(p.route)
+	}
+	if len(vDocs) > 0 {
+		b.Queue(`INSERT INTO verification_reports (document_id, outcome, report, created_at)
+			SELECT d::uuid, o, r::jsonb, t FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(d, o, r, t)`,
+			vDocs, vOutcomes, vReports, vAts)
+	}
+	// Deliveries, numbered per recipient in batch order. The counter rows
+	// are locked in recipient order (as assignSequences does) and stay
+	// locked until commit, so sequence numbers follow commit order.
+	b.Queue(`WITH d AS (
+			SELECT doc::uuid AS doc, r, t, ord FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+				WITH ORDINALITY AS u(doc, r, t, ord)),
+		c AS (SELECT r, count(*) AS n FROM d GROUP BY r),
+		s AS (INSERT INTO recipient_sequences (recipient, last_seq) SELECT r, n FROM c ORDER BY r
+			ON CONFLICT (recipient) DO UPDATE SET last_seq = recipient_sequences.last_seq + EXCLUDED.last_seq
+			RETURNING recipient, last_seq)
+		INSERT INTO deliveries (document_id, recipient, state, updated_at, seq)
+		SELECT d.doc, d.r, $4, d.t, s.last_seq - c.n + row_number() OVER (PARTITION BY d.r ORDER BY d.ord)
+		FROM d JOIN c ON c.r = d.r JOIN s ON s.recipient = d.r
+		ORDER BY d.ord`, dDocs, dRecipients, dAts, StateAccepted)
+	// Accepted events, ids in batch order, and their lt.events messages
+	// carrying the ids (the payload is jsonb, so setting the key gives what
+	// enqueue would have stored).
+	b.Queue(`WITH e AS (
+			INSERT INTO events (document_id, recipient, kind, state, detail, at)
+			SELECT doc::uuid, '', 'accepted', $5, detail::jsonb, at
+			FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS u(doc, detail, at, ord)
+			ORDER BY ord
+			RETURNING id, document_id)
+		INSERT INTO outbox (topic, key, payload)
+		SELECT $6, e.document_id::text, jsonb_set(p.payload::jsonb, '{id}', to_jsonb(e.id))
+		FROM e JOIN unnest($1::text[], $4::text[]) AS p(doc, payload) ON p.doc::uuid = e.document_id
+		ORDER BY e.id`, eDocs, eDetails, eAts, ePayloads, StateAccepted, TopicEvents)
+	b.Queue(`INSERT INTO outbox (topic, key, payload)
+		SELECT $3, k, p::jsonb FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, p, ord) ORDER BY ord`,
+		rKeys, rPayloads, TopicRoute)
+}
