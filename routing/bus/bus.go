@@ -119,6 +119,26 @@ func (p *Producer) Publish(ctx context.Context, msgs []Message) error {
 // Close flushes and closes the producer.
 func (p *Producer) Close() error { return p.w.Close() }
 
+// How long a fetch waits on the broker for data, and what kafka-go makes of
+// ReaderConfig.MaxWait. kafka-go sets the connection's read deadline to
+// MaxWait from the start of a fetch, but asks the broker to wait only MaxWait
+// minus its allowance for the round trip: MaxWait/4 below one second, one
+// second (its defaultRTT) from one second up. A 50 ms MaxWait thus asked the
+// broker for 37 ms and left 12.5 ms for the answer to come back: a fsync or
+// GC pause in the broker, or a busy CPU, was enough for the read to time out,
+// and every such timeout made kafka-go log an "unknown error" and drop and
+// re-dial the partition's connection. With MaxWait = fetchLongPoll +
+// fetchMargin the broker waits fetchLongPoll and the answer has a second to
+// arrive. The broker answers a waiting fetch as soon as data arrives
+// (MinBytes 1), so the long poll costs no latency; it only bounds how long an
+// idle partition reader takes to notice a rebalance or Close. Note that a
+// MaxWait of exactly one second would ask the broker for no wait at all.
+const (
+	fetchLongPoll = 500 * time.Millisecond // Kafka's own fetch.max.wait.ms default
+	fetchMargin   = time.Second            // kafka-go's defaultRTT
+	fetchMaxWait  = fetchLongPoll + fetchMargin
+)
+
 // NewReader returns a consumer-group reader of a logical topic.
 func NewReader(cfg Config, logical, group string) *kafka.Reader {
 	cfg.setDefaults()
@@ -128,7 +148,7 @@ func NewReader(cfg Config, logical, group string) *kafka.Reader {
 		Topic:             cfg.Topic(logical),
 		MinBytes:          1,
 		MaxBytes:          8 << 20,
-		MaxWait:           50 * time.Millisecond,
+		MaxWait:           fetchMaxWait,
 		StartOffset:       kafka.FirstOffset,
 		CommitInterval:    0, // synchronous commits, after the effect is durable
 		HeartbeatInterval: time.Second,
