@@ -45,6 +45,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	tuneGC(os.Getenv, log)
 	if err := startPprof(log); err != nil {
 		fmt.Fprintf(os.Stderr, "hubd: lỗi / error: %v\n", err)
 		os.Exit(2)
