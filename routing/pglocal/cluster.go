@@ -23,6 +23,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// PreloadEnv names the environment variable whose value, when set, becomes
+// the server's shared_preload_libraries (e.g. "pg_stat_statements" to find
+// where PostgreSQL's time goes under load).
+const PreloadEnv = "LT_PG_PRELOAD"
+
 // Superuser is the name of the cluster's superuser.
 const Superuser = "lienthong"
 
@@ -366,6 +371,11 @@ func (c *Cluster) start(ctx context.Context, fast bool) error {
 	args := []string{"-D", c.dataDir(), "-c", "port=" + strconv.Itoa(c.port)}
 	if fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	// For measurement: LT_PG_PRELOAD=pg_stat_statements loads that library
+	// into the server (e.g. under hubbench); it changes no durability setting.
+	if preload := os.Getenv(PreloadEnv); preload != "" {
+		args = append(args, "-c", "shared_preload_libraries="+preload)
 	}
 	logPath := filepath.Join(c.dir, logFile)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
