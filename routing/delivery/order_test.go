@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -18,9 +19,10 @@ import (
 // recorder is a push endpoint that records the sequence numbers it gets and
 // fails the first attempt of the sequences in fail.
 type recorder struct {
-	mu   sync.Mutex
-	seqs []int64
-	fail map[int64]bool
+	mu     sync.Mutex
+	seqs   []int64
+	bodies map[int64]string // by sequence, the last body received
+	fail   map[int64]bool
 }
 
 func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -32,6 +34,11 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc.seqs = append(rc.seqs, seq)
+	b, _ := io.ReadAll(r.Body)
+	if rc.bodies == nil {
+		rc.bodies = map[int64]string{}
+	}
+	rc.bodies[seq] = string(b)
 }
 
 // Sequence numbers follow acceptance; a task that arrives before those of

@@ -1,7 +1,9 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"time"
 
@@ -178,6 +180,17 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 		}
 		return
 	}
+	// The run's small bodies in one query instead of one per push; a body
+	// left out (large, purged, or the query failed) is opened on its own.
+	docIDs := make([]string, len(ds))
+	for i, d := range ds {
+		docIDs[i] = d.DocumentID
+	}
+	bodies, err := w.l.InlineBodies(ctx, docIDs)
+	if err != nil && ctx.Err() == nil {
+		w.cfg.Logger.WarnContext(ctx, "delivery: prefetching a run's bodies failed; opening them one by one",
+			slog.String("recipient", recp), slog.Any("error", err))
+	}
 	var ok []routing.Delivery
 	var oldest time.Time
 	flush := func() {
@@ -221,7 +234,11 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 				return
 			}
 		}
-		delivered, err := w.attempt(ctx, d, organ, nil, circuit, probe)
+		var open routing.BodyOpener
+		if b, found := bodies[d.DocumentID]; found {
+			open = func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		}
+		delivered, err := w.attempt(ctx, d, organ, nil, circuit, probe, open)
 		if err != nil && ctx.Err() == nil {
 			w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", d.ID), slog.Any("error", err))
 		}

@@ -19,12 +19,15 @@ import (
 
 // txCounter counts the transactions committed through a pool, and the
 // statements sent one by one (a pipelined pgx.Batch is not counted).
-type txCounter struct{ commits, stmts atomic.Int64 }
+type txCounter struct{ commits, stmts, bodyReads atomic.Int64 }
 
 func (c *txCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	c.stmts.Add(1)
 	if strings.EqualFold(strings.TrimSpace(d.SQL), "commit") {
 		c.commits.Add(1)
+	}
+	if strings.Contains(d.SQL, "SELECT body") || strings.Contains(d.SQL, "SELECT id::text, body") {
+		c.bodyReads.Add(1)
 	}
 	return ctx
 }
@@ -115,6 +118,18 @@ func TestPushRunGroupCommitsOutcomes(t *testing.T) {
 	r.w.handleRun(context.Background(), tasks)
 	if n := c.commits.Load(); n != 2 {
 		t.Fatalf("%d commits for a run of %d push deliveries, want 2", n, len(tasks))
+	}
+	if n := c.bodyReads.Load(); n != 1 {
+		t.Fatalf("%d body reads for a run of %d push deliveries, want 1 (prefetched together)", n, len(tasks))
+	}
+	for _, m := range tasks { // each endpoint got its own document's bytes
+		var raw []byte
+		if err := r.l.Pool().QueryRow(context.Background(), `SELECT body FROM documents WHERE id = $1`, m.DocumentID).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if got := rc.bodies[m.Sequence]; got != string(raw) {
+			t.Fatalf("seq %d: endpoint got %q, want %q", m.Sequence, got, raw)
+		}
 	}
 	var want []int64
 	for _, m := range tasks {

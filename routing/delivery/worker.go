@@ -335,7 +335,7 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 		}
 		return err
 	}
-	delivered, err := w.attempt(ctx, d, organ, oerr, circuit, probe)
+	delivered, err := w.attempt(ctx, d, organ, oerr, circuit, probe, nil)
 	if delivered {
 		return w.l.Delivered(ctx, d, d.Channel)
 	}
@@ -345,8 +345,11 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 // attempt makes the attempt at a claimed (delivering) delivery and records a
 // failure. A success is only reported (delivered true): the caller records
 // it, alone (Delivered) or with the others of its run (DeliveredRun).
+//
+// open, when not nil, gives the body instead of the ledger (a run's
+// prefetched bodies).
 func (w *Worker) attempt(ctx context.Context, d routing.Delivery, organ ledger.Organ, oerr error, circuit string,
-	probe bool) (delivered bool, err error) {
+	probe bool, open routing.BodyOpener) (delivered bool, err error) {
 	start := w.cfg.Now()
 	ch, found := w.cfg.Channels[d.Channel]
 	var derr error
@@ -357,7 +360,10 @@ func (w *Worker) attempt(ctx context.Context, d routing.Delivery, organ ledger.O
 		derr = &routing.PermanentError{Reason: fmt.Sprintf("no channel %q configured for %s", d.Channel, d.Recipient)}
 	default:
 		d.Endpoint = organ.Endpoint
-		derr = ch.Deliver(ctx, d, w.opener(d.DocumentID))
+		if open == nil {
+			open = w.opener(d.DocumentID)
+		}
+		derr = ch.Deliver(ctx, d, open)
 	}
 	took := w.cfg.Now().Sub(start)
 	switch {

@@ -63,3 +63,47 @@ func TestAcceptLargeBodyGoesToTheBlobStore(t *testing.T) {
 		t.Fatalf("small: %q", got)
 	}
 }
+
+// InlineBodies gives a run's small inline bodies in one query and leaves out
+// what must be opened on its own: blob-stored, purged, oversized, unknown.
+func TestInlineBodiesLeavesOutWhatMustStream(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	small, err := l.Accept(ctx, doc("IB1", "<a>one</a>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := l.Accept(ctx, doc("IB2", "<a>two</a>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	purged, err := l.Accept(ctx, doc("IB3", "<a>three</a>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.pool.Exec(ctx, `UPDATE documents SET body = ''::bytea WHERE id = $1`, purged.ID); err != nil {
+		t.Fatal(err)
+	}
+	mid := bytes.Repeat([]byte("m"), MaxPrefetchBody+1) // inline, but above the prefetch bound
+	sum := sha256.Sum256(mid)
+	over, err := l.Accept(ctx, NewDocument{Sender: "000.00.00.C01", DocRef: "IB4", Format: "edxml",
+		Recipients: []string{"000.00.00.C02"}, Raw: mid, SHA256: sum[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("<x>0123456789abcdef</x>"), 100_000)
+	bsum := sha256.Sum256(big)
+	blobbed, err := l.Accept(ctx, NewDocument{Sender: "000.00.00.C01", DocRef: "IB5", Format: "edxml",
+		Recipients: []string{"000.00.00.C02"}, Body: bytes.NewReader(big), Size: int64(len(big)), SHA256: bsum[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.InlineBodies(ctx, []string{small.ID, other.ID, purged.ID, over.ID, blobbed.ID, "not-an-id",
+		"0190aaaa-0000-7000-8000-000000000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got[small.ID]) != "<a>one</a>" || string(got[other.ID]) != "<a>two</a>" {
+		t.Fatalf("InlineBodies = %d bodies: %q", len(got), got)
+	}
+}
