@@ -12,8 +12,17 @@ import (
 // character data is handed over without copying).
 func (p *parser) scan(data []byte) error {
 	s := xmlscan.NewBytes(data, xmlscan.Options{MaxDepth: p.lim.MaxDepth, MaxAttrs: 1 << 16, MaxNameLen: 1 << 16})
-	var attrs []xml.Attr
 	p.data = data
+	return p.drive(s)
+}
+
+// drive feeds the parser the tokens of s, in bytes mode (scan) or reader
+// mode (ParseReader: character data arrives in chunks, which chars accepts —
+// it appends leaf text and streams base64 into the decoder). tokStart and
+// tokAfter are the offsets around the current token (attachment spans use
+// them in bytes mode only).
+func (p *parser) drive(s *xmlscan.Scanner) error {
+	var attrs []xml.Attr
 	for {
 		p.tokStart = int(s.Offset())
 		t, err := s.Next()

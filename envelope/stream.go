@@ -1,7 +1,6 @@
 package envelope
 
 import (
-	"encoding/xml"
 	"io"
 	"unicode/utf8"
 
@@ -34,7 +33,7 @@ func ParseReader(r io.Reader, size int64, lim Limits) (*Document, error) {
 	r = io.TeeReader(r, u)
 	s := xmlscan.NewReader(r, xmlscan.Options{MaxDepth: lim.MaxDepth, MaxAttrs: 1 << 16, MaxNameLen: 1 << 16,
 		MaxTextChunk: StreamTextChunk})
-	err := p.scanStream(s)
+	err := p.drive(s)
 	if _, ok := err.(*Error); ok {
 		if _, cerr := io.Copy(io.Discard, r); cerr != nil {
 			return nil, &Error{Code: CodeNotXML, Msg: "reading the body", Err: cerr}
@@ -57,44 +56,6 @@ func ParseReader(r io.Reader, size int64, lim Limits) (*Document, error) {
 		}
 	}
 	return p.doc, nil
-}
-
-// scanStream is scan (parse_scan.go) over a reader-mode scanner: character
-// data arrives in chunks, which the parser's chars already accepts (it
-// appends leaf text and streams base64 into the decoder).
-func (p *parser) scanStream(s *xmlscan.Scanner) error {
-	var attrs []xml.Attr
-	for {
-		t, err := s.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return scanErr(err)
-		}
-		switch t.Kind {
-		case xmlscan.StartElement:
-			attrs = attrs[:0]
-			for _, a := range t.Attrs {
-				attrs = append(attrs, xml.Attr{Name: xml.Name{Space: a.Prefix, Local: a.Local}, Value: a.Value})
-			}
-			if err := p.start(xml.StartElement{Name: xml.Name{Space: t.Prefix, Local: t.Local}, Attr: attrs}); err != nil {
-				return err
-			}
-		case xmlscan.EndElement:
-			if err := p.end(xml.EndElement{Name: xml.Name{Space: t.Prefix, Local: t.Local}}); err != nil {
-				return err
-			}
-		case xmlscan.CharData:
-			if err := p.chars(t.Data); err != nil {
-				return err
-			}
-		}
-	}
-	if p.root == kOther {
-		return newErr(CodeNotXML, "no root element")
-	}
-	return nil
 }
 
 func isEnvelopeErr(err error) bool { _, ok := err.(*Error); return ok }
