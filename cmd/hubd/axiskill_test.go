@@ -153,7 +153,21 @@ func TestAxisHubdKilledBeforeUpdateStatus(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	p.kill(syscall.SIGKILL) // committed; updateStatus not answered
+	// Kill only once the hub's updateStatus call has taken the fault, i.e.
+	// is being held by the simulator: committed, updateStatus not answered.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		var faults map[string]int
+		adminGet("faults", &faults)
+		if faults["updateStatus"] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub never called updateStatus\n%s", p.out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.kill(syscall.SIGKILL)
 	<-p.done
 	if u := updates(); len(u) != 0 {
 		t.Fatalf("marked %v before the restart", u)

@@ -16,6 +16,7 @@ import (
 //	GET  /_sim/status-updates
 //	GET  /_sim/fail-reasons
 //	GET  /_sim/refusals
+//	GET  /_sim/faults          injected faults not yet taken, by operation
 func (s *Server) admin(w http.ResponseWriter, r *http.Request, action string) {
 	q := r.URL.Query()
 	wantMethod := http.MethodGet
@@ -73,6 +74,8 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, action string) {
 		writeJSON(w, http.StatusOK, ok(nonNil(s.Sent(q.Get("organ")))))
 	case "status-updates":
 		writeJSON(w, http.StatusOK, ok(s.StatusUpdates()))
+	case "faults":
+		writeJSON(w, http.StatusOK, ok(s.PendingFaults()))
 	case "fail-reasons":
 		writeJSON(w, http.StatusOK, ok(s.FailReasons()))
 	case "refusals":

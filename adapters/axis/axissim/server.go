@@ -264,6 +264,21 @@ func (s *Server) FailNext(op string, n int, f Fault) {
 	}
 }
 
+// PendingFaults counts, by operation, the injected faults not yet taken by
+// a call: a test waits for 0 to know that the faulty call has arrived (and,
+// for a Hang fault, is being held now).
+func (s *Server) PendingFaults() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.faults))
+	for op, q := range s.faults {
+		if len(q) > 0 {
+			out[op] = len(q)
+		}
+	}
+	return out
+}
+
 // DuplicateNext makes the next n answers of a list operation
 // (getReceivedEdocList, getSentEdocList) carry every entry twice.
 func (s *Server) DuplicateNext(op string, n int) {

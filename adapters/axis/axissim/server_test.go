@@ -50,6 +50,24 @@ func TestStartAdmin(t *testing.T) {
 	}
 	injected := post("/_sim/inject?organ=000.00.00.H41&messagetype=edoc", doc)["DocId"].(string)
 	post("/_sim/fault?op=getEdoc&n=1&code=42&desc=boom", "")
+	faults := func() map[string]int {
+		t.Helper()
+		resp, err := http.Get(url + "/_sim/faults")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Data map[string]int `json:"data"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return body.Data
+	}
+	if f := faults(); f["getEdoc"] != 1 {
+		t.Fatalf("faults before the call: %v", f)
+	}
 
 	c, err := axis.New(axis.Config{Endpoint: url + "/vxp", SystemID: "sys.h41", Secret: "s2"})
 	if err != nil {
@@ -59,6 +77,9 @@ func TestStartAdmin(t *testing.T) {
 	var apiErr *axis.APIError
 	if _, err := c.GetEdoc(ctx, injected); !errors.As(err, &apiErr) || apiErr.Code != "42" {
 		t.Fatalf("injected fault: %v", err)
+	}
+	if f := faults(); len(f) != 0 {
+		t.Fatalf("faults after the call took it: %v", f)
 	}
 	raw, err := c.GetEdoc(ctx, injected)
 	if err != nil || string(raw) != doc {
