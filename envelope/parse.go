@@ -92,6 +92,12 @@ func Parse(raw []byte, lim Limits) (*Document, error) {
 	if err := p.scan(data); err != nil {
 		return nil, err
 	}
+	return p.finish()
+}
+
+// finish checks what can only be checked at the end of the document and
+// returns it.
+func (p *parser) finish() (*Document, error) {
 	switch p.root {
 	case kEdRoot:
 		if err := p.finishEdXML(); err != nil {

@@ -2,7 +2,6 @@ package envelope
 
 import (
 	"io"
-	"unicode/utf8"
 
 	"lienthong/envelope/xmlscan"
 )
@@ -29,7 +28,7 @@ func ParseReader(r io.Reader, size int64, lim Limits) (*Document, error) {
 	// As Parse checks UTF-8 before anything else, invalid UTF-8 anywhere is
 	// bad_encoding whatever else is wrong: the bytes are validated as they
 	// are read, and after a refusal the rest is read (only validated).
-	u := &utf8Check{}
+	u := &xmlscan.UTF8Check{}
 	r = io.TeeReader(r, u)
 	s := xmlscan.NewReader(r, xmlscan.Options{MaxDepth: lim.MaxDepth, MaxAttrs: 1 << 16, MaxNameLen: 1 << 16,
 		MaxTextChunk: StreamTextChunk})
@@ -39,54 +38,13 @@ func ParseReader(r io.Reader, size int64, lim Limits) (*Document, error) {
 			return nil, &Error{Code: CodeNotXML, Msg: "reading the body", Err: cerr}
 		}
 	}
-	if (err == nil || isEnvelopeErr(err)) && !u.valid() {
+	if (err == nil || isEnvelopeErr(err)) && !u.Valid() {
 		return nil, newErr(CodeBadEncoding, "the document is not valid UTF-8")
 	}
 	if err != nil {
 		return nil, err
 	}
-	switch p.root {
-	case kEdRoot:
-		if err := p.finishEdXML(); err != nil {
-			return nil, err
-		}
-	case kHubRoot:
-		if err := p.finishHub(); err != nil {
-			return nil, err
-		}
-	}
-	return p.doc, nil
+	return p.finish()
 }
 
 func isEnvelopeErr(err error) bool { _, ok := err.(*Error); return ok }
-
-// utf8Check validates a stream written to it in pieces.
-type utf8Check struct {
-	buf []byte // scratch: the bytes of a rune cut by the previous piece, then the piece
-	n   int    // such pending bytes at the start of buf
-	bad bool
-}
-
-func (u *utf8Check) Write(p []byte) (int, error) {
-	if u.bad {
-		return len(p), nil
-	}
-	u.buf = append(u.buf[:u.n], p...)
-	b := u.buf
-	cut := len(b)
-	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
-		if utf8.RuneStart(b[i]) {
-			if !utf8.FullRune(b[i:]) {
-				cut = i
-			}
-			break
-		}
-	}
-	if !utf8.Valid(b[:cut]) {
-		u.bad = true
-	}
-	u.n = copy(u.buf, b[cut:])
-	return len(p), nil
-}
-
-func (u *utf8Check) valid() bool { return !u.bad && u.n == 0 }

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/beevik/etree"
 
@@ -288,7 +287,7 @@ func newSigScan(opts Options) *sigScan { return &sigScan{opts: opts, idAttr: opt
 // bytes are validated as they are read, and after a refusal the rest is
 // read (and only validated) to decide.
 func (s *sigScan) run(ctx context.Context, r io.Reader) error {
-	u := &utf8Check{}
+	u := &xmlscan.UTF8Check{}
 	tr := io.TeeReader(r, u)
 	err := s.scan(ctx, tr)
 	var ve *VerifyError
@@ -297,7 +296,7 @@ func (s *sigScan) run(ctx context.Context, r io.Reader) error {
 			return fmt.Errorf("dsig: stream: read: %w", cerr)
 		}
 	}
-	if (err == nil || ve != nil) && !u.valid() {
+	if (err == nil || ve != nil) && !u.Valid() {
 		return verr(CodeBadEncoding, nil, "input is not valid UTF-8")
 	}
 	return err
@@ -323,37 +322,6 @@ func (s *sigScan) scan(ctx context.Context, r io.Reader) error {
 		}
 	}
 }
-
-// utf8Check validates a stream written to it in pieces.
-type utf8Check struct {
-	buf []byte // scratch: the pending bytes of a rune cut by a piece, then the piece
-	n   int    // pending bytes at the start of buf
-	bad bool
-}
-
-func (u *utf8Check) Write(p []byte) (int, error) {
-	if u.bad {
-		return len(p), nil
-	}
-	u.buf = append(u.buf[:u.n], p...)
-	b := u.buf
-	cut := len(b)
-	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
-		if utf8.RuneStart(b[i]) {
-			if !utf8.FullRune(b[i:]) {
-				cut = i
-			}
-			break
-		}
-	}
-	if !utf8.Valid(b[:cut]) {
-		u.bad = true
-	}
-	u.n = copy(u.buf, b[cut:])
-	return len(p), nil
-}
-
-func (u *utf8Check) valid() bool { return !u.bad && u.n == 0 }
 
 // scanError maps the tokenizer's refusals to this package's codes.
 func scanError(err error) error {
