@@ -882,22 +882,32 @@ func (s *Scanner) xmlDecl(body string) error {
 	return nil
 }
 
-// text returns the character data at the unread position, up to the next
-// '<' or, in chunked reader mode, at most s.chunk bytes of it.
-func (s *Scanner) text() (Token, error) {
+// fillUntil reads until find finds the end of the character data at the
+// unread position (its offset there), the input ends, or enough is buffered
+// for a chunk (chunked reader mode) or a token (MaxTokenBytes); it returns
+// find's last answer, -1 when the end is not buffered.
+func (s *Scanner) fillUntil(find func([]byte) int) (int, error) {
 	lookahead := s.opt.MaxTokenBytes
 	if s.chunk > 0 {
 		lookahead = s.chunk + 64
 	}
-	var j int
 	for {
-		j = bytes.IndexByte(s.buf[s.pos:], '<')
+		j := find(s.buf[s.pos:])
 		if j >= 0 || s.eof || s.avail() >= lookahead {
-			break
+			return j, nil
 		}
 		if _, err := s.fill(); err != nil {
-			return Token{}, err
+			return -1, err
 		}
+	}
+}
+
+// text returns the character data at the unread position, up to the next
+// '<' or, in chunked reader mode, at most s.chunk bytes of it.
+func (s *Scanner) text() (Token, error) {
+	j, err := s.fillUntil(func(b []byte) int { return bytes.IndexByte(b, '<') })
+	if err != nil {
+		return Token{}, err
 	}
 	terminated := j >= 0
 	if !terminated {
@@ -1047,19 +1057,9 @@ func runeCut(b []byte, n int) int {
 
 // cdataChunk returns (the next chunk of) the open CDATA section.
 func (s *Scanner) cdataChunk() (Token, error) {
-	lookahead := s.opt.MaxTokenBytes
-	if s.chunk > 0 {
-		lookahead = s.chunk + 64
-	}
-	var j int
-	for {
-		j = bytes.Index(s.buf[s.pos:], []byte("]]>"))
-		if j >= 0 || s.eof || s.avail() >= lookahead {
-			break
-		}
-		if _, err := s.fill(); err != nil {
-			return Token{}, err
-		}
+	j, err := s.fillUntil(func(b []byte) int { return bytes.Index(b, []byte("]]>")) })
+	if err != nil {
+		return Token{}, err
 	}
 	terminated := j >= 0
 	if !terminated {
