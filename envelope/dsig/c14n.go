@@ -1,6 +1,7 @@
 package dsig
 
 import (
+	"bufio"
 	"cmp"
 	"fmt"
 	"io"
@@ -24,9 +25,7 @@ const nsXML = "http://www.w3.org/XML/1998/namespace"
 // hub accepts covers the whole document. SignedInfo, which is canonicalised
 // with its ancestors' context, goes through goxmldsig's canonicalizers.
 type canonicalizer struct {
-	w         io.Writer
-	buf       []byte
-	err       error
+	w         *bufio.Writer
 	exclusive bool
 	inclusive []string // exclusive c14n's PrefixList ("" for #default)
 	skip      *etree.Element
@@ -45,7 +44,7 @@ type canonAttr struct {
 }
 
 func newCanonicalizer(w io.Writer, exclusive bool, prefixList string, skip *etree.Element) *canonicalizer {
-	c := &canonicalizer{w: w, exclusive: exclusive, skip: skip, buf: make([]byte, 0, 32<<10)}
+	c := &canonicalizer{w: bufio.NewWriterSize(w, 32<<10), exclusive: exclusive, skip: skip}
 	for _, p := range strings.Fields(prefixList) {
 		if p == "#default" {
 			p = ""
@@ -60,23 +59,10 @@ func (c *canonicalizer) canonicalize(root *etree.Element) error {
 	if err := c.element(root); err != nil {
 		return err
 	}
-	c.flush()
-	return c.err
+	return c.w.Flush() // bufio keeps the first write error
 }
 
-func (c *canonicalizer) flush() {
-	if c.err == nil && len(c.buf) > 0 {
-		_, c.err = c.w.Write(c.buf)
-	}
-	c.buf = c.buf[:0]
-}
-
-func (c *canonicalizer) str(s string) {
-	c.buf = append(c.buf, s...)
-	if len(c.buf) >= 32<<10 {
-		c.flush()
-	}
-}
+func (c *canonicalizer) str(s string) { c.w.WriteString(s) }
 
 func lookup(stack []nsBinding, prefix string) (string, bool) {
 	for i := len(stack) - 1; i >= 0; i-- {
@@ -196,14 +182,14 @@ func (c *canonicalizer) element(el *etree.Element) error {
 			c.str(b.prefix)
 			c.str(`="`)
 		}
-		c.escapeAttr(b.uri)
+		escapeAttr(c.w, b.uri)
 		c.str(`"`)
 	}
 	for _, a := range attrs {
 		c.str(" ")
 		c.qname(a.a.Space, a.a.Key)
 		c.str(`="`)
-		c.escapeAttr(a.a.Value)
+		escapeAttr(c.w, a.a.Value)
 		c.str(`"`)
 	}
 	c.str(">")
@@ -219,7 +205,7 @@ func (c *canonicalizer) element(el *etree.Element) error {
 				return err
 			}
 		case *etree.CharData:
-			c.escapeText(t.Data)
+			escapeText(c.w, t.Data)
 		case *etree.ProcInst:
 			c.str("<?")
 			c.str(t.Target)
@@ -242,67 +228,4 @@ func (c *canonicalizer) qname(space, local string) {
 		c.str(":")
 	}
 	c.str(local)
-}
-
-// escapeText writes character data as c14n requires (&, <, > and \r).
-func (c *canonicalizer) escapeText(s string) {
-	for len(s) > 0 {
-		i := strings.IndexAny(s, "&<>\r")
-		if i < 0 {
-			c.bigStr(s)
-			return
-		}
-		c.bigStr(s[:i])
-		switch s[i] {
-		case '&':
-			c.str("&amp;")
-		case '<':
-			c.str("&lt;")
-		case '>':
-			c.str("&gt;")
-		case '\r':
-			c.str("&#xD;")
-		}
-		s = s[i+1:]
-	}
-}
-
-// bigStr writes s through the buffer in pieces (a hash.Hash has no
-// WriteString; converting would copy s).
-func (c *canonicalizer) bigStr(s string) {
-	for len(s) > 0 {
-		n := min(len(s), cap(c.buf)-len(c.buf))
-		c.buf = append(c.buf, s[:n]...)
-		s = s[n:]
-		if len(c.buf) == cap(c.buf) {
-			c.flush()
-		}
-	}
-}
-
-// escapeAttr writes an attribute value as c14n requires.
-func (c *canonicalizer) escapeAttr(s string) {
-	for len(s) > 0 {
-		i := strings.IndexAny(s, "&<\"\t\n\r")
-		if i < 0 {
-			c.str(s)
-			return
-		}
-		c.str(s[:i])
-		switch s[i] {
-		case '&':
-			c.str("&amp;")
-		case '<':
-			c.str("&lt;")
-		case '"':
-			c.str("&quot;")
-		case '\t':
-			c.str("&#x9;")
-		case '\n':
-			c.str("&#xA;")
-		case '\r':
-			c.str("&#xD;")
-		}
-		s = s[i+1:]
-	}
 }

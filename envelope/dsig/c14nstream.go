@@ -2,6 +2,7 @@ package dsig
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"slices"
@@ -75,17 +76,14 @@ func newC14NStream(w io.Writer, alg, prefixList string) (*c14nStream, error) {
 	return c, nil
 }
 
+// lookupNS is lookup with the xml prefix, which is bound without a
+// declaration.
 func lookupNS(bs []nsBinding, prefix string) (string, bool) {
-	for i := len(bs) - 1; i >= 0; i-- {
-		if bs[i].prefix == prefix {
-			return bs[i].uri, true
-		}
+	if uri, ok := lookup(bs, prefix); ok {
+		return uri, true
 	}
-	switch prefix {
-	case "xml":
+	if prefix == "xml" {
 		return namespaceXML, true
-	case "":
-		return "", false
 	}
 	return "", false
 }
@@ -233,52 +231,73 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 // flush writes out what is buffered.
 func (c *c14nStream) flush() error { return c.w.Flush() }
 
-func escapeText(w *bufio.Writer, b []byte) {
-	last := 0
-	for i, ch := range b {
-		var esc string
-		switch ch {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\r':
-			esc = "&#xD;"
-		default:
-			continue
+// escapeText writes character data (a string from a tree, bytes from the
+// tokenizer) as c14n requires: &, <, > and \r escaped.
+func escapeText[T string | []byte](w *bufio.Writer, s T) {
+	for len(s) > 0 {
+		i := indexAny(s, "&<>\r")
+		if i < 0 {
+			write(w, s)
+			return
 		}
-		w.Write(b[last:i])
-		w.WriteString(esc)
-		last = i + 1
-	}
-	w.Write(b[last:])
-}
-
-func escapeAttr(w *bufio.Writer, s string) {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
+		write(w, s[:i])
 		switch s[i] {
 		case '&':
-			esc = "&amp;"
+			w.WriteString("&amp;")
 		case '<':
-			esc = "&lt;"
-		case '"':
-			esc = "&quot;"
-		case '\t':
-			esc = "&#x9;"
-		case '\n':
-			esc = "&#xA;"
+			w.WriteString("&lt;")
+		case '>':
+			w.WriteString("&gt;")
 		case '\r':
-			esc = "&#xD;"
-		default:
-			continue
+			w.WriteString("&#xD;")
 		}
-		w.WriteString(s[last:i])
-		w.WriteString(esc)
-		last = i + 1
+		s = s[i+1:]
 	}
-	w.WriteString(s[last:])
+}
+
+// escapeAttr writes an attribute value as c14n requires: &, <, " and the
+// whitespace characters tab, newline and \r escaped.
+func escapeAttr(w *bufio.Writer, s string) {
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "&<\"\t\n\r")
+		if i < 0 {
+			w.WriteString(s)
+			return
+		}
+		w.WriteString(s[:i])
+		switch s[i] {
+		case '&':
+			w.WriteString("&amp;")
+		case '<':
+			w.WriteString("&lt;")
+		case '"':
+			w.WriteString("&quot;")
+		case '\t':
+			w.WriteString("&#x9;")
+		case '\n':
+			w.WriteString("&#xA;")
+		case '\r':
+			w.WriteString("&#xD;")
+		}
+		s = s[i+1:]
+	}
+}
+
+func indexAny[T string | []byte](s T, chars string) int {
+	switch v := any(s).(type) {
+	case string:
+		return strings.IndexAny(v, chars)
+	case []byte:
+		return bytes.IndexAny(v, chars)
+	}
+	return -1
+}
+
+func write[T string | []byte](w *bufio.Writer, s T) {
+	switch v := any(s).(type) {
+	case string:
+		w.WriteString(v)
+	case []byte:
+		w.Write(v)
+	}
 }
