@@ -41,7 +41,7 @@ func VerifyStreamIn(ctx context.Context, d *trust.Domain, now time.Time, lim Lim
 	if doc.Format == envelope.FormatHub || len(doc.Attachments) == 0 {
 		return nil, nil
 	}
-	src := &streamContents{doc: doc, body: body, lim: lim}
+	src := &streamContents{ctx: ctx, doc: doc, body: body, lim: lim}
 	defer src.close()
 	// What the verdicts will read: a PDF within the scan limit, a detached
 	// signature within its limit and the attachment it signs.
@@ -60,6 +60,7 @@ func VerifyStreamIn(ctx context.Context, d *trust.Domain, now time.Time, lim Lim
 
 // streamContents is contents over a spooled body.
 type streamContents struct {
+	ctx    context.Context // stops a long decode
 	doc    *envelope.Document
 	body   Body
 	lim    Limits
@@ -90,8 +91,11 @@ func (s *streamContents) reader(i int) (io.Reader, error) {
 		s.at, s.atClose = bodyReaderAt(s.body.Open)
 	}
 	r, err := envelope.OpenAttachment(s.doc, i, s.at)
-	if !errors.Is(err, envelope.ErrNoSpan) {
-		return r, err
+	switch {
+	case err == nil:
+		return ctxReader{s.ctx, r}, nil
+	case !errors.Is(err, envelope.ErrNoSpan):
+		return nil, err
 	}
 	if err := s.decodeRest(); err != nil {
 		return nil, err
@@ -100,7 +104,20 @@ func (s *streamContents) reader(i int) (io.Reader, error) {
 	if !ok {
 		return nil, fmt.Errorf("attsig: attachment %d was not decoded", i)
 	}
-	return io.NewSectionReader(s.spill, o[0], o[1]), nil
+	return ctxReader{s.ctx, io.NewSectionReader(s.spill, o[0], o[1])}, nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // decodeRest decodes, once, every needed attachment that has no plain span
@@ -121,9 +138,10 @@ func (s *streamContents) decodeRest() error {
 		return err
 	}
 	defer rc.Close()
+	body := ctxReader{s.ctx, rc}
 	var off int64
 	want := func(i int) bool { return s.needed[i] && !envelope.PlainSpan(s.doc, i) }
-	err = envelope.DecodeAttachments(rc, s.body.Size, s.body.Limits, s.doc, func(i int, b []byte) error {
+	err = envelope.DecodeAttachments(body, s.body.Size, s.body.Limits, s.doc, func(i int, b []byte) error {
 		if !want(i) {
 			return nil
 		}
