@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -83,6 +84,12 @@ func FuzzSignatureMatchesLibrary(f *testing.F) {
 	f.Add(goSign(f, content, w.p.ECLeaf.Cert, w.p.ECLeaf.Key, w.p.Intermediate.Cert), content)
 	f.Add(goSign(f, content, w.p.ECLeaf.Cert, w.p.ECLeaf.Key, w.p.Intermediate.Cert), []byte("TEST content for fuzzinG"))
 	f.Add(goSign(f, content, w.p.ECLeaf.Cert, w.p.Intermediate.Key, w.p.Intermediate.Cert), content)
+	if _, err := exec.LookPath("openssl"); err == nil {
+		for _, extra := range [][]string{{"-noattr"}, {"-noattr", "-md", "sha384"}, {"-cades"}} {
+			f.Add(w.opensslSign(f, content, w.p.ECLeaf, extra...), content)
+			f.Add(w.opensslSign(f, content, w.p.ECLeaf, extra...), []byte("other content"))
+		}
+	}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b, content []byte) {
 		vd, _ := w.verifier.VerifyDetached(ctx, "national", content, b)
