@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +64,40 @@ func TestStoredRefersToEachBlobOnce(t *testing.T) {
 	b2, _ := json.Marshal(orig)
 	if !bytes.Equal(b1, b2) {
 		t.Fatalf("blobs put back:\n%s\nwant\n%s", b1, b2)
+	}
+}
+
+// BenchmarkReportEncoding is the hub's per-document cost of encoding a
+// report like the dev hub's (a signer certificate, as signer and in the
+// chain, and its CA; optionally a CRL of 20 KB) with its DER embedded, and
+// in the stored form (Stored, then the smaller JSON).
+func BenchmarkReportEncoding(b *testing.B) {
+	der := func(n int) []byte { return bytes.Repeat([]byte{0x30, 0x82, 0x03, 0x98, 0xa0}, n/5) }
+	at := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	signer := Cert{Subject: "SERIALNUMBER=000.00.00.C01,CN=signer", Issuer: "CN=CA", Serial: "60", SHA256: "ce", NotBefore: at, NotAfter: at, DER: der(924)}
+	for _, crl := range []int{0, 20000} {
+		sig := Signature{Kind: "xmldsig", Verdict: OutcomeValid, Signer: &signer, Chain: []Cert{signer, {Subject: "CN=CA", DER: der(890)}},
+			Revocation: Revocation{Status: "not_checked"}}
+		if crl > 0 {
+			sig.Revocation = Revocation{Status: "good", CheckedAt: at, Evidence: []Evidence{{Kind: BlobCRL, DER: der(crl)}}}
+		}
+		r := &Report{Outcome: OutcomeValid, VerifiedAt: at, Signatures: []Signature{sig}, Attachments: []Attachment{}}
+		b.Run(fmt.Sprintf("crl=%d/embedded", crl), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := json.Marshal(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("crl=%d/stored", crl), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s, _ := r.Stored()
+				if _, err := json.Marshal(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
