@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +49,11 @@ func (f evidenceFixture) report(n int) *verify.Report {
 		return verify.Signature{Kind: kind, Verdict: "valid", Signer: &signer, Chain: []verify.Cert{signer, ca},
 			Revocation: verify.Revocation{Status: "good", Mode: "hard", CheckedAt: at, Evidence: ev}}
 	}
-	return &verify.Report{Outcome: "valid", Domain: "agency", VerifiedAt: at, Organ: "000.00.00.C01",
+	// Text that quotes a reference is not one (in JSON its quotes are
+	// escaped): neither refused as a reference without its blob, nor replaced.
+	sum := sha256.Sum256([]byte("no such blob"))
+	quoted := fmt.Sprintf(`quoting "der_ref": "%x" and "der_ref":"%x"`, sum, sum)
+	return &verify.Report{Outcome: "valid", Domain: "agency", VerifiedAt: at, Organ: "000.00.00.C01", Warnings: []string{quoted},
 		Signatures: []verify.Signature{sig("xmldsig", verify.Evidence{Kind: verify.BlobOCSP, DER: ocsp, Serial: "0a", Status: "good"}, crl)},
 		Attachments: []verify.Attachment{{ContentID: "301", Name: "a.pdf", Verdict: "valid",
 			Signatures: []verify.Signature{sig("pades", crl)}}}}
