@@ -219,6 +219,7 @@ func (l *Ledger) RequeueStuck(ctx context.Context, olderThan time.Duration, limi
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE deliveries SET updated_at = $2 WHERE id IN (
 			SELECT id FROM deliveries WHERE state IN ($3, $4, $5) AND updated_at < $1
+			AND delivered_at IS NULL -- true in these states; it lets the scan use deliveries_open
 			ORDER BY updated_at LIMIT $6 FOR UPDATE SKIP LOCKED)
 			RETURNING id, document_id::text, recipient, state, coalesce(seq, 0)`,
 			cutoff, now, StateAccepted, StateRouted, StateDelivering, limit)
