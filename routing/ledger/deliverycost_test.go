@@ -221,7 +221,8 @@ func runLifecycle(t *testing.T, l *Ledger, n int) {
 		}
 	}
 	runs := func(recipient string) [][]int64 {
-		rows, err := l.pool.Query(ctx, `SELECT id FROM deliveries WHERE recipient = $1 ORDER BY seq`, recipient)
+		rows, err := l.pool.Query(ctx, `SELECT id FROM deliveries WHERE recipient = $1 AND document_id::text = ANY ($2)
+			ORDER BY seq`, recipient, ids)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,8 +255,8 @@ func runLifecycle(t *testing.T, l *Ledger, n int) {
 			t.Fatalf("instant: %d of %d (%d other), %v", len(done), len(run), len(other), err)
 		}
 	}
-	for {
-		page, err := l.Inbox(ctx, "000.00.00.C04", 0, 100)
+	for after := int64(0); ; {
+		page, err := l.Inbox(ctx, "000.00.00.C04", after, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,6 +266,7 @@ func runLifecycle(t *testing.T, l *Ledger, n int) {
 		docs := make([]string, len(page))
 		for i, it := range page {
 			docs[i] = it.DocumentID
+			after = it.Sequence
 		}
 		if _, err := l.AckMany(ctx, "000.00.00.C04", docs); err != nil {
 			t.Fatal(err)
