@@ -49,9 +49,9 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 		return 0, nil
 	}
 	now := l.now().UTC()
-	routed := 0
+	routedN, inboxN := 0, 0
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, document_id::text, recipient, coalesce(seq, 0) FROM deliveries
+		rows, err := tx.Query(ctx, `SELECT id, document_id::text, recipient, coalesce(seq, 0), attempts FROM deliveries
 			WHERE document_id = ANY ($1) AND state = $2 ORDER BY document_id, id FOR UPDATE`, uids, StateAccepted)
 		if err != nil {
 			return err
@@ -60,10 +60,11 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 			id        int64
 			doc, recp string
 			seq       int64 // assigned at acceptance (0 for rows accepted before migration 0003)
+			attempts  int
 		}
 		todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 			var x row
-			return x, r.Scan(&x.id, &x.doc, &x.recp, &x.seq)
+			return x, r.Scan(&x.id, &x.doc, &x.recp, &x.seq, &x.attempts)
 		})
 		if err != nil {
 			return err
@@ -73,13 +74,12 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 			err   error
 		}
 		organs := map[string]found{}
-		var (
-			ids, seqs []int64
-			channels  []string
-			evs       []newEvent
-			keys      []string
-			tasks     []any
-		)
+		type routed struct {
+			row
+			channel string
+			inbox   bool // delivered now (InboxOnRoute)
+		}
+		var out []routed
 		for _, x := range todo {
 			f, ok := organs[x.recp]
 			if !ok {
@@ -95,26 +95,68 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 				}
 				return fmt.Errorf("resolve %s: %w", x.recp, f.err)
 			}
-			seq := x.seq
-			if seq == 0 {
+			if x.seq == 0 {
 				if err := tx.QueryRow(ctx, `INSERT INTO recipient_sequences (recipient, last_seq) VALUES ($1, 1)
 					ON CONFLICT (recipient) DO UPDATE SET last_seq = recipient_sequences.last_seq + 1
-					RETURNING last_seq`, x.recp).Scan(&seq); err != nil {
+					RETURNING last_seq`, x.recp).Scan(&x.seq); err != nil {
 					return fmt.Errorf("sequence: %w", err)
 				}
 			}
-			ids, seqs, channels = append(ids, x.id), append(seqs, seq), append(channels, f.organ.Channel)
-			evs = append(evs, newEvent{x.doc, x.recp, "routed", StateRouted,
-				map[string]any{"channel": f.organ.Channel, "sequence": seq}})
-			keys = append(keys, x.recp)
-			tasks = append(tasks, DeliverMessage{DeliveryID: x.id, DocumentID: x.doc, Recipient: x.recp, Sequence: seq})
+			out = append(out, routed{row: x, channel: f.organ.Channel})
 		}
-		if len(ids) == 0 {
+		if len(out) == 0 {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE deliveries r SET state = $4, seq = u.s, channel = u.c, updated_at = $5
-			FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(i, s, c) WHERE r.id = u.i`,
-			ids, seqs, channels, StateRouted, now); err != nil {
+		if l.inboxOnRoute {
+			ids := make([]int64, len(out))
+			recps := make([]string, len(out))
+			seqs := make([]int64, len(out))
+			pull := make([]bool, len(out))
+			for i, x := range out {
+				ids[i], recps[i], seqs[i], pull[i] = x.id, x.recp, x.seq, x.channel == ChannelPull
+			}
+			instant, err := inboxNow(ctx, tx, ids, recps, seqs, pull)
+			if err != nil {
+				return err
+			}
+			for i := range out {
+				out[i].inbox = instant[i]
+			}
+		}
+		var (
+			ids, seqs []int64
+			channels  []string
+			inbox     []bool
+			evs       []newEvent
+			keys      []string
+			tasks     []any
+			delivered int
+		)
+		for _, x := range out {
+			ids, seqs, channels, inbox = append(ids, x.id), append(seqs, x.seq), append(channels, x.channel), append(inbox, x.inbox)
+			evs = append(evs, newEvent{x.doc, x.recp, "routed", StateRouted,
+				map[string]any{"channel": x.channel, "sequence": x.seq}})
+			if x.inbox {
+				// The events of the two steps of the delivery stage
+				// (DeliverInstant): one attempt, to the inbox.
+				attempt := x.attempts + 1
+				evs = append(evs,
+					newEvent{x.doc, x.recp, "delivering", StateDelivering, map[string]any{"attempt": attempt}},
+					newEvent{x.doc, x.recp, "delivered", StateDelivered,
+						map[string]any{"attempt": attempt, "channel": x.channel, "sequence": x.seq}})
+				delivered++
+				continue
+			}
+			keys = append(keys, x.recp)
+			tasks = append(tasks, DeliverMessage{DeliveryID: x.id, DocumentID: x.doc, Recipient: x.recp, Sequence: x.seq})
+		}
+		if _, err := tx.Exec(ctx, `UPDATE deliveries r SET seq = u.s, channel = u.c, updated_at = $5,
+				state = CASE WHEN u.d THEN $6 ELSE $4 END,
+				attempts = r.attempts + CASE WHEN u.d THEN 1 ELSE 0 END,
+				delivered_at = CASE WHEN u.d THEN $5 ELSE r.delivered_at END,
+				next_attempt_at = CASE WHEN u.d THEN NULL ELSE r.next_attempt_at END
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $7::bool[]) AS u(i, s, c, d) WHERE r.id = u.i`,
+			ids, seqs, channels, StateRouted, now, StateDelivered, inbox); err != nil {
 			return err
 		}
 		if err := appendEvents(ctx, tx, evs, now); err != nil {
@@ -123,11 +165,71 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 		if err := enqueueMany(ctx, tx, TopicDeliver, keys, tasks); err != nil {
 			return err
 		}
-		routed = len(ids)
+		routedN, inboxN = len(ids), delivered
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: route: %w", err)
 	}
-	return routed, nil
+	if inboxN > 0 {
+		l.onInboxDelivered(inboxN)
+	}
+	return routedN, nil
+}
+
+// inboxNow says which pull deliveries of a routing batch (ids, recps, seqs;
+// pull tells which go to an inbox) may be delivered in the routing
+// transaction without breaking the order of first attempts per recipient
+// (ARCHITECTURE.md principle 6): those with a lower sequence than every
+// delivery to the same recipient, outside the batch, that still waits for
+// its first attempt (accepted or routed; one in retry does not hold later
+// ones back, as in the delivery stage). The batch's own rows are locked by
+// tx and still accepted.
+//
+// A delivery accepted before one of the batch has a lower sequence and is
+// committed (the sequence counter of its recipient stays locked until the
+// accept commits), so this statement sees it: if it still waits, the later
+// ones stay routed and the delivery stage takes them in order.
+func inboxNow(ctx context.Context, tx pgx.Tx, ids []int64, recps []string, seqs []int64, pull []bool) ([]bool, error) {
+	instant := make([]bool, len(ids))
+	var codes []string
+	seen := map[string]bool{}
+	for i, r := range recps {
+		if pull[i] && !seen[r] {
+			seen[r] = true
+			codes = append(codes, r)
+		}
+	}
+	if len(codes) == 0 {
+		return instant, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT r.code, w.seq FROM unnest($1::text[]) AS r(code)
+		LEFT JOIN LATERAL (SELECT seq FROM deliveries WHERE recipient = r.code AND state IN ($3, $4)
+			AND id <> ALL ($2) ORDER BY seq LIMIT 1) w ON true`, codes, ids, StateAccepted, StateRouted)
+	if err != nil {
+		return nil, fmt.Errorf("waiting deliveries: %w", err)
+	}
+	first := map[string]int64{} // recipient → lowest waiting sequence outside the batch; absent: none
+	for rows.Next() {
+		var code string
+		var seq *int64
+		if err := rows.Scan(&code, &seq); err != nil {
+			return nil, fmt.Errorf("waiting deliveries: %w", err)
+		}
+		if seq != nil {
+			first[code] = *seq
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("waiting deliveries: %w", err)
+	}
+	for i, r := range recps {
+		if !pull[i] || seqs[i] <= 0 {
+			continue
+		}
+		if w, waits := first[r]; !waits || seqs[i] < w {
+			instant[i] = true
+		}
+	}
+	return instant, nil
 }
