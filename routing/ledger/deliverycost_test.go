@@ -65,6 +65,11 @@ func measureDeliveryCost(t *testing.T, n int, inboxOnRoute bool) {
 			t.Fatal(err)
 		}
 	}
+	if ff := os.Getenv(EnvDeliveryCost + "_FILLFACTOR"); ff != "" { // experiments
+		if _, err := pool.Exec(ctx, `ALTER TABLE deliveries SET (fillfactor = `+ff+`)`); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_walinspect`); err != nil {
 		t.Skipf("pg_walinspect: %v", err)
 	}
