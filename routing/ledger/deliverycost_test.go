@@ -77,7 +77,15 @@ func measureDeliveryCost(t *testing.T, n int, inboxOnRoute bool) {
 	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&start); err != nil {
 		t.Fatal(err)
 	}
-	runLifecycle(t, l, n)
+	if w, err := strconv.Atoi(os.Getenv(EnvDeliveryCost + "_WAVE")); err == nil && w > 0 {
+		// Waves of w documents each taken to their end before the next
+		// is accepted: rows are updated while their page still fills.
+		for from := 0; from < n; from += w {
+			runDocs(t, l, from, min(w, n-from))
+		}
+	} else {
+		runLifecycle(t, l, n)
+	}
 	var end string
 	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&end); err != nil {
 		t.Fatal(err)
@@ -200,6 +208,12 @@ func measureDeliveryCost(t *testing.T, n int, inboxOnRoute bool) {
 // recipient acknowledged.
 func runLifecycle(t *testing.T, l *Ledger, n int) {
 	t.Helper()
+	runDocs(t, l, 0, n)
+}
+
+// runDocs is runLifecycle for the documents from, from+1, … from+n-1.
+func runDocs(t *testing.T, l *Ledger, from, n int) {
+	t.Helper()
 	ctx := context.Background()
 	ids := make([]string, n)
 	var wg sync.WaitGroup
@@ -209,7 +223,7 @@ func runLifecycle(t *testing.T, l *Ledger, n int) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 16 {
-				d := doc(fmt.Sprintf("COST-%d", i), fmt.Sprintf("<doc n=%q/>", strconv.Itoa(i)))
+				d := doc(fmt.Sprintf("COST-%d", from+i), fmt.Sprintf("<doc n=%q/>", strconv.Itoa(from+i)))
 				d.Recipients = []string{"000.00.00.C03", "000.00.00.C04"}
 				a, err := l.Accept(ctx, d)
 				if err != nil {

@@ -11,6 +11,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"lienthong/routing"
 	"lienthong/routing/pgtest"
 )
@@ -30,18 +32,21 @@ var deliveryQueries = []struct {
 		ORDER BY r.seq LIMIT $3`,
 		func(time.Time, planFixture) []any { return []any{"000.00.00.C04", int64(0), 100} }},
 	{"predecessors", `SELECT id, document_id::text, recipient, seq, state FROM deliveries
-		WHERE recipient = $1 AND seq < $2 AND state IN ($3, $4) ORDER BY seq LIMIT $5`,
-		func(_ time.Time, f planFixture) []any {
-			return []any{"000.00.00.C03", f.topSeq, StateAccepted, StateRouted, 300}
-		}},
+		WHERE recipient = $1 AND seq < $2 AND state IN ('accepted', 'routed') ORDER BY seq LIMIT $3`,
+		func(_ time.Time, f planFixture) []any { return []any{"000.00.00.C03", f.topSeq, 300} }},
+	{"waiting before a routing batch", `SELECT r.code, w.seq FROM unnest($1::text[]) AS r(code)
+		LEFT JOIN LATERAL (SELECT seq FROM deliveries WHERE recipient = r.code
+			AND state IN ('accepted', 'routed')
+			AND id <> ALL ($2) ORDER BY seq LIMIT 1) w ON true`,
+		func(time.Time, planFixture) []any { return []any{[]string{"000.00.00.C04"}, []int64{1, 2}} }},
 	{"stuck", `SELECT id FROM deliveries WHERE state IN ($2, $3, $4) AND updated_at < $1 AND delivered_at IS NULL
 		ORDER BY updated_at LIMIT $5 FOR UPDATE SKIP LOCKED`,
 		func(now time.Time, _ planFixture) []any {
 			return []any{now.Add(-2 * time.Minute), StateAccepted, StateRouted, StateDelivering, 500}
 		}},
-	{"due", `SELECT id FROM deliveries WHERE state = $2 AND next_attempt_at <= $1
-		ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
-		func(now time.Time, _ planFixture) []any { return []any{now, StateRetrying, 500} }},
+	{"due", `SELECT id FROM deliveries WHERE state = 'retrying' AND next_attempt_at <= $1
+		ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+		func(now time.Time, _ planFixture) []any { return []any{now, 500} }},
 	{"orphans", `SELECT r.id, r.document_id::text, r.recipient, coalesce(r.seq, 0)
 		FROM deliveries r
 		JOIN LATERAL (SELECT at, detail FROM events e WHERE e.document_id = r.document_id AND e.recipient = r.recipient
@@ -63,11 +68,11 @@ var deliveryQueries = []struct {
 	{"acknowledge", `SELECT document_id::text, state FROM deliveries
 		WHERE recipient = $1 AND document_id = ANY($2) ORDER BY document_id FOR UPDATE`,
 		func(_ time.Time, f planFixture) []any { return []any{"000.00.00.C04", f.someDocs} }},
-	{"dead letters", `SELECT id FROM deliveries WHERE state = $1 AND ($2 = '' OR recipient = $2)
-		AND ($3::timestamptz IS NULL OR updated_at >= $3) AND ($4::timestamptz IS NULL OR updated_at < $4)
-		ORDER BY id LIMIT $5 FOR UPDATE`,
+	{"dead letters", `SELECT id FROM deliveries WHERE state = 'dead' AND ($1 = '' OR recipient = $1)
+		AND ($2::timestamptz IS NULL OR updated_at >= $2) AND ($3::timestamptz IS NULL OR updated_at < $3)
+		ORDER BY id LIMIT $4 FOR UPDATE`,
 		func(now time.Time, _ planFixture) []any {
-			return []any{StateDead, "000.00.00.C03", now.Add(-time.Hour), now, 10000}
+			return []any{"000.00.00.C03", now.Add(-time.Hour), now, 10000}
 		}},
 }
 
@@ -98,6 +103,49 @@ func TestDeliveryQueriesUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := c.now().Add(time.Hour)
+	// The plans PostgreSQL may settle on for a prepared statement run
+	// often (pgx prepares each statement once per connection): generic
+	// plans, which cannot read the arguments.
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range deliveryQueries {
+		name := fmt.Sprintf("q%d", i)
+		if _, err := conn.Exec(ctx, "PREPARE "+name+" AS "+q.sql); err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+		args := q.args(now, f)
+		ps := make([]string, len(args))
+		for j := range args {
+			ps[j] = fmt.Sprintf("$%d", j+1)
+		}
+		rows, err := conn.Query(ctx, "EXPLAIN (COSTS OFF) EXECUTE "+name+"("+strings.Join(ps, ", ")+")",
+			append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
+		if err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, s)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+		text := strings.Join(plan, "\n")
+		t.Logf("%s (generic plan):\n%s", q.name, text)
+		if strings.Contains(text, "Seq Scan on deliveries") {
+			t.Errorf("%s (generic plan) reads the whole deliveries table:\n%s", q.name, text)
+		}
+	}
 	for _, q := range deliveryQueries {
 		rows, err := l.pool.Query(ctx, "EXPLAIN (COSTS OFF) "+q.sql, q.args(now, f)...)
 		if err != nil {

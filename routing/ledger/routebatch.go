@@ -204,8 +204,9 @@ func inboxNow(ctx context.Context, tx pgx.Tx, ids []int64, recps []string, seqs 
 		return instant, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT r.code, w.seq FROM unnest($1::text[]) AS r(code)
-		LEFT JOIN LATERAL (SELECT seq FROM deliveries WHERE recipient = r.code AND state IN ($3, $4)
-			AND id <> ALL ($2) ORDER BY seq LIMIT 1) w ON true`, codes, ids, StateAccepted, StateRouted)
+		LEFT JOIN LATERAL (SELECT seq FROM deliveries WHERE recipient = r.code
+			AND state IN ('`+StateAccepted+`', '`+StateRouted+`') -- deliveries_waiting_seq, even in a generic plan
+			AND id <> ALL ($2) ORDER BY seq LIMIT 1) w ON true`, codes, ids)
 	if err != nil {
 		return nil, fmt.Errorf("waiting deliveries: %w", err)
 	}
