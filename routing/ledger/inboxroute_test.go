@@ -13,7 +13,9 @@ import (
 // when no earlier delivery to the recipient waits for its first attempt:
 // a reader sees accepted, then delivered; the events of routing, claiming
 // and delivering are all recorded, in that order; no delivery task is
-// queued for it. A pull delivery behind a waiting one stays routed, with its
+// queued for it. Earlier deliveries that wait routed are brought forward and
+// delivered with it, unless another transaction holds them; one behind a
+// document not routed yet, or behind a held one, stays routed, with its
 // task, for the delivery stage, so the inbox keeps the order of acceptance;
 // one in retry does not hold the later ones back. A repeat of the route
 // message changes nothing; the sweep has nothing of the inbox to recover.
@@ -130,16 +132,36 @@ func TestInboxOnRoute(t *testing.T) {
 	if got := inbox(); !slices.Equal(got, docs[1:2]) {
 		t.Fatalf("inbox %v, want %v", got, docs[1:2])
 	}
-	// 2 waits (routed) for the delivery stage: 3 stays routed behind it.
-	route(3)
-	wantRouted(3)
-	done, other, err := l.DeliverInstant(ctx, []int64{look(2, pull).id, look(3, pull).id}, ChannelPull)
-	if err != nil || len(done) != 2 || len(other) != 0 {
-		t.Fatalf("deliver 2 and 3: %d delivered, %d other, %v", len(done), len(other), err)
+	// 2 waits (routed) and another transaction holds it (the delivery
+	// stage delivering it): 3 stays routed behind it.
+	hold, err := l.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Nothing waits any more: 4 is delivered at routing.
+	if _, err := hold.Exec(ctx, `SELECT 1 FROM deliveries WHERE id = $1 FOR UPDATE`, look(2, pull).id); err != nil {
+		t.Fatal(err)
+	}
+	route(3)
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantRouted(2)
+	wantRouted(3)
+	// Routing 4 brings 2 and 3 forward: all three are delivered, in order.
 	route(4)
 	wantDelivered(4)
+	for _, i := range []int{2, 3} {
+		r := look(i, pull)
+		if r.state != StateDelivered || !r.delivered || r.attempts != 1 ||
+			!slices.Equal(r.eventKinds, []string{"routed", "delivering", "delivered"}) {
+			t.Fatalf("document %d brought forward: %+v", i, r)
+		}
+	}
+	// Their tasks, queued when they were routed, find them delivered.
+	done, other, err := l.DeliverInstant(ctx, []int64{look(2, pull).id, look(3, pull).id}, ChannelPull)
+	if err != nil || len(done) != 0 || len(other) != 0 {
+		t.Fatalf("late tasks of 2 and 3: %d delivered, %d other, %v", len(done), len(other), err)
+	}
 	// 6 behind 5 stays routed, and is deferred (retrying); 5 is delivered;
 	// 7 does not wait for 6 in retry.
 	route(6)
@@ -154,8 +176,8 @@ func TestInboxOnRoute(t *testing.T) {
 	if got, want := inbox(), []string{docs[1], docs[2], docs[3], docs[4], docs[5], docs[7]}; !slices.Equal(got, want) {
 		t.Fatalf("inbox %v, want %v (sequence order)", got, want)
 	}
-	if delivered != 4 {
-		t.Fatalf("OnInboxDelivered told of %d, want 4", delivered)
+	if delivered != 6 {
+		t.Fatalf("OnInboxDelivered told of %d, want 6", delivered)
 	}
 
 	// A repeated route message changes nothing.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -115,12 +116,15 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 			for i, x := range out {
 				ids[i], recps[i], seqs[i], pull[i] = x.id, x.recp, x.seq, x.channel == ChannelPull
 			}
-			instant, err := inboxNow(ctx, tx, ids, recps, seqs, pull)
+			instant, fwd, err := inboxNow(ctx, tx, ids, recps, seqs, pull)
 			if err != nil {
 				return err
 			}
 			for i := range out {
 				out[i].inbox = instant[i]
+			}
+			if inboxN, err = l.deliverForward(ctx, tx, fwd, now); err != nil {
+				return err
 			}
 		}
 		var (
@@ -165,7 +169,7 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 		if err := enqueueMany(ctx, tx, TopicDeliver, keys, tasks); err != nil {
 			return err
 		}
-		routedN, inboxN = len(ids), delivered
+		routedN, inboxN = len(ids), inboxN+delivered
 		return nil
 	})
 	if err != nil {
@@ -177,60 +181,164 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 	return routedN, nil
 }
 
+// forward is a routed inbox delivery outside a routing batch that the batch
+// delivers with its own, to keep the order.
+type forward struct {
+	id, seq  int64
+	doc      string
+	recp     string
+	attempts int
+}
+
+// maxForward bounds the earlier deliveries one routing batch looks at per
+// inbox recipient.
+const maxForward = 256
+
 // inboxNow says which pull deliveries of a routing batch (ids, recps, seqs;
 // pull tells which go to an inbox) may be delivered in the routing
 // transaction without breaking the order of first attempts per recipient
-// (ARCHITECTURE.md principle 6): those with a lower sequence than every
-// delivery to the same recipient, outside the batch, that still waits for
-// its first attempt (accepted or routed; one in retry does not hold later
-// ones back, as in the delivery stage). The batch's own rows are locked by
-// tx and still accepted.
+// (ARCHITECTURE.md principle 6), and which earlier deliveries to the same
+// recipients, outside the batch, it must deliver with them (fwd).
+//
+// Per recipient it looks at the deliveries outside the batch that still wait
+// for their first attempt (accepted or routed; one in retry does not hold
+// later ones back, as in the delivery stage) with a lower sequence than the
+// batch's highest. The routed ones to the inbox that no other transaction
+// holds (the delivery stage delivering them, another router) are brought
+// forward, locked by tx; the first of the others (accepted: its document is
+// not routed yet; held elsewhere; routed to another channel before the
+// directory changed) is where delivering stops: the batch's deliveries
+// after it stay routed, for the delivery stage.
 //
 // A delivery accepted before one of the batch has a lower sequence and is
 // committed (the sequence counter of its recipient stays locked until the
-// accept commits), so this statement sees it: if it still waits, the later
-// ones stay routed and the delivery stage takes them in order.
-func inboxNow(ctx context.Context, tx pgx.Tx, ids []int64, recps []string, seqs []int64, pull []bool) ([]bool, error) {
-	instant := make([]bool, len(ids))
+// accept commits), so the first statement sees it. The batch's own rows are
+// locked by tx and still accepted.
+func inboxNow(ctx context.Context, tx pgx.Tx, ids []int64, recps []string, seqs []int64, pull []bool) (
+	instant []bool, fwd []forward, err error) {
+	instant = make([]bool, len(ids))
+	top := map[string]int64{} // per inbox recipient, the batch's highest sequence
 	var codes []string
-	seen := map[string]bool{}
-	for i, r := range recps {
-		if pull[i] && !seen[r] {
-			seen[r] = true
-			codes = append(codes, r)
-		}
-	}
-	if len(codes) == 0 {
-		return instant, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT r.code, w.seq FROM unnest($1::text[]) AS r(code)
-		LEFT JOIN LATERAL (SELECT seq FROM deliveries WHERE recipient = r.code
-			AND state IN ('`+StateAccepted+`', '`+StateRouted+`') -- deliveries_waiting_seq, even in a generic plan
-			AND id <> ALL ($2) ORDER BY seq LIMIT 1) w ON true`, codes, ids)
-	if err != nil {
-		return nil, fmt.Errorf("waiting deliveries: %w", err)
-	}
-	first := map[string]int64{} // recipient → lowest waiting sequence outside the batch; absent: none
-	for rows.Next() {
-		var code string
-		var seq *int64
-		if err := rows.Scan(&code, &seq); err != nil {
-			return nil, fmt.Errorf("waiting deliveries: %w", err)
-		}
-		if seq != nil {
-			first[code] = *seq
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("waiting deliveries: %w", err)
-	}
 	for i, r := range recps {
 		if !pull[i] || seqs[i] <= 0 {
 			continue
 		}
-		if w, waits := first[r]; !waits || seqs[i] < w {
+		if _, ok := top[r]; !ok {
+			codes = append(codes, r)
+		}
+		top[r] = max(top[r], seqs[i])
+	}
+	if len(codes) == 0 {
+		return instant, nil, nil
+	}
+	tops := make([]int64, len(codes))
+	for i, c := range codes {
+		tops[i] = top[c]
+	}
+	rows, err := tx.Query(ctx, `SELECT r.code, w.id, w.document_id::text, w.seq, w.state, w.channel, w.attempts
+		FROM unnest($1::text[], $2::bigint[]) AS r(code, top)
+		CROSS JOIN LATERAL (SELECT id, document_id, seq, state, channel, attempts FROM deliveries
+			WHERE recipient = r.code AND seq < r.top
+			AND state IN ('`+StateAccepted+`', '`+StateRouted+`') -- deliveries_waiting_seq, even in a generic plan
+			AND id <> ALL ($3) ORDER BY seq LIMIT $4) w
+		ORDER BY r.code, w.seq`, codes, tops, ids, maxForward)
+	if err != nil {
+		return nil, nil, fmt.Errorf("waiting deliveries: %w", err)
+	}
+	type waiting struct {
+		forward
+		state, channel string
+	}
+	before := map[string][]waiting{}
+	for rows.Next() {
+		var w waiting
+		if err := rows.Scan(&w.recp, &w.id, &w.doc, &w.seq, &w.state, &w.channel, &w.attempts); err != nil {
+			return nil, nil, fmt.Errorf("waiting deliveries: %w", err)
+		}
+		before[w.recp] = append(before[w.recp], w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("waiting deliveries: %w", err)
+	}
+	// stop: per recipient, the first sequence that may not be delivered now.
+	stop := map[string]int64{}
+	var candidates []int64
+	for _, c := range codes {
+		ws := before[c]
+		stop[c] = top[c] + 1
+		if len(ws) == maxForward { // more may wait beyond what was looked at
+			stop[c] = ws[len(ws)-1].seq
+		}
+		for _, w := range ws {
+			if w.seq >= stop[c] {
+				break
+			}
+			if w.state != StateRouted || w.channel != ChannelPull {
+				stop[c] = w.seq
+				break
+			}
+			candidates = append(candidates, w.id)
+		}
+	}
+	if len(candidates) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id FROM deliveries WHERE id = ANY ($1) AND state = '`+StateRouted+`'
+			ORDER BY id FOR UPDATE SKIP LOCKED`, candidates)
+		if err != nil {
+			return nil, nil, fmt.Errorf("lock waiting deliveries: %w", err)
+		}
+		locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return nil, nil, fmt.Errorf("lock waiting deliveries: %w", err)
+		}
+		ours := make(map[int64]bool, len(locked))
+		for _, id := range locked {
+			ours[id] = true
+		}
+		for _, c := range codes {
+			for _, w := range before[c] {
+				if w.seq >= stop[c] {
+					break
+				}
+				if !ours[w.id] { // held by another transaction, or settled meanwhile
+					stop[c] = w.seq
+					break
+				}
+				fwd = append(fwd, w.forward)
+			}
+		}
+		// Locked rows past a stop stay as they are (routed); the lock ends with tx.
+	}
+	for i, r := range recps {
+		if pull[i] && seqs[i] > 0 && seqs[i] < stop[r] {
 			instant[i] = true
 		}
 	}
-	return instant, nil
+	return instant, fwd, nil
+}
+
+// deliverForward delivers the routed inbox deliveries that a routing batch
+// brings forward (locked by tx), with the events the delivery stage records
+// (DeliverInstant). Their tasks, when they come, find them delivered.
+func (l *Ledger) deliverForward(ctx context.Context, tx pgx.Tx, fwd []forward, now time.Time) (int, error) {
+	if len(fwd) == 0 {
+		return 0, nil
+	}
+	ids := make([]int64, len(fwd))
+	evs := make([]newEvent, 0, 2*len(fwd))
+	for i, f := range fwd {
+		ids[i] = f.id
+		attempt := f.attempts + 1
+		evs = append(evs,
+			newEvent{f.doc, f.recp, "delivering", StateDelivering, map[string]any{"attempt": attempt}},
+			newEvent{f.doc, f.recp, "delivered", StateDelivered,
+				map[string]any{"attempt": attempt, "channel": ChannelPull, "sequence": f.seq}})
+	}
+	if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, attempts = attempts + 1, delivered_at = $3, updated_at = $3,
+		next_attempt_at = NULL, last_error = '' WHERE id = ANY ($1)`, ids, StateDelivered, now); err != nil {
+		return 0, fmt.Errorf("deliver earlier inbox deliveries: %w", err)
+	}
+	if err := appendEvents(ctx, tx, evs, now); err != nil {
+		return 0, err
+	}
+	return len(fwd), nil
 }
