@@ -39,6 +39,11 @@ func enqueueMany(ctx context.Context, tx pgx.Tx, topic string, keys []string, pa
 // the routed events and the delivery tasks as multi-row inserts. The rare
 // cases (a recipient that left the directory, a delivery accepted before
 // sequences were assigned at acceptance) are handled row by row as before.
+//
+// With Config.InboxOnRoute, the pull deliveries that inboxNow allows are
+// delivered in the same update (accepted → delivered, one attempt), with the
+// routed, delivering and delivered events and no delivery task, together
+// with the earlier routed ones it brings forward (deliverForward).
 func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolver) (int, error) {
 	uids := make([]uuid.UUID, 0, len(docIDs))
 	for _, id := range docIDs {
