@@ -232,3 +232,83 @@ func TestRouteLeavesInboxToDeliveryStageByDefault(t *testing.T) {
 		t.Fatalf("state %s, want routed", state)
 	}
 }
+
+// A routing transaction that fails after delivering to the inbox (here: the
+// events cannot be written) leaves nothing behind: the deliveries are still
+// accepted, no event and no task was recorded, the sweep announces the
+// document for routing again, and the next routing delivers it, with each
+// event once.
+func TestInboxOnRouteIsAtomic(t *testing.T) {
+	base, c := newLedger(t)
+	ctx := context.Background()
+	l := New(base.pool, Config{Now: c.now, InboxOnRoute: true})
+	a, err := l.Accept(ctx, doc("IR-atomic", "<atomic/>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(sql string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := l.pool.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	events := count(`SELECT count(*) FROM events`)
+	outbox := count(`SELECT count(*) FROM outbox`)
+	if _, err := l.pool.Exec(ctx, `CREATE FUNCTION no_delivered() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN IF NEW.kind = 'delivered' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER no_delivered BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION no_delivered()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Route(ctx, []string{a.ID}, l.Organ); err == nil {
+		t.Fatal("route succeeded although its events could not be written")
+	}
+	if st := stateOf(t, l, a.ID); st != StateAccepted {
+		t.Fatalf("after the failed routing: %s, want accepted", st)
+	}
+	if n := count(`SELECT count(*) FROM events`); n != events {
+		t.Fatalf("%d events after the failed routing, before %d", n, events)
+	}
+	if n := count(`SELECT count(*) FROM outbox`); n != outbox {
+		t.Fatalf("%d outbox rows after the failed routing, before %d", n, outbox)
+	}
+	if _, err := l.pool.Exec(ctx, `DROP TRIGGER no_delivered ON events; DROP FUNCTION no_delivered()`); err != nil {
+		t.Fatal(err)
+	}
+	c.add(10 * time.Minute)
+	routeMsgs := `SELECT count(*) FROM outbox WHERE topic = $1 AND key = $2`
+	announced := count(routeMsgs, TopicRoute, a.ID) // by the accept
+	if n, err := l.RequeueStuck(ctx, 2*time.Minute, 100); err != nil || n != 1 {
+		t.Fatalf("sweep: %d, %v; want the accepted delivery", n, err)
+	}
+	if n := count(routeMsgs, TopicRoute, a.ID); n != announced+1 {
+		t.Fatalf("%d route messages for the document after the sweep, want %d", n, announced+1)
+	}
+	if _, err := l.Route(ctx, []string{a.ID}, l.Organ); err != nil {
+		t.Fatal(err)
+	}
+	if st := stateOf(t, l, a.ID); st != StateDelivered {
+		t.Fatalf("after routing again: %s, want delivered", st)
+	}
+	var kinds []string
+	evs, err := l.Events(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	if want := []string{"accepted", "routed", "delivering", "delivered"}; !slices.Equal(kinds, want) {
+		t.Fatalf("events %v, want %v", kinds, want)
+	}
+}
+
+func stateOf(t *testing.T, l *Ledger, docID string) string {
+	t.Helper()
+	var st string
+	if err := l.pool.QueryRow(context.Background(), `SELECT state FROM deliveries WHERE document_id = $1`, docID).Scan(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
