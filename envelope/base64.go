@@ -31,6 +31,11 @@ type b64Stream struct {
 	pad   int // '=' seen so far
 	err   error
 	big   bool // size went over max
+	// keep: the decoded bytes are also appended to kept, as long as they
+	// stay within keepMax (see keepDecoded); then keep is cleared.
+	keep    bool
+	keepMax int64
+	kept    []byte
 }
 
 const (
@@ -59,6 +64,14 @@ func (s *b64Stream) reset(max int64) {
 	s.chars = s.chars[:0]
 	s.head = s.head[:0]
 	s.tail = s.tail[:0]
+	s.keep, s.keepMax, s.kept = false, 0, nil
+}
+
+// keepDecoded makes the stream keep the decoded bytes, up to max of them,
+// in a buffer of capacity hint (a fresh one: it is handed over to the
+// Document).
+func (s *b64Stream) keepDecoded(max int64, hint int) {
+	s.keep, s.keepMax, s.kept = true, max, make([]byte, 0, hint)
 }
 
 // write feeds a piece of the element's text.
@@ -145,6 +158,13 @@ func (s *b64Stream) consume(b []byte) {
 	}
 	if sniff(s.head) == "application/zip" {
 		s.keepTail(b)
+	}
+	if s.keep {
+		if int64(len(s.kept)+len(b)) > s.keepMax {
+			s.keep, s.kept = false, nil
+		} else {
+			s.kept = append(s.kept, b...)
+		}
 	}
 	s.h.Write(b)
 }

@@ -151,16 +151,9 @@ func (l *Ledger) prepareAccept(ctx context.Context, d NewDocument) (*pendingAcce
 	}
 	p.d.Recipients = rs
 	if d.Verification != nil {
-		if p.report, err = json.Marshal(d.Verification); err != nil {
-			return nil, fmt.Errorf("verification report: %w", err)
+		if p.report, p.outcome, err = marshalReport(d.Verification); err != nil {
+			return nil, err
 		}
-		var head struct {
-			Outcome string `json:"outcome"`
-		}
-		if err := json.Unmarshal(p.report, &head); err != nil || head.Outcome == "" {
-			return nil, errors.New("verification report has no outcome")
-		}
-		p.outcome = head.Outcome
 	}
 	detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": len(d.Raw),
 		"format": d.Format, "recipients": d.Recipients, "sender": d.Sender}

@@ -77,13 +77,12 @@ func verdictOf(report any) string {
 	if report == nil {
 		return ""
 	}
+	if o, ok := report.(Outcomer); ok {
+		return o.VerificationOutcome()
+	}
 	b, err := json.Marshal(report)
 	if err != nil {
 		return ""
 	}
-	var head struct {
-		Outcome string `json:"outcome"`
-	}
-	_ = json.Unmarshal(b, &head)
-	return head.Outcome
+	return outcomeOf(report, b)
 }
