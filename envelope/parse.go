@@ -434,15 +434,15 @@ type attEntry struct {
 }
 
 type parser struct {
-	lim   Limits
+	lim Limits
 	// keepBudget is how many decoded attachment bytes Parse may still keep
 	// in the Document (keepDecodedMax in all); 0 for the other parsers.
 	keepBudget int64
 	// ParseSigned: ref is the received document, same the text of the
 	// current attachment in ref.Raw and how much of it the signed
 	// element's text has matched so far (see sameText).
-	ref  *Document
-	same sameText
+	ref   *Document
+	same  sameText
 	stack []frame
 	ns    []nsBinding
 	text  []byte
