@@ -34,6 +34,7 @@ func ParseSigned(el *etree.Element, lim Limits, received *Document) (*Document, 
 func parseElement(el *etree.Element, lim Limits, ref *Document) (*Document, error) {
 	lim = lim.withDefaults()
 	p := parser{lim: lim, doc: &Document{}, ref: ref}
+	defer p.b64.release()
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
 	var buf []byte

@@ -87,6 +87,7 @@ func Parse(raw []byte, lim Limits) (*Document, error) {
 		return nil, newErr(CodeBadEncoding, "the document is not valid UTF-8")
 	}
 	p := parser{lim: lim, doc: &Document{Raw: raw}, rawOff: len(raw) - len(data), keepBudget: keepDecodedMax}
+	defer p.b64.release()
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
 	if err := p.scan(data); err != nil {

@@ -23,6 +23,7 @@ func ParseReader(r io.Reader, size int64, lim Limits) (*Document, error) {
 		return nil, newErr(CodeTooLarge, "%d bytes is over the limit of %d", size, lim.MaxBytes)
 	}
 	p := parser{lim: lim, doc: &Document{}}
+	defer p.b64.release()
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
 	// As Parse checks UTF-8 before anything else, invalid UTF-8 anywhere is
