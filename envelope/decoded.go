@@ -46,6 +46,20 @@ func (s *sameText) match(t []byte) bool {
 	return true
 }
 
+// sameString is match for text of the current element given as a string
+// (ParseSigned's tree), when it is an attachment's being compared.
+func (p *parser) sameString(t string) bool {
+	if !p.same.on || len(p.stack) == 0 || p.stack[len(p.stack)-1].kind != kAttData {
+		return false
+	}
+	s := &p.same
+	if len(t) > len(s.text)-s.pos || string(s.text[s.pos:s.pos+len(t)]) != t {
+		return false
+	}
+	s.pos += len(t)
+	return true
+}
+
 // matched is the signed element's text so far (the same bytes).
 func (s *sameText) matched() []byte { return s.text[:s.pos] }
 

@@ -78,6 +78,9 @@ func (p *parser) walk(el *etree.Element, buf *[]byte) error {
 				return err
 			}
 		case *etree.CharData:
+			if p.sameString(c.Data) {
+				continue // the received attachment text (ParseSigned): not copied, not decoded
+			}
 			for s := c.Data; len(s) > 0; {
 				n := min(len(s), 32<<10)
 				*buf = append((*buf)[:0], s[:n]...)
