@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -53,5 +55,37 @@ func BenchmarkPrepareAccept(b *testing.B) {
 		if _, err := l.prepareAccept(ctx, d); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPrepareAcceptDetail: the accepted event's detail is the JSON acceptOne
+// writes (a map there), with and without a verification outcome; the
+// outcome is the report's, read without serialising it back.
+func TestPrepareAcceptDetail(t *testing.T) {
+	l := New(nil, Config{})
+	raw := []byte("<edXML/>")
+	sum := sha256.Sum256(raw)
+	for _, v := range []any{nil, benchReport(), map[string]any{"outcome": "not_checked"}} {
+		d := NewDocument{Sender: "000.00.00.C01", DocRef: "D1", Format: "edxml", Recipients: []string{"000.00.00.C02", "000.00.00.C02"},
+			Raw: raw, SHA256: sum[:], Verification: v}
+		p, err := l.prepareAccept(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"sha256": hex.EncodeToString(sum[:]), "size": len(raw), "format": d.Format,
+			"recipients": d.Recipients, "sender": d.Sender}
+		if o := verdictOf(v); o != "" {
+			want["verification"] = o
+		}
+		wb, _ := json.Marshal(want)
+		if string(p.detail) != string(wb) {
+			t.Fatalf("detail %s, want %s", p.detail, wb)
+		}
+		if wantOutcome := verdictOf(v); p.outcome != wantOutcome || (v != nil && p.outcome == "") {
+			t.Fatalf("outcome %q, want %q", p.outcome, wantOutcome)
+		}
+	}
+	if _, err := l.prepareAccept(context.Background(), NewDocument{Recipients: []string{"x"}, Verification: map[string]any{"x": 1}}); err == nil {
+		t.Fatal("a report without an outcome was accepted")
 	}
 }
