@@ -69,20 +69,3 @@ func (l *Ledger) AdminEventTx(ctx context.Context, tx pgx.Tx, action, actor stri
 	}
 	return id, nil
 }
-
-// verdictOf returns the outcome of a verification report, "" when there is
-// none. The accepted event records it, so the verdict is a leaf of the
-// evidence log.
-func verdictOf(report any) string {
-	if report == nil {
-		return ""
-	}
-	if o, ok := report.(Outcomer); ok {
-		return o.VerificationOutcome()
-	}
-	b, err := json.Marshal(report)
-	if err != nil {
-		return ""
-	}
-	return outcomeOf(report, b)
-}

@@ -13,10 +13,10 @@ import (
 	"lienthong/envelope/verify"
 )
 
-// benchReport is a verification report shaped like the accept path's for a
+// prepareReport is a verification report shaped like the accept path's for a
 // signed edXML document with one attachment: one XML-DSig signature with a
 // three-certificate chain (DER kept in the report).
-func benchReport() *verify.Report {
+func prepareReport() *verify.Report {
 	cert := func() verify.Cert {
 		der := make([]byte, 1100)
 		_, _ = rand.Read(der)
@@ -40,7 +40,7 @@ func benchReport() *verify.Report {
 // route message, the verification outcome) for the accept path's report.
 func BenchmarkPrepareAccept(b *testing.B) {
 	l := New(nil, Config{})
-	rep := benchReport()
+	rep := prepareReport()
 	raw := make([]byte, 20<<10)
 	sum := sha256.Sum256(raw)
 	atts := []envelope.Attachment{{ContentID: "att1", Name: "a.pdf", ContentType: "application/pdf", Size: 15 << 10,
@@ -65,7 +65,7 @@ func TestPrepareAcceptDetail(t *testing.T) {
 	l := New(nil, Config{})
 	raw := []byte("<edXML/>")
 	sum := sha256.Sum256(raw)
-	for _, v := range []any{nil, benchReport(), map[string]any{"outcome": "not_checked"}} {
+	for _, v := range []any{nil, prepareReport(), map[string]any{"outcome": "not_checked"}} {
 		d := NewDocument{Sender: "000.00.00.C01", DocRef: "D1", Format: "edxml", Recipients: []string{"000.00.00.C02", "000.00.00.C02"},
 			Raw: raw, SHA256: sum[:], Verification: v}
 		p, err := l.prepareAccept(context.Background(), d)
@@ -74,14 +74,14 @@ func TestPrepareAcceptDetail(t *testing.T) {
 		}
 		want := map[string]any{"sha256": hex.EncodeToString(sum[:]), "size": len(raw), "format": d.Format,
 			"recipients": d.Recipients, "sender": d.Sender}
-		if o := verdictOf(v); o != "" {
+		if o := outcomeOf(v, nil); o != "" {
 			want["verification"] = o
 		}
 		wb, _ := json.Marshal(want)
 		if string(p.detail) != string(wb) {
 			t.Fatalf("detail %s, want %s", p.detail, wb)
 		}
-		if wantOutcome := verdictOf(v); p.outcome != wantOutcome || (v != nil && p.outcome == "") {
+		if wantOutcome := outcomeOf(v, nil); p.outcome != wantOutcome || (v != nil && p.outcome == "") {
 			t.Fatalf("outcome %q, want %q", p.outcome, wantOutcome)
 		}
 	}
