@@ -272,7 +272,8 @@ func retryable(err error) bool {
 
 // acceptBatchTx writes a batch in tx: the documents (in batch order, losers
 // of a uniqueness rule skipped), then for the new ones their verification
-// reports, deliveries with sequence numbers, accepted events and outbox rows.
+// reports, deliveries with sequence numbers, accepted events and lt.route
+// outbox rows.
 // It sets each document's outcome in tres/terr and returns how many were new.
 func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingAccept) (int, error) {
 	n := len(batch)
