@@ -33,8 +33,9 @@ type EventsConfig struct {
 // idempotent by event id); nothing is lost while Kafka is down, the cursor
 // just stays. A message exists only for an event already in the evidence
 // log, and one document's events, created causally, keep their order. It
-// needs the evidence role (the sequencer) running in some process. One
-// Events leads at a time (LockEvents); the others stand by.
+// needs an evidence.Sequencer running in some process (hubd's relay role
+// starts one when the process has no evidence role). One Events leads at a
+// time (LockEvents); the others stand by.
 type Events struct {
 	l    *ledger.Ledger
 	tail *evidence.Tail

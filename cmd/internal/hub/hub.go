@@ -192,9 +192,19 @@ func Run(ctx context.Context, cfg Config) error {
 		prod := bus.NewProducer(busCfg)
 		defer prod.Close()
 		g.Go(afterTopics(relay.New(l, prod, relay.Config{Logger: log}).Run))
-		// lt.events comes from the evidence log (the evidence role's
-		// sequencer, in this process or another), not from the outbox.
+		// lt.events comes from the evidence log, not from the outbox. The
+		// log grows only while a sequencer runs, so a relay process runs one
+		// too when it has no evidence role: sequencers are leader-elected
+		// (evidence.LockSequencer), so one that the evidence role runs
+		// elsewhere just stays the leader.
 		g.Go(afterTopics(relay.NewEvents(l, tail, prod, relay.EventsConfig{Logger: log}).Run))
+		if !has("evidence") {
+			seq, err := evidence.NewSequencer(pool, evidence.SequencerConfig{Logger: log})
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return seq.Run(gctx) })
+		}
 	}
 	if has("router") {
 		g.Go(afterTopics(router.New(l, router.Config{Bus: busCfg, Logger: log}).Run))
