@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/digitorus/pkcs7"
 	"golang.org/x/sync/errgroup"
 
 	"lienthong/cmd/internal/devpki"
@@ -140,8 +141,15 @@ func (b *bench) presign(ctx context.Context, certPath, keyPath string) error {
 	for w := range workers {
 		g.Go(func() error {
 			for i := w; i < len(b.docs); i += workers {
-				raw := sample.EdXML(sample.Doc{From: b.sender, To: to, Number: fmt.Sprintf("%d%06d", run, i),
-					Notation: "BENCH", Subject: fmt.Sprintf("Văn bản đo tải %d", i), Pad: b.cfg.docBytes})
+				d := sample.Doc{From: b.sender, To: to, Number: fmt.Sprintf("%d%06d", run, i),
+					Notation: "BENCH", Subject: fmt.Sprintf("Văn bản đo tải %d", i), Pad: b.cfg.docBytes}
+				if b.cfg.attSig {
+					d.Sign = func(att []byte) ([]byte, error) { return signDetached(att, key, cert) }
+				}
+				raw, err := sample.EdXMLSigned(d)
+				if err != nil {
+					return err
+				}
 				signed, err := sign(raw, key, cert)
 				if err != nil {
 					return err
@@ -156,6 +164,21 @@ func (b *bench) presign(ctx context.Context, certPath, keyPath string) error {
 	}
 	b.log.Info("pre-signed", "docs", len(b.docs), "bytes_each", len(b.docs[0]), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// signDetached makes a detached CMS signature (SHA-256, signed
+// attributes) over content.
+func signDetached(content []byte, key crypto.Signer, cert *x509.Certificate) ([]byte, error) {
+	sd, err := pkcs7.NewSignedData(content)
+	if err != nil {
+		return nil, err
+	}
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if err := sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{}); err != nil {
+		return nil, err
+	}
+	sd.Detach()
+	return sd.Finish()
 }
 
 func sign(raw []byte, key crypto.Signer, cert *x509.Certificate) ([]byte, error) {

@@ -98,6 +98,7 @@ type config struct {
 	credentials string
 	dataDir     string
 	keep        bool
+	attSig      bool
 }
 
 func parseFlags(args []string) (config, error) {
@@ -115,6 +116,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.credentials, "credentials", "", "credentials.json of the hub given by --server")
 	fs.StringVar(&c.dataDir, "data-dir", "", "data dir of the dev hub (default: a fresh temporary one)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary data dir")
+	fs.BoolVar(&c.attSig, "attachment-signature", false, "add a detached CMS signature (.p7s, by the sender) of the attachment, which the hub checks")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
