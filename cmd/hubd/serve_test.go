@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,10 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
 
 	"lienthong/cmd/internal/sample"
 	"lienthong/routing/embedbroker"
@@ -177,6 +182,10 @@ func TestServeSplitRolesWithDirectoryAndHubctl(t *testing.T) {
 	if a, d := strings.Index(ev, "accepted"), strings.Index(ev, "delivered"); a < 0 || d < 0 || a > d {
 		t.Errorf("events not in order accepted … delivered:\n%s", ev)
 	}
+	// Every event of the document reaches lt.events, in order, though no
+	// process runs the evidence role: the relay role sequences the log that
+	// lt.events is published from.
+	readDocumentEvents(t, dbURL, broker.Addrs(), "svt.events", 2, id)
 
 	// The pull recipient cannot submit as the sender: hubctl exits non-zero
 	// with the server's code, in both languages.
@@ -186,6 +195,53 @@ func TestServeSplitRolesWithDirectoryAndHubctl(t *testing.T) {
 	}
 	api.stop(t)
 	workers.stop(t)
+}
+
+// readDocumentEvents reads topic back over TCP until it has seen every event
+// the ledger holds for document id (keyed by id, with its event id), and
+// checks that they came in event order.
+func readDocumentEvents(t *testing.T, dbURL string, brokers []string, topic string, partitions int, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	rows, _ := db.Query(ctx, `SELECT id FROM events WHERE document_id = $1 ORDER BY id`, id)
+	want, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(want) < 4 {
+		t.Fatalf("events of %s in the ledger: %v %v", id, want, err)
+	}
+	part := (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(id)}, func() []int {
+		ps := make([]int, partitions)
+		for i := range ps {
+			ps[i] = i
+		}
+		return ps
+	}()...)
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: part, MinBytes: 1,
+		MaxBytes: 1 << 20, MaxWait: 500 * time.Millisecond})
+	defer rd.Close()
+	var got []int64
+	for len(got) < len(want) {
+		m, err := rd.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v; read events %v of %v", topic, err, got, want)
+		}
+		var e struct {
+			ID         int64  `json:"id"`
+			DocumentID string `json:"document_id"`
+		}
+		if string(m.Key) != id || json.Unmarshal(m.Value, &e) != nil || e.DocumentID != id {
+			continue
+		}
+		got = append(got, e.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s carries events %v of %s, want %v", topic, got, id, want)
+	}
 }
 
 func writeJSON(t *testing.T, path string, v any) {

@@ -4,7 +4,8 @@
 // recipient's delivery deadline, the documents not acknowledged (status 01)
 // within the acknowledgement deadline, and those past their DueDate without
 // status 06. Each is recorded once as an `overdue` event on the document,
-// which the outbox relay publishes on lt.events for the sender to act on.
+// which is published on lt.events (from the evidence log, like every event)
+// for the sender to act on.
 package deadline
 
 import (

@@ -17,8 +17,12 @@ import (
 
 // SequencerConfig tunes a Sequencer. Zero values take the defaults shown.
 type SequencerConfig struct {
-	BatchSize  int           // events per transaction; default 1000
-	Idle       time.Duration // sleep when there is nothing to do; default 200ms
+	BatchSize int           // events per transaction; default 1000
+	Idle      time.Duration // sleep when there is nothing to do; default 200ms
+	// Blocked is the sleep when the next event id is missing but later ones
+	// are visible: usually a transaction about to commit, so the log (and
+	// lt.events, published from it) waits for it only briefly; default 20ms.
+	Blocked    time.Duration
 	Settle     time.Duration // least age of a gap before it may be skipped; default 2s
 	GapTimeout time.Duration // age after which a gap is skipped whatever holds it; default 30s
 	LockRetry  time.Duration // how often a follower tries for the leader lock; default 2s
@@ -33,6 +37,10 @@ func (c *SequencerConfig) setDefaults() {
 	if c.Idle <= 0 {
 		c.Idle = 200 * time.Millisecond
 	}
+	if c.Blocked <= 0 {
+		c.Blocked = 20 * time.Millisecond
+	}
+	c.Blocked = min(c.Blocked, c.Idle)
 	if c.Settle <= 0 {
 		c.Settle = 2 * time.Second
 	}
@@ -66,8 +74,9 @@ type Sequencer struct {
 	pool *pgxpool.Pool
 	cfg  SequencerConfig
 
-	mu  sync.Mutex // guards gap and serialises Step
-	gap *gapSeen   // the gap at the watermark, since when it has been seen
+	mu      sync.Mutex // guards gap, blocked and serialises Step
+	gap     *gapSeen   // the gap at the watermark, since when it has been seen
+	blocked bool       // the last step stopped before a gap that is not permanent yet
 }
 
 // gapSeen records the first observation of a missing event id.
@@ -105,10 +114,14 @@ func (s *Sequencer) Run(ctx context.Context) error {
 			if n > 0 && err == nil {
 				continue
 			}
+			idle := s.cfg.Idle
+			if err == nil && s.isBlocked() {
+				idle = s.cfg.Blocked
+			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(s.cfg.Idle):
+			case <-time.After(idle):
 			}
 		}
 	})
@@ -128,7 +141,16 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// isBlocked reports whether the last step stopped before a gap that may
+// still fill.
+func (s *Sequencer) isBlocked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blocked
+}
+
 func (s *Sequencer) step(ctx context.Context) (int, error) {
+	s.blocked = false
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -191,6 +213,7 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 					}
 					s.gap = &gapSeen{first: want, seen: now, xmax: xmax}
 				}
+				s.blocked = true
 				break
 			}
 			s.cfg.Logger.WarnContext(ctx, "evidence sequencer skips a gap of event ids",

@@ -340,3 +340,47 @@ func TestMigrateRecordsVersionsAndLogIsAppendOnly(t *testing.T) {
 		}
 	}
 }
+
+// A sequencer stopped before an id that a running transaction holds polls
+// again after Blocked, not after Idle: the log (and lt.events, published
+// from it) waits for that commit only briefly.
+func TestBlockedSequencerRetriesSoon(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	doc := e.accept(t, "A", "<a/>") // event 1
+	held, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback(ctx) //nolint:errcheck // committed below
+	if _, err := held.Exec(ctx, `INSERT INTO events (document_id, kind, detail, at) VALUES ($1, 'note', '{}', now())`, doc); err != nil {
+		t.Fatal(err) // event 2, not visible yet
+	}
+	e.addEvents(t, doc, 1) // event 3, visible
+	s, err := NewSequencer(e.pool, SequencerConfig{Idle: time.Hour, Settle: time.Hour, GapTimeout: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	waitSize := func(want uint64) time.Duration {
+		began := time.Now()
+		for {
+			if n, _ := e.log.Size(ctx); n == want {
+				return time.Since(began)
+			}
+			if time.Since(began) > 10*time.Second {
+				t.Fatalf("log size still not %d after 10s", want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitSize(1)
+	time.Sleep(50 * time.Millisecond) // the sequencer is now waiting for event 2
+	if err := held.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the held event and the one after it sequenced %v after its commit", waitSize(3))
+}

@@ -65,7 +65,6 @@ type pendingAccept struct {
 	outcome string // verification outcome; "" when there is no report
 	report  []byte // the verification report, nil when none
 	detail  []byte // the accepted event's detail
-	event   []byte // the accepted event for lt.events, id still 0
 	route   []byte // the lt.route message
 
 	res  Accepted // valid once done is closed
@@ -165,10 +164,6 @@ func (l *Ledger) prepareAccept(ctx context.Context, d NewDocument) (*pendingAcce
 	}{d.Format, d.Recipients, d.Sender, hex.EncodeToString(d.SHA256), len(d.Raw), p.outcome}
 	if p.detail, err = json.Marshal(detail); err != nil {
 		return nil, fmt.Errorf("event detail: %w", err)
-	}
-	if p.event, err = json.Marshal(Event{DocumentID: id.String(), Kind: "accepted", State: StateAccepted,
-		Detail: p.detail, At: p.now}); err != nil {
-		return nil, fmt.Errorf("outbox payload: %w", err)
 	}
 	if p.route, err = json.Marshal(RouteMessage{DocumentID: id.String(), Sender: d.Sender,
 		Recipients: d.Recipients, Format: d.Format, AcceptedAt: p.now}); err != nil {
@@ -276,7 +271,8 @@ func retryable(err error) bool {
 
 // acceptBatchTx writes a batch in tx: the documents (in batch order, losers
 // of a uniqueness rule skipped), then for the new ones their verification
-// reports, deliveries with sequence numbers, accepted events and outbox rows.
+// reports, deliveries with sequence numbers, accepted events and lt.route
+// outbox rows.
 // It sets each document's outcome in tres/terr and returns how many were new.
 func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingAccept) (int, error) {
 	n := len(batch)
@@ -376,7 +372,7 @@ func (l *Ledger) queueFresh(b *pgx.Batch, fresh []*pendingAccept) {
 	var vAts []time.Time
 	var dDocs, dRecipients []string
 	var dAts []time.Time
-	eDocs, eDetails, ePayloads := make([]string, len(fresh)), make([]string, len(fresh)), make([]string, len(fresh))
+	eDocs, eDetails := make([]string, len(fresh)), make([]string, len(fresh))
 	eAts := make([]time.Time, len(fresh))
 	rKeys, rPayloads := make([]string, len(fresh)), make([]string, len(fresh))
 	for i, p := range fresh {
@@ -388,7 +384,7 @@ func (l *Ledger) queueFresh(b *pgx.Batch, fresh []*pendingAccept) {
 		for _, r := range p.d.Recipients {
 			dDocs, dRecipients, dAts = append(dDocs, id), append(dRecipients, r), append(dAts, p.now)
 		}
-		eDocs[i], eDetails[i], ePayloads[i], eAts[i] = id, string(p.detail), string(p.event), p.now
+		eDocs[i], eDetails[i], eAts[i] = id, string(p.detail), p.now
 		rKeys[i], rPayloads[i] = id, string(p.route)
 	}
 	// The evidence the reports refer to, each blob once and only if not
@@ -421,19 +417,12 @@ func (l *Ledger) queueFresh(b *pgx.Batch, fresh []*pendingAccept) {
 		SELECT d.doc, d.r, $4, d.t, s.last_seq - c.n + row_number() OVER (PARTITION BY d.r ORDER BY d.ord)
 		FROM d JOIN c ON c.r = d.r JOIN s ON s.recipient = d.r
 		ORDER BY d.ord`, dDocs, dRecipients, dAts, StateAccepted)
-	// Accepted events, ids in batch order, and their lt.events messages
-	// carrying the ids (the payload is jsonb, so setting the key gives what
-	// enqueue would have stored).
-	b.Queue(`WITH e AS (
-			INSERT INTO events (document_id, recipient, kind, state, detail, at)
-			SELECT doc::uuid, '', 'accepted', $5, detail::jsonb, at
-			FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS u(doc, detail, at, ord)
-			ORDER BY ord
-			RETURNING id, document_id)
-		INSERT INTO outbox (topic, key, payload)
-		SELECT $6, e.document_id::text, jsonb_set(p.payload::jsonb, '{id}', to_jsonb(e.id))
-		FROM e JOIN unnest($1::text[], $4::text[]) AS p(doc, payload) ON p.doc::uuid = e.document_id
-		ORDER BY e.id`, eDocs, eDetails, eAts, ePayloads, StateAccepted, TopicEvents)
+	// Accepted events, ids in batch order. lt.events is published from the
+	// evidence log (routing/relay.Events), not through the outbox.
+	b.Queue(`INSERT INTO events (document_id, recipient, kind, state, detail, at)
+		SELECT doc::uuid, '', 'accepted', $4, detail::jsonb, at
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS u(doc, detail, at, ord)
+		ORDER BY ord`, eDocs, eDetails, eAts, StateAccepted)
 	b.Queue(`INSERT INTO outbox (topic, key, payload)
 		SELECT $3, k, p::jsonb FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, p, ord) ORDER BY ord`,
 		rKeys, rPayloads, TopicRoute)

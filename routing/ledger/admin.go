@@ -63,9 +63,5 @@ func (l *Ledger) AdminEventTx(ctx context.Context, tx pgx.Tx, action, actor stri
 		VALUES (NULL, '', $1, $2, $3, $4) RETURNING id`, KindAdmin, action, b, now).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert admin event: %w", err)
 	}
-	ev := Event{ID: id, Kind: KindAdmin, State: action, Detail: b, At: now}
-	if err := enqueue(ctx, tx, TopicEvents, KindAdmin, ev); err != nil {
-		return 0, err
-	}
 	return id, nil
 }

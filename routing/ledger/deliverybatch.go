@@ -25,58 +25,33 @@ type newEvent struct {
 	detail                 any
 }
 
-// appendEvents records events and queues them for lt.events, in tx, in the
-// order given, with three statements whatever their number. Event ids are
-// taken from the events sequence first so that each outbox payload carries
-// its event's id, as appendEvent does.
+// appendEvents records events in tx, in the order given (their ids increase
+// in that order), with one statement whatever their number. lt.events is
+// published from the evidence log, not through the outbox (appendEvent).
 func appendEvents(ctx context.Context, tx pgx.Tx, evs []newEvent, at time.Time) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	// The sequence is looked up once, not once per id (pg_get_serial_sequence
-	// is stable, so PostgreSQL would call it for every row: 8x the cost).
-	rows, err := tx.Query(ctx, `WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('events', 'id')::regclass AS seq)
-		SELECT nextval(s.seq) FROM s, generate_series(1, $1)`, len(evs))
-	if err != nil {
-		return fmt.Errorf("event ids: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("event ids: %w", err)
-	}
-	slices.Sort(ids)
 	var (
-		docs     = make([]string, len(evs))
-		recps    = make([]string, len(evs))
-		kinds    = make([]string, len(evs))
-		states   = make([]string, len(evs))
-		details  = make([]string, len(evs))
-		keys     = make([]string, len(evs))
-		payloads = make([]string, len(evs))
+		docs    = make([]string, len(evs))
+		recps   = make([]string, len(evs))
+		kinds   = make([]string, len(evs))
+		states  = make([]string, len(evs))
+		details = make([]string, len(evs))
 	)
 	for i, e := range evs {
 		d := []byte("{}")
 		if e.detail != nil {
+			var err error
 			if d, err = json.Marshal(e.detail); err != nil {
 				return fmt.Errorf("event detail: %w", err)
 			}
 		}
-		p, err := json.Marshal(Event{ID: ids[i], DocumentID: e.doc, Recipient: e.recp, Kind: e.kind, State: e.state,
-			Detail: d, At: at})
-		if err != nil {
-			return fmt.Errorf("outbox payload: %w", err)
-		}
 		docs[i], recps[i], kinds[i], states[i], details[i] = e.doc, e.recp, e.kind, e.state, string(d)
-		keys[i], payloads[i] = e.doc, string(p)
 	}
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO events (id, document_id, recipient, kind, state, detail, at)
-		SELECT i, d::uuid, r, k, s, x::jsonb, $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-		AS u(i, d, r, k, s, x)`, ids, docs, recps, kinds, states, details, at)
-	b.Queue(`INSERT INTO outbox (topic, key, payload)
-		SELECT $1, k, p::jsonb FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(k, p, o) ORDER BY o`,
-		TopicEvents, keys, payloads)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO events (document_id, recipient, kind, state, detail, at)
+		SELECT d::uuid, r, k, s, x::jsonb, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+		WITH ORDINALITY AS u(d, r, k, s, x, o) ORDER BY o`, docs, recps, kinds, states, details, at); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil

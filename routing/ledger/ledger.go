@@ -25,7 +25,10 @@ var (
 	ErrUnavailable = errors.New("ledger: database unavailable")
 )
 
-// Logical topics of the outbox. The relay maps them to Kafka topic names.
+// Logical topics. The relay maps them to Kafka topic names. TopicRoute and
+// TopicDeliver (and TopicDead, TopicSecurity) travel through the outbox;
+// TopicEvents does not: the relay publishes it from the evidence log, which
+// holds every committed event in order (routing/relay.Events).
 const (
 	TopicRoute   = "route"
 	TopicDeliver = "deliver"
@@ -145,7 +148,9 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// appendEvent records an event and queues it for lt.events, in tx.
+// appendEvent records an event in tx. Every committed event becomes a leaf
+// of the evidence log, and lt.events is published from that log
+// (routing/relay.Events): no outbox row.
 func (l *Ledger) appendEvent(ctx context.Context, tx querier, docID, recipient, kind, state string, detail any, at time.Time) error {
 	d := []byte("{}")
 	if detail != nil {
@@ -154,13 +159,11 @@ func (l *Ledger) appendEvent(ctx context.Context, tx querier, docID, recipient, 
 			return fmt.Errorf("event detail: %w", err)
 		}
 	}
-	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO events (document_id, recipient, kind, state, detail, at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, docID, recipient, kind, state, d, at).Scan(&id); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO events (document_id, recipient, kind, state, detail, at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, docID, recipient, kind, state, d, at); err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}
-	ev := Event{ID: id, DocumentID: docID, Recipient: recipient, Kind: kind, State: state, Detail: d, At: at}
-	return enqueue(ctx, tx, TopicEvents, docID, ev)
+	return nil
 }
 
 // enqueue writes an outbox row in tx.

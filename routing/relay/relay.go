@@ -1,9 +1,12 @@
-// Package relay is the outbox relay: the stage between the ledger and Kafka.
-// It publishes, in order, the messages that accept, route and delivery
-// transactions wrote to the outbox, and deletes them only after the broker has
-// acknowledged them. One relay leads at a time (a PostgreSQL advisory lock);
-// the others stand by. If Kafka is down the outbox grows and the API goes on
-// accepting; the backlog drains when the broker returns.
+// Package relay is the stage between the ledger and Kafka. Relay publishes,
+// in order, the messages that accept, route and delivery transactions wrote
+// to the outbox (lt.route, lt.deliver, lt.dead, lt.security), and deletes
+// them only after the broker has acknowledged them. Events publishes
+// lt.events from the evidence log instead (events.go): every event is already
+// a leaf there, so it needs no outbox row. Each leads alone (a PostgreSQL
+// advisory lock); the others stand by. If Kafka is down the outbox and the
+// unpublished part of the log grow and the API goes on accepting; the backlog
+// drains when the broker returns.
 package relay
 
 import (

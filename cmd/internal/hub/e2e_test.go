@@ -311,20 +311,31 @@ func TestKcatReadsOurTopics(t *testing.T) {
 			t.Errorf("kcat -L does not list %s:\n%s", topic, meta)
 		}
 	}
-	out, err := exec.CommandContext(ctx, "kcat", "-C", "-b", broker, "-t", "lt.events", "-o", "beginning", "-e", "-q",
-		"-f", "%k\t%s\n").CombinedOutput()
-	if err != nil {
-		t.Fatalf("kcat -C: %v: %s", err, out)
-	}
+	// lt.events is published from the evidence log, a little after the
+	// event commits (the sequencer polls): read again until it is there.
+	var out []byte
 	found := false
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		key, val, _ := strings.Cut(line, "\t")
-		var ev struct {
-			DocumentID string `json:"document_id"`
-			Kind       string `json:"kind"`
+	for !found && ctx.Err() == nil {
+		out, err = exec.CommandContext(ctx, "kcat", "-C", "-b", broker, "-t", "lt.events", "-o", "beginning", "-e", "-q",
+			"-f", "%k\t%s\n").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kcat -C: %v: %s", err, out)
 		}
-		if key == sub.ID && json.Unmarshal([]byte(val), &ev) == nil && ev.DocumentID == sub.ID && ev.Kind == "accepted" {
-			found = true
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			key, val, _ := strings.Cut(line, "\t")
+			var ev struct {
+				DocumentID string `json:"document_id"`
+				Kind       string `json:"kind"`
+				ID         int64  `json:"id"`
+				LeafIndex  *int64 `json:"leaf_index"`
+			}
+			if key == sub.ID && json.Unmarshal([]byte(val), &ev) == nil && ev.DocumentID == sub.ID && ev.Kind == "accepted" &&
+				ev.ID > 0 && ev.LeafIndex != nil {
+				found = true
+			}
+		}
+		if !found {
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	if !found {

@@ -1,8 +1,9 @@
 // Package hub wires the stages of the path into one process: the REST edge,
-// the outbox relay, the router, the delivery workers and the retry scheduler,
-// over a PostgreSQL ledger and Kafka brokers. `hubd serve` and `hubd dev` both
-// run it; --roles chooses which stages a process runs so that they can be
-// split across processes.
+// the outbox relay and the lt.events publisher (role "relay"), the router,
+// the delivery workers, the retry scheduler and the evidence log, over a
+// PostgreSQL ledger and Kafka brokers. `hubd serve` and `hubd dev` both run
+// it; --roles chooses which stages a process runs so that they can be split
+// across processes.
 package hub
 
 import (
@@ -152,7 +153,15 @@ func Run(ctx context.Context, cfg Config) error {
 		n, _ := l.OutboxBacklog(c)
 		return float64(n)
 	})
-	reg.MustRegister(deliveries, backlog)
+	tail := evidence.NewTail(pool)
+	eventsBacklog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lt_events_backlog",
+		Help: "Evidence log leaves not yet published to lt.events."}, func() float64 {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, _ := tail.Backlog(c)
+		return float64(n)
+	})
+	reg.MustRegister(deliveries, backlog, eventsBacklog)
 
 	g, gctx := errgroup.WithContext(ctx)
 	// Directory changes by any process empty this process's directory cache.
@@ -188,6 +197,19 @@ func Run(ctx context.Context, cfg Config) error {
 		prod := bus.NewProducer(busCfg)
 		defer prod.Close()
 		g.Go(afterTopics(relay.New(l, prod, relay.Config{Logger: log}).Run))
+		// lt.events comes from the evidence log, not from the outbox. The
+		// log grows only while a sequencer runs, so a relay process runs one
+		// too when it has no evidence role: sequencers are leader-elected
+		// (evidence.LockSequencer), so one that the evidence role runs
+		// elsewhere just stays the leader.
+		g.Go(afterTopics(relay.NewEvents(l, tail, prod, relay.EventsConfig{Logger: log}).Run))
+		if !has("evidence") {
+			seq, err := evidence.NewSequencer(pool, evidence.SequencerConfig{Logger: log})
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return seq.Run(gctx) })
+		}
 	}
 	if has("router") {
 		g.Go(afterTopics(router.New(l, router.Config{Bus: busCfg, Logger: log}).Run))
