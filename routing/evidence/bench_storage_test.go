@@ -1,9 +1,17 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // BenchmarkSequencerStorage measures what the sequencer writes per leaf:
@@ -81,31 +89,113 @@ func proofEnv(b *testing.B) (*env, uint64) {
 	return e, size
 }
 
+// cpuMeter reports, per benchmark iteration, the CPU time of this process
+// and of the one PostgreSQL backend of log (a pool of one connection), from
+// getrusage and /proc: less sensitive to a loaded machine than wall time.
+type cpuMeter struct {
+	b        *testing.B
+	pgStat   string
+	go0, pg0 time.Duration
+}
+
+func newCPUMeter(b *testing.B, e *env) (*cpuMeter, *Log) {
+	cfg := e.pool.Config()
+	cfg.MaxConns, cfg.MinConns = 1, 1
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	var pid int
+	if err := pool.QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		b.Fatal(err)
+	}
+	return &cpuMeter{b: b, pgStat: fmt.Sprintf("/proc/%d/stat", pid)}, NewLog(pool)
+}
+
+func (m *cpuMeter) read() (goCPU, pgCPU time.Duration) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		m.b.Fatal(err)
+	}
+	goCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	st, err := os.ReadFile(m.pgStat)
+	if err != nil {
+		m.b.Skipf("backend CPU: %v", err)
+	}
+	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:])) // after "pid (comm) "
+	ut, _ := strconv.ParseInt(f[11], 10, 64)                         // utime, field 14
+	stt, _ := strconv.ParseInt(f[12], 10, 64)                        // stime, field 15
+	return goCPU, time.Duration(ut+stt) * time.Second / 100          // USER_HZ
+}
+
+func (m *cpuMeter) start() { m.go0, m.pg0 = m.read() }
+
+func (m *cpuMeter) stop() {
+	g, p := m.read()
+	n := float64(m.b.N)
+	m.b.ReportMetric(float64((g-m.go0).Microseconds())/n, "go-cpu-µs/op")
+	m.b.ReportMetric(float64((p-m.pg0).Microseconds())/n, "pg-cpu-µs/op")
+}
+
 // BenchmarkInclusionProof measures one inclusion proof against the current
 // tree size (a leaf spread over the whole log each iteration), from
 // PostgreSQL, including the tree size check.
 func BenchmarkInclusionProof(b *testing.B) {
 	e, size := proofEnv(b)
+	m, log := newCPUMeter(b, e)
 	ctx := context.Background()
 	b.ResetTimer()
+	m.start()
 	for i := range b.N {
 		index := uint64(i) * 7919 % size
-		if _, err := e.log.InclusionProof(ctx, index, size); err != nil {
+		if _, err := log.InclusionProof(ctx, index, size); err != nil {
 			b.Fatal(err)
 		}
 	}
+	m.stop()
 }
 
 // BenchmarkConsistencyProof measures one consistency proof from an older
 // size to the current one.
 func BenchmarkConsistencyProof(b *testing.B) {
 	e, size := proofEnv(b)
+	m, log := newCPUMeter(b, e)
 	ctx := context.Background()
 	b.ResetTimer()
+	m.start()
 	for i := range b.N {
 		from := 1 + uint64(i)*7919%(size-1)
-		if _, err := e.log.ConsistencyProof(ctx, from, size); err != nil {
+		if _, err := log.ConsistencyProof(ctx, from, size); err != nil {
 			b.Fatal(err)
 		}
 	}
+	m.stop()
+}
+
+// BenchmarkReceipts measures the receipts of a document with 20 events
+// spread over a log of proofBenchLeaves leaves (their inclusion proofs
+// against the latest checkpoint).
+func BenchmarkReceipts(b *testing.B) {
+	e := newEnv(b)
+	doc := e.accept(b, "A", "<a/>")
+	other := e.accept(b, "B", "<b/>")
+	for range 20 {
+		e.addEvents(b, other, (proofBenchLeaves-20)/20)
+		e.addEvents(b, doc, 1)
+	}
+	e.drain(b)
+	c, _ := e.checkpointer(b)
+	e.sign(b, c)
+	m, log := newCPUMeter(b, e)
+	ctx := context.Background()
+	b.ResetTimer()
+	m.start()
+	for range b.N {
+		set, err := log.Receipts(ctx, doc)
+		if err != nil || len(set.Proofs) != 21 {
+			b.Fatalf("%d proofs, %v", len(set.Proofs), err)
+		}
+	}
+	m.stop()
 }

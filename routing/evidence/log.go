@@ -108,10 +108,9 @@ func (l *Log) LeafIndexOfEvent(ctx context.Context, eventID int64) (uint64, erro
 }
 
 // InclusionProof returns the RFC 6962 audit path of leaf index in the tree of
-// the given size. It reads one stored hash per level of nodeFloor and above
-// and recomputes the levels below from at most two runs of fewer than
-// 2^nodeFloor leaf hashes (the leaf's own subtree of 2^nodeFloor leaves and
-// the right edge of the tree), in one query.
+// the given size, from one query: one stored hash per level of nodeFloor and
+// above, the levels below recomputed from the leaf hashes of at most two runs
+// of 2^nodeFloor leaves (the leaf's own and the right edge of the tree).
 func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
 	ps, err := l.inclusionProofs(ctx, []uint64{index}, size, nil)
 	if err != nil {

@@ -174,7 +174,7 @@ func TestStoredProofsMatchReferenceTree(t *testing.T) {
 	}
 	const tile = 1 << nodeFloor
 	var sizes []uint64
-	sizes = append(sizes, around(1, n+1, 1, 2, 3, 4, tile/2, tile, 2*tile, 3*tile, 4*tile, 7*tile, 1<<12, 1<<13, 1<<16, n)...)
+	sizes = append(sizes, around(1, n+1, 1, 2, 3, 4, tile/2, tile, 2*tile, 3*tile, 4*tile, 7*tile, 1<<8, 1<<10, 1<<12, 1<<13, 1<<16, n)...)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 6 {
 		sizes = append(sizes, 1+rng.Uint64N(n))
