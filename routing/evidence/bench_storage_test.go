@@ -16,7 +16,7 @@ import (
 
 // BenchmarkSequencerStorage measures what the sequencer writes per leaf:
 // b.N committed events are sequenced in batches of the given size, and the
-// benchmark reports the WAL bytes (pg_current_wal_lsn difference), the rows
+// benchmark reports the CPU time (cpuMeter), the WAL bytes (pg_current_wal_lsn difference), the rows
 // added to log_leaves and log_nodes and the bytes their heaps and indexes
 // grew by, each per leaf. Run it with a fixed count, e.g.
 // go test -run '^$' -bench SequencerStorage -benchtime 20000x ./routing/evidence
@@ -26,7 +26,8 @@ func BenchmarkSequencerStorage(b *testing.B) {
 			e := newEnv(b)
 			doc := e.accept(b, "A", "<a/>")
 			e.drain(b)
-			seq, err := NewSequencer(e.pool, SequencerConfig{BatchSize: batch})
+			m, one := newCPUMeter(b, e)
+			seq, err := NewSequencer(one.pool, SequencerConfig{BatchSize: batch})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -47,7 +48,12 @@ func BenchmarkSequencerStorage(b *testing.B) {
 				return s
 			}
 			before := measure()
+			var lsn0 string
+			if err := e.pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn0); err != nil {
+				b.Fatal(err)
+			}
 			b.ResetTimer()
+			m.start()
 			total := 0
 			for total < b.N {
 				n, err := seq.Step(ctx)
@@ -59,6 +65,7 @@ func BenchmarkSequencerStorage(b *testing.B) {
 				}
 				total += n
 			}
+			m.stop()
 			b.StopTimer()
 			after := measure()
 			per := func(v int64) float64 { return float64(v) / float64(total) }
@@ -67,7 +74,62 @@ func BenchmarkSequencerStorage(b *testing.B) {
 			b.ReportMetric(per(after.nodes-before.nodes), "noderows/leaf")
 			b.ReportMetric(per(after.leafBytes-before.leafBytes), "leaves-B/leaf")
 			b.ReportMetric(per(after.nodeBytes-before.nodeBytes), "nodes-B/leaf")
+			logRelations(b, e, total)
+			logWAL(b, e, lsn0, total)
 		})
+	}
+}
+
+// logRelations logs the size of each relation of the log per leaf.
+func logRelations(b *testing.B, e *env, leaves int) {
+	rows, err := e.pool.Query(context.Background(), `SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c
+		WHERE c.relname LIKE 'log\_leaves%' OR c.relname LIKE 'log\_nodes%' ORDER BY 1`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var size int64
+		if err := rows.Scan(&name, &size); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%-24s %7.1f B/leaf", name, float64(size)/float64(leaves))
+	}
+}
+
+// logWAL logs the WAL written since lsn0 per leaf, by record type, where
+// pg_walinspect is available (PostgreSQL 15 and later, superuser).
+func logWAL(b *testing.B, e *env, lsn0 string, leaves int) {
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_walinspect`); err != nil {
+		b.Logf("no WAL breakdown: %v", err)
+		return
+	}
+	var lsn1 string // the end, then flushed (the test cluster does not wait for WAL flushes)
+	if err := e.pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn1); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `CHECKPOINT`); err != nil {
+		b.Fatal(err)
+	}
+	rows, err := e.pool.Query(ctx, `SELECT "resource_manager/record_type", count, combined_size
+		FROM pg_get_wal_stats($1::pg_lsn, $2::pg_lsn, true) WHERE count > 0 ORDER BY combined_size DESC`, lsn0, lsn1)
+	if err != nil {
+		b.Logf("no WAL breakdown: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var n, size int64
+		if err := rows.Scan(&kind, &n, &size); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("WAL %-24s %8d records %7.1f B/leaf", kind, n, float64(size)/float64(leaves))
+	}
+	if err := rows.Err(); err != nil {
+		b.Logf("no WAL breakdown: %v", err)
 	}
 }
 

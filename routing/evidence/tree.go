@@ -114,11 +114,15 @@ func fetchHashes(ctx context.Context, q querier, ids []compact.NodeID, cost *fet
 		los[i], his[i] = int64(spans[i].lo), int64(spans[i].hi)
 		spans[i].hashes = make([]byte, (spans[i].hi-spans[i].lo)*hashSize)
 	}
-	rows, err := q.Query(ctx, `SELECT n.level, n.idx, n.hash
-		FROM unnest($1::int[], $2::bigint[]) AS q(level, idx) JOIN log_nodes n ON n.level = q.level AND n.idx = q.idx
+	// Each wanted node and each run of leaves is an index lookup of its own
+	// (LATERAL ... OFFSET 0 keeps the planner from joining the whole small
+	// table by hash, and plans faster).
+	rows, err := q.Query(ctx, `SELECT q.level, q.idx, n.hash FROM unnest($1::int[], $2::bigint[]) AS q(level, idx)
+		CROSS JOIN LATERAL (SELECT n.hash FROM log_nodes n WHERE n.level = q.level AND n.idx = q.idx OFFSET 0) n
 		UNION ALL
-		SELECT 0, l.leaf_index, l.leaf_hash
-		FROM unnest($3::bigint[], $4::bigint[]) AS r(lo, hi) JOIN log_leaves l ON l.leaf_index >= r.lo AND l.leaf_index < r.hi`,
+		SELECT 0, l.leaf_index, l.leaf_hash FROM unnest($3::bigint[], $4::bigint[]) AS r(lo, hi)
+		CROSS JOIN LATERAL (SELECT l.leaf_index, l.leaf_hash FROM log_leaves l
+			WHERE l.leaf_index >= r.lo AND l.leaf_index < r.hi OFFSET 0) l`,
 		levels, idxs, los, his)
 	if err != nil {
 		return nil, err
