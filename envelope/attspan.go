@@ -8,10 +8,10 @@ import (
 	"slices"
 )
 
-// attSpan is where Parse found an attachment's base64 text in Document.Raw:
-// Raw[start:end] is the whole content of its ContentTransferEncoded element
-// (empty when there is none), with no markup or reference in it, so its
-// characters are the element's text.
+// attSpan is where Parse found an attachment's base64 text in Document.Raw
+// (ParseReader: in the body it read): Raw[start:end] is the whole content of
+// its ContentTransferEncoded element (empty when there is none), with no
+// markup or reference in it, so its characters are the element's text.
 type attSpan struct{ start, end int }
 
 // plainText reports whether data[start:end], the content of the element
@@ -41,6 +41,25 @@ func (p *parser) spans() []attSpan {
 			out[i] = attSpan{p.rawOff + a.start, p.rawOff + a.end}
 		default:
 			return nil
+		}
+	}
+	return out
+}
+
+// bodySpans is spans for ParseReader: every attachment gets its span in the
+// body, {-1, -1} when it is not plain text.
+func (p *parser) bodySpans() []attSpan {
+	if !p.reader || len(p.atts) == 0 {
+		return nil
+	}
+	out := make([]attSpan, len(p.atts))
+	for i, a := range p.atts {
+		switch {
+		case a.data == 0:
+		case a.plain:
+			out[i] = attSpan{a.start, a.end}
+		default:
+			out[i] = attSpan{-1, -1}
 		}
 	}
 	return out

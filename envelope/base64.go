@@ -31,6 +31,9 @@ type b64Stream struct {
 	pad   int // '=' seen so far
 	err   error
 	big   bool // size went over max
+	// sink, when set, receives the decoded bytes as they are decoded
+	// (valid during the call only).
+	sink func([]byte)
 }
 
 const (
@@ -55,7 +58,7 @@ func (s *b64Stream) reset(max int64) {
 	} else {
 		s.h.Reset()
 	}
-	s.size, s.max, s.pad, s.err, s.big = 0, max, 0, nil, false
+	s.size, s.max, s.pad, s.err, s.big, s.sink = 0, max, 0, nil, false, nil
 	s.chars = s.chars[:0]
 	s.head = s.head[:0]
 	s.tail = s.tail[:0]
@@ -147,6 +150,9 @@ func (s *b64Stream) consume(b []byte) {
 		s.keepTail(b)
 	}
 	s.h.Write(b)
+	if s.sink != nil {
+		s.sink(b)
+	}
 }
 
 // finish decodes what is left and returns the result.

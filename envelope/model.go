@@ -86,4 +86,8 @@ type Document struct {
 	// every one is plain text), so that EachAttachmentOf need not read the
 	// document again.
 	spans []attSpan
+	// bodySpans, set by ParseReader, locates each attachment's base64 text
+	// in the body it read; a span whose start is -1 is not plain text
+	// (OpenAttachment).
+	bodySpans []attSpan
 }

@@ -428,6 +428,7 @@ type attEntry struct {
 	// reference (see attSpan).
 	start, end int
 	plain      bool
+	impure     bool // reader mode: a comment, PI, CDATA section or reference in the text
 }
 
 type parser struct {
@@ -444,6 +445,10 @@ type parser struct {
 	data               []byte
 	tokStart, tokAfter int
 	rawOff             int
+	reader             bool // ParseReader: offsets are in the body read
+	// sink, when set, receives each attachment's decoded content in pieces
+	// (DecodeAttachments).
+	sink func(i int, b []byte)
 
 	cur       *organEntry
 	from      *organEntry
@@ -589,6 +594,10 @@ func (p *parser) open(k kind, t xml.StartElement, uri string) error {
 		}
 		p.b64.reset(p.lim.MaxAttachmentBytes)
 		a.start = p.tokAfter
+		if p.sink != nil {
+			i := len(p.atts) - 1
+			p.b64.sink = func(b []byte) { p.sink(i, b) }
+		}
 	case kStatusCode:
 		if p.status == nil {
 			p.status = &Status{}
@@ -760,7 +769,12 @@ func (p *parser) close(k, parent kind, s string) error {
 			return p.b64Err(fmt.Sprintf("attachment %d", len(p.atts)), err)
 		}
 		a.size, a.sum = size, sum
-		a.end, a.plain = p.tokStart, p.plainText(a.start, p.tokStart)
+		a.end = p.tokStart
+		if p.data != nil {
+			a.plain = p.plainText(a.start, p.tokStart)
+		} else if p.reader {
+			a.plain = !a.impure && a.start <= a.end
+		}
 		a.sniffed = sniff(p.b64.head)
 		if a.sniffed == "application/zip" {
 			a.zipWarnings = zipWarnings(stripCID(a.cid), p.b64.head, p.b64.tail, size)
@@ -996,7 +1010,7 @@ func (p *parser) attachments() error {
 		p.doc.Warnings = append(p.doc.Warnings, a.zipWarnings...)
 		d.Attachments = append(d.Attachments, out)
 	}
-	d.spans = p.spans()
+	d.spans, d.bodySpans = p.spans(), p.bodySpans()
 	for j, u := range used {
 		if !u {
 			return newErr(CodeManifest, "manifest Reference %q has no Attachment", refIDs[j])

@@ -19,8 +19,8 @@ func (p *parser) scan(data []byte) error {
 // drive feeds the parser the tokens of s, in bytes mode (scan) or reader
 // mode (ParseReader: character data arrives in chunks, which chars accepts —
 // it appends leaf text and streams base64 into the decoder). tokStart and
-// tokAfter are the offsets around the current token (attachment spans use
-// them in bytes mode only).
+// tokAfter are the offsets around the current token in the input (attachment
+// spans use them).
 func (p *parser) drive(s *xmlscan.Scanner) error {
 	var attrs []xml.Attr
 	for {
@@ -32,6 +32,13 @@ func (p *parser) drive(s *xmlscan.Scanner) error {
 		}
 		if err != nil {
 			return scanErr(err)
+		}
+		if p.reader && len(p.stack) > 0 && p.stack[len(p.stack)-1].kind == kAttData {
+			// Reader mode: the span of an attachment's text is plain only
+			// when nothing but text as written lies in it (see attSpan).
+			if t.Kind == xmlscan.Comment || t.Kind == xmlscan.ProcInst || t.Kind == xmlscan.CharData && (t.CDATA || t.Ref) {
+				p.atts[len(p.atts)-1].impure = true
+			}
 		}
 		switch t.Kind {
 		case xmlscan.StartElement:

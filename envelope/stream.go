@@ -18,11 +18,17 @@ const StreamTextChunk = 64 << 10
 // does. size is the body's length in bytes, checked against lim.MaxBytes
 // before anything is read; UTF-8 is checked by the tokenizer as it reads.
 func ParseReader(r io.Reader, size int64, lim Limits) (*Document, error) {
+	return parseReader(r, size, lim, nil)
+}
+
+// parseReader is ParseReader, handing each attachment's decoded content to
+// sink (when set) as it is decoded.
+func parseReader(r io.Reader, size int64, lim Limits, sink func(i int, b []byte)) (*Document, error) {
 	lim = lim.withDefaults()
 	if size > lim.MaxBytes {
 		return nil, newErr(CodeTooLarge, "%d bytes is over the limit of %d", size, lim.MaxBytes)
 	}
-	p := parser{lim: lim, doc: &Document{}}
+	p := parser{lim: lim, doc: &Document{}, reader: true, sink: sink}
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
 	// As Parse checks UTF-8 before anything else, invalid UTF-8 anywhere is

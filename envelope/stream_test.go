@@ -31,7 +31,9 @@ func sameVerdict(t *testing.T, name string, mem, str *Document, memErr, strErr e
 	}
 	m := *mem
 	m.Raw, m.spans = nil, nil // spans locate attachments in Raw
-	if !reflect.DeepEqual(&m, str) {
+	s := *str
+	s.bodySpans = nil // and bodySpans in the body read
+	if !reflect.DeepEqual(&m, &s) {
 		t.Fatalf("%s: models differ:\nParse:       %+v\nParseReader: %+v", name, &m, str)
 	}
 }

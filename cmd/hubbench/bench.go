@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/digitorus/pkcs7"
 	"golang.org/x/sync/errgroup"
 
 	"lienthong/cmd/internal/devpki"
@@ -140,8 +141,15 @@ func (b *bench) presign(ctx context.Context, certPath, keyPath string) error {
 	for w := range workers {
 		g.Go(func() error {
 			for i := w; i < len(b.docs); i += workers {
-				raw := sample.EdXML(sample.Doc{From: b.sender, To: to, Number: fmt.Sprintf("%d%06d", run, i),
-					Notation: "BENCH", Subject: fmt.Sprintf("Văn bản đo tải %d", i), Pad: b.cfg.docBytes})
+				d := sample.Doc{From: b.sender, To: to, Number: fmt.Sprintf("%d%06d", run, i),
+					Notation: "BENCH", Subject: fmt.Sprintf("Văn bản đo tải %d", i), Pad: b.cfg.docBytes}
+				if b.cfg.attSig {
+					d.Sign = func(att []byte) ([]byte, error) { return signDetached(att, key, cert) }
+				}
+				raw, err := sample.EdXMLSigned(d)
+				if err != nil {
+					return err
+				}
 				signed, err := sign(raw, key, cert)
 				if err != nil {
 					return err
@@ -156,6 +164,21 @@ func (b *bench) presign(ctx context.Context, certPath, keyPath string) error {
 	}
 	b.log.Info("pre-signed", "docs", len(b.docs), "bytes_each", len(b.docs[0]), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// signDetached makes a detached CMS signature (SHA-256, signed
+// attributes) over content.
+func signDetached(content []byte, key crypto.Signer, cert *x509.Certificate) ([]byte, error) {
+	sd, err := pkcs7.NewSignedData(content)
+	if err != nil {
+		return nil, err
+	}
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if err := sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{}); err != nil {
+		return nil, err
+	}
+	sd.Detach()
+	return sd.Finish()
 }
 
 func sign(raw []byte, key crypto.Signer, cert *x509.Certificate) ([]byte, error) {
@@ -199,8 +222,9 @@ func (b *bench) record(id, organ string, at time.Time) {
 	b.lat = append(b.lat, at.Sub(b.started[id]))
 }
 
-func (b *bench) submitOne(ctx context.Context, raw []byte) (string, time.Duration, error) {
-	t0 := time.Now()
+// submitOne posts one document. t0 is when it was due: latencies count from
+// there (in the closed loop it is when the request starts).
+func (b *bench) submitOne(ctx context.Context, raw []byte, t0 time.Time) (string, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.target.creds.APIURL+"/v1/documents", bytes.NewReader(raw))
 	if err != nil {
 		return "", 0, err
@@ -271,6 +295,33 @@ func (b *bench) pull(ctx context.Context, r recipient) {
 	}
 }
 
+// dueAt is when document i of an open-loop run at rate documents/s is due.
+func dueAt(start time.Time, i int64, rate float64) time.Time {
+	return start.Add(time.Duration(float64(i) * float64(time.Second) / rate))
+}
+
+// schedule sends 0, 1, 2 … on due, each no earlier than dueAt, until n
+// documents, stopAt or ctx's end, then closes due. When due is full (every
+// submitter busy) it blocks; the documents after that keep their own due
+// times, so the delay shows in the latencies.
+func schedule(ctx context.Context, start, stopAt time.Time, rate float64, n int, due chan<- int64) {
+	defer close(due)
+	for i := int64(0); int(i) < n; i++ {
+		at := dueAt(start, i, rate)
+		if !at.Before(stopAt) || ctx.Err() != nil {
+			return
+		}
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d)
+		}
+		select {
+		case due <- i:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
@@ -295,8 +346,10 @@ func (b *bench) run(ctx context.Context, res *Results) error {
 	if b.target.cmd != nil {
 		before, _ = usage(b.target.cmd.Process.Pid)
 	}
+	selfBefore, machineBefore := selfCPU(), machineCPU()
 	var (
 		next      atomic.Int64
+		late      atomic.Int64
 		submitLat = make([][]time.Duration, b.cfg.concurrency)
 		failed    atomic.Int64
 		errMu     sync.Mutex
@@ -304,36 +357,60 @@ func (b *bench) run(ctx context.Context, res *Results) error {
 	)
 	start := time.Now()
 	stopAt := start.Add(b.cfg.duration)
-	var wg sync.WaitGroup
-	for w := range b.cfg.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil && time.Now().Before(stopAt) {
-				i := next.Add(1) - 1
-				if int(i) >= len(b.docs) {
-					return
-				}
-				_, el, err := b.submitOne(ctx, b.docs[i])
-				if err != nil {
-					failed.Add(1)
-					errMu.Lock()
-					if len(errs) < 10 {
-						errs = append(errs, err.Error())
-					}
-					errMu.Unlock()
-					continue
-				}
-				submitLat[w] = append(submitLat[w], el)
+	submit := func(w int, i int64, due time.Time) {
+		_, el, err := b.submitOne(ctx, b.docs[i], due)
+		if err != nil {
+			failed.Add(1)
+			errMu.Lock()
+			if len(errs) < 10 {
+				errs = append(errs, err.Error())
 			}
-		}()
+			errMu.Unlock()
+			return
+		}
+		submitLat[w] = append(submitLat[w], el)
+	}
+	var wg sync.WaitGroup
+	if b.cfg.rate > 0 {
+		// Open loop: document i is due at start + i/rate. A due document
+		// waits for a free submitter, and its latencies count that wait.
+		due := make(chan int64, b.cfg.concurrency)
+		go schedule(ctx, start, stopAt, b.cfg.rate, len(b.docs), due)
+		for w := range b.cfg.concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range due {
+					at := dueAt(start, i, b.cfg.rate)
+					if time.Since(at) > 10*time.Millisecond {
+						late.Add(1)
+					}
+					next.Add(1)
+					submit(w, i, at)
+				}
+			}()
+		}
+	} else {
+		for w := range b.cfg.concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil && time.Now().Before(stopAt) {
+					i := next.Add(1) - 1
+					if int(i) >= len(b.docs) {
+						return
+					}
+					submit(w, i, time.Now())
+				}
+			}()
+		}
 	}
 	wg.Wait()
 	submitEnd := time.Now()
 	b.mu.Lock()
 	accepted := len(b.submitted)
 	b.mu.Unlock()
-	if accepted < int(next.Load()) && int(next.Load()) >= len(b.docs) && submitEnd.Before(stopAt) {
+	if int(next.Load()) >= len(b.docs) && submitEnd.Before(stopAt) {
 		res.Note = fmt.Sprintf("ran out of pre-signed documents after %.1f s (raise --docs)", submitEnd.Sub(start).Seconds())
 	}
 
@@ -378,6 +455,9 @@ func (b *bench) run(ctx context.Context, res *Results) error {
 			res.PostgresPeakRSSMB = after.postgresMB
 		}
 	}
+	res.LoadgenCPUS = (selfCPU() - selfBefore).Seconds()
+	res.MachineCPUS = (machineCPU() - machineBefore).Seconds()
+	res.Late = int(late.Load())
 	var sl []time.Duration
 	for _, s := range submitLat {
 		sl = append(sl, s...)

@@ -10,7 +10,15 @@
 // RSS is hubd's own VmHWM. The load generator's costs are not counted but do
 // share the machine.
 //
-//	hubbench [--size 20KB] [--duration 60s] [--concurrency 32] [--recipients 2]
+// By default the load is closed-loop: --concurrency submitters each send the
+// next document as soon as the previous one is answered, which finds the most
+// the hub accepts but, once that is more than it delivers, measures a growing
+// backlog as submit→delivered latency. --rate N makes it open-loop: a
+// document is due every 1/N s whatever the answers, at most --concurrency are
+// in flight, and latencies count from when a document was due, not from when
+// a free submitter took it (so a hub that falls behind is not flattered).
+//
+//	hubbench [--size 20KB] [--duration 60s] [--concurrency 32] [--recipients 2] [--rate N]
 //	         [--out var/bench/results.json] [--hubd bin/hubd] [--server URL --credentials FILE]
 package main
 
@@ -36,6 +44,7 @@ type Results struct {
 	DocBytes               int       `json:"doc_bytes"`
 	Recipients             int       `json:"recipients"`
 	Concurrency            int       `json:"concurrency"`
+	Rate                   float64   `json:"rate,omitempty"` // offered documents/s (open loop); 0: closed loop
 	DurationS              float64   `json:"duration_s"`
 	Submitted              int       `json:"submitted"`
 	Accepted               int       `json:"accepted"`
@@ -55,6 +64,9 @@ type Results struct {
 	HubdCPUS               float64   `json:"hubd_cpu_s"` // hubd alone
 	PeakRSSMB              float64   `json:"peak_rss_mb"`
 	PostgresPeakRSSMB      float64   `json:"postgres_peak_rss_mb,omitempty"`
+	LoadgenCPUS            float64   `json:"loadgen_cpu_s"`  // this process (submitters, sinks, pull clients), same window
+	MachineCPUS            float64   `json:"machine_cpu_s"`  // every process on the machine, same window (/proc/stat)
+	Late                   int       `json:"late,omitempty"` // open loop: documents sent more than 10 ms after they were due
 	Errors                 []string  `json:"errors,omitempty"`
 	StartedAt              time.Time `json:"started_at"`
 	GoMaxProcs             int       `json:"gomaxprocs"`
@@ -77,6 +89,7 @@ type config struct {
 	docBytes    int
 	duration    time.Duration
 	concurrency int
+	rate        float64
 	recipients  int
 	docs        int
 	out         string
@@ -85,6 +98,7 @@ type config struct {
 	credentials string
 	dataDir     string
 	keep        bool
+	attSig      bool
 }
 
 func parseFlags(args []string) (config, error) {
@@ -93,6 +107,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.size, "size", "20KB", "document size: 20KB, 2MB, 200MB … (KB/MB/GB are powers of 1024)")
 	fs.DurationVar(&c.duration, "duration", 60*time.Second, "how long to submit")
 	fs.IntVar(&c.concurrency, "concurrency", 32, "concurrent submitters")
+	fs.Float64Var(&c.rate, "rate", 0, "open loop: offer this many documents per second (0: closed loop, as fast as answered)")
 	fs.IntVar(&c.recipients, "recipients", 2, "recipients per document (alternately push and pull)")
 	fs.IntVar(&c.docs, "docs", 0, "documents to pre-sign (0: enough for 1,500/s over --duration, at most what fits in 2 GiB)")
 	fs.StringVar(&c.out, "out", "var/bench/results.json", "where to write the results (JSON)")
@@ -101,6 +116,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.credentials, "credentials", "", "credentials.json of the hub given by --server")
 	fs.StringVar(&c.dataDir, "data-dir", "", "data dir of the dev hub (default: a fresh temporary one)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary data dir")
+	fs.BoolVar(&c.attSig, "attachment-signature", false, "add a detached CMS signature (.p7s, by the sender) of the attachment, which the hub checks")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -109,14 +125,14 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	c.docBytes = n
-	if c.concurrency < 1 || c.recipients < 1 || c.duration <= 0 {
-		return c, errors.New("--concurrency, --recipients and --duration must be positive")
+	if c.concurrency < 1 || c.recipients < 1 || c.duration <= 0 || c.rate < 0 {
+		return c, errors.New("--concurrency, --recipients and --duration must be positive, --rate not negative")
 	}
 	if c.server != "" && c.credentials == "" {
 		return c, errors.New("--server cần --credentials / --server needs --credentials")
 	}
 	if c.docs == 0 {
-		c.docs = int(c.duration.Seconds() * 1500)
+		c.docs = int(c.duration.Seconds() * max(1500, c.rate*1.05))
 		if max := (2 << 30) / max(c.docBytes, 1); c.docs > max {
 			c.docs = max
 		}
@@ -150,7 +166,8 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	res := Results{Size: cfg.size, Recipients: cfg.recipients, Concurrency: cfg.concurrency, StartedAt: time.Now().UTC()}
+	res := Results{Size: cfg.size, Recipients: cfg.recipients, Concurrency: cfg.concurrency, Rate: cfg.rate,
+		StartedAt: time.Now().UTC()}
 
 	var target *hubTarget
 	if cfg.server != "" {
@@ -182,9 +199,15 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if err := os.WriteFile(cfg.out, append(out, '\n'), 0o644); err != nil {
 		return err
 	}
-	fmt.Printf("hubbench %s ×%d recipients: accepted %.1f/s, delivered %.1f/s, submit p50 %.1f ms p99 %.1f ms, "+
-		"submit→delivered p99 %.1f ms, hub CPU %.2f ms/doc, hub peak RSS %.0f MB (%d accepted, %d failed, %.1f s) → %s\n",
-		res.Size, res.Recipients, res.AcceptedPerS, res.DeliveredPerS, res.P50SubmitMs, res.P99SubmitMs,
-		res.P99SubmitToDeliveredMs, res.CPUSPerDoc*1000, res.PeakRSSMB, res.Accepted, res.Failed, res.DurationS, cfg.out)
+	mode := "closed loop"
+	if cfg.rate > 0 {
+		mode = fmt.Sprintf("offered %.0f/s", cfg.rate)
+	}
+	fmt.Printf("hubbench %s ×%d recipients, %s: accepted %.1f/s, delivered %.1f/s, submit p50 %.1f ms p99 %.1f ms, "+
+		"submit→delivered p50 %.1f ms p99 %.1f ms, hub CPU %.2f ms/doc, hub peak RSS %.0f MB, CPU hub/loadgen/machine %.0f/%.0f/%.0f s "+
+		"(%d accepted, %d failed, %.1f s) → %s\n",
+		res.Size, res.Recipients, mode, res.AcceptedPerS, res.DeliveredPerS, res.P50SubmitMs, res.P99SubmitMs,
+		res.P50SubmitToDeliveredMs, res.P99SubmitToDeliveredMs, res.CPUSPerDoc*1000, res.PeakRSSMB,
+		res.HubCPUS, res.LoadgenCPUS, res.MachineCPUS, res.Accepted, res.Failed, res.DurationS, cfg.out)
 	return nil
 }

@@ -56,7 +56,7 @@ func TestFlagsDefaultsAndChecks(t *testing.T) {
 	if c.docBytes != 2<<20 || c.docs != 1024 { // 10 s × 1,500/s capped at 2 GiB / 2 MiB
 		t.Errorf("docBytes %d docs %d", c.docBytes, c.docs)
 	}
-	for _, bad := range [][]string{{"--concurrency", "0"}, {"--server", "http://x"}, {"--size", "big"}} {
+	for _, bad := range [][]string{{"--concurrency", "0"}, {"--server", "http://x"}, {"--size", "big"}, {"--rate", "-5"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("parseFlags(%v) accepted", bad)
 		}
@@ -93,4 +93,64 @@ func TestUsageReadsProc(t *testing.T) {
 		t.Errorf("VmHWM %d < %d bytes held", after.hubHWM, len(buf))
 	}
 	_ = buf[x%len(buf)]
+}
+
+// The open loop offers documents at the rate asked, none before it is due,
+// and stops at the end of the window or when the documents run out.
+func TestScheduleKeepsTheRate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		rate   float64
+		window time.Duration
+		n      int
+		lo, hi int
+	}{
+		{"window ends first", 500, 200 * time.Millisecond, 1000, 99, 101}, // dueAt < 200 ms: i = 0…99
+		{"documents end first", 500, time.Second, 30, 30, 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			due := make(chan int64, 4)
+			go schedule(t.Context(), start, start.Add(tc.window), tc.rate, tc.n, due)
+			got := 0
+			for i := range due {
+				if i != int64(got) {
+					t.Fatalf("document %d came as number %d", i, got)
+				}
+				if now := time.Now(); now.Before(dueAt(start, i, tc.rate)) {
+					t.Fatalf("document %d sent %v before it was due", i, dueAt(start, i, tc.rate).Sub(now))
+				}
+				got++
+			}
+			if got < tc.lo || got > tc.hi {
+				t.Errorf("%d documents offered, want %d…%d", got, tc.lo, tc.hi)
+			}
+		})
+	}
+	if d := dueAt(time.Unix(0, 0), 250, 1000).Sub(time.Unix(0, 0)); d != 250*time.Millisecond {
+		t.Errorf("document 250 at 1000/s due after %v, want 250ms", d)
+	}
+}
+
+// The load generator's and the machine's CPU clocks move with work done.
+func TestSelfAndMachineCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	s0, m0 := selfCPU(), machineCPU()
+	// Spin until this process has used 200 ms of CPU (on a loaded machine
+	// that takes longer than 200 ms); the machine's busy time covers it.
+	deadline := time.Now().Add(20 * time.Second)
+	for x := 0; selfCPU()-s0 < 200*time.Millisecond; x++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("own CPU grew by only %v in 20 s of spinning", selfCPU()-s0)
+		}
+	}
+	s1, m1 := selfCPU(), machineCPU()
+	if s1-s0 < 200*time.Millisecond {
+		t.Errorf("own CPU grew by %v", s1-s0)
+	}
+	if m1-m0 < 150*time.Millisecond { // /proc/stat counts in 10 ms ticks
+		t.Errorf("machine CPU grew by %v while this process used %v", m1-m0, s1-s0)
+	}
 }

@@ -43,10 +43,14 @@ func TestDetachedOpenSSL(t *testing.T) {
 		{"RSA, -cades (signingCertificateV2)", func() []byte { return w.opensslSign(t, content, p.RSALeaf, "-cades") }, content, "", time.Time{}, ""},
 		{"RSA, SHA-512", func() []byte { return w.opensslSign(t, content, p.RSALeaf, "-md", "sha512") }, content, "", time.Time{}, ""},
 		{"ECDSA P-256", func() []byte { return w.opensslSign(t, content, p.ECLeaf) }, content, "", time.Time{}, ""},
+		{"ECDSA P-256, -noattr", func() []byte { return w.opensslSign(t, content, p.ECLeaf, "-noattr") }, content, "", time.Time{}, ""},
+		{"ECDSA P-384, SHA-384, -noattr", func() []byte { return w.opensslSign(t, content, p.ECLeaf384, "-md", "sha384", "-noattr") }, content, "", time.Time{}, ""},
+		{"RSA, SHA-512, -noattr", func() []byte { return w.opensslSign(t, content, p.RSALeaf, "-md", "sha512", "-noattr") }, content, "", time.Time{}, ""},
 		{"ECDSA P-384, nonRepudiation only", func() []byte { return w.opensslSign(t, content, p.ECLeaf384, "-md", "sha384") }, content, "", time.Time{}, ""},
 
 		{"altered attachment byte", func() []byte { return w.opensslSign(t, content, p.RSALeaf) }, altered, "", time.Time{}, attsig.CodeContentMismatch},
 		{"altered attachment byte, no signed attributes", func() []byte { return w.opensslSign(t, content, p.RSALeaf, "-noattr") }, altered, "", time.Time{}, attsig.CodeInvalid},
+		{"altered attachment byte, ECDSA, no signed attributes", func() []byte { return w.opensslSign(t, content, p.ECLeaf, "-noattr") }, altered, "", time.Time{}, attsig.CodeInvalid},
 		{"wrong key", func() []byte { return goSign(t, content, p.RSALeaf.Cert, p.RSALeaf2.Key, p.Intermediate.Cert) }, content, "", time.Time{}, attsig.CodeInvalid},
 		{"SHA-1", func() []byte { return w.opensslSign(t, content, p.RSALeaf, "-md", "sha1") }, content, "", time.Time{}, attsig.CodeSHA1},
 		{"RSA-PSS", func() []byte {

@@ -3,7 +3,13 @@ package attsig_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"errors"
+	"os/exec"
+	"strings"
 	"testing"
+
+	"github.com/digitorus/pkcs7"
 
 	"lienthong/envelope/attsig"
 )
@@ -63,6 +69,64 @@ func FuzzVerifyDetached(f *testing.F) {
 			}
 		} else if vd.Code == "" {
 			t.Fatalf("invalid verdict without a code: %+v", vd)
+		}
+	})
+}
+
+// FuzzSignatureMatchesLibrary: the signature check over a content digest
+// (which lets the content be streamed) agrees with digitorus/pkcs7's own
+// check over the content, which the in-memory path used before: a verdict
+// that reached the signature step is valid exactly when the library
+// verifies, and its code is the library error's.
+func FuzzSignatureMatchesLibrary(f *testing.F) {
+	w := newFuzzWorld(f)
+	content := []byte("TEST content for fuzzing")
+	f.Add(goSign(f, content, w.p.ECLeaf.Cert, w.p.ECLeaf.Key, w.p.Intermediate.Cert), content)
+	f.Add(goSign(f, content, w.p.ECLeaf.Cert, w.p.ECLeaf.Key, w.p.Intermediate.Cert), []byte("TEST content for fuzzinG"))
+	f.Add(goSign(f, content, w.p.ECLeaf.Cert, w.p.Intermediate.Key, w.p.Intermediate.Cert), content)
+	if _, err := exec.LookPath("openssl"); err == nil {
+		for _, extra := range [][]string{{"-noattr"}, {"-noattr", "-md", "sha384"}, {"-cades"}} {
+			f.Add(w.opensslSign(f, content, w.p.ECLeaf, extra...), content)
+			f.Add(w.opensslSign(f, content, w.p.ECLeaf, extra...), []byte("other content"))
+		}
+	}
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, b, content []byte) {
+		vd, _ := w.verifier.VerifyDetached(ctx, "national", content, b)
+		if vd == nil {
+			t.Fatal("no verdict")
+		}
+		var want string
+		switch vd.Code {
+		case "", attsig.CodeContentMismatch, attsig.CodeInvalid, attsig.CodeSigningTime, attsig.CodeRevoked, attsig.CodeRevocationUnkn:
+		default:
+			return // refused before the signature step
+		}
+		if vd.Code == attsig.CodeInvalid && vd.Signer == nil {
+			return // refused before the chain (signature algorithm mapping)
+		}
+		p7, err := pkcs7.Parse(b)
+		if err != nil {
+			t.Fatalf("the library cannot parse what reached the signature step: %v", err)
+		}
+		p7.Content = content
+		err = p7.VerifyWithOpts(x509.VerifyOptions{CurrentTime: w.p.Now})
+		var mm *pkcs7.MessageDigestMismatchError
+		switch {
+		case err == nil:
+		case errors.As(err, &mm):
+			want = attsig.CodeContentMismatch
+		case strings.Contains(err.Error(), "signing time"):
+			want = attsig.CodeSigningTime
+		default:
+			want = attsig.CodeInvalid
+		}
+		got := vd.Code
+		if got == attsig.CodeRevoked || got == attsig.CodeRevocationUnkn {
+			got = "" // the signature verified; revocation came after
+		}
+		if got != want {
+			t.Fatalf("digest path %q (%s), library %q (%v)", vd.Code, vd.Reason, want, err)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"lienthong/envelope"
@@ -20,6 +21,27 @@ type att struct {
 // edxmlWith returns the edXML fixture new-1-recipient-pdf.edxml with its
 // manifest and attachments replaced by atts.
 func edxmlWith(t testing.TB, atts ...att) []byte {
+	t.Helper()
+	return edxmlEncoded(t, mimeLF, atts...)
+}
+
+// mimeLF wraps base64 at 76 characters with LF, as Java and .NET encoders
+// write it.
+func mimeLF(enc string) string { return wrap(enc, "\n") }
+
+func wrap(enc, eol string) string {
+	var b strings.Builder
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + eol)
+		enc = enc[76:]
+	}
+	b.WriteString(enc)
+	return b.String()
+}
+
+// edxmlEncoded is edxmlWith writing each attachment's base64 text as
+// encode returns it.
+func edxmlEncoded(t testing.TB, encode func(b64 string) string, atts ...att) []byte {
 	t.Helper()
 	raw, err := os.ReadFile("../../testdata/edxml/new-1-recipient-pdf.edxml")
 	if err != nil {
@@ -38,12 +60,7 @@ func edxmlWith(t testing.TB, atts ...att) []byte {
 	b.WriteString("</edXML:edXMLManifest>\n</edXML:edXMLBody>\n</edXML:edXMLEnvelope>\n<AttachmentEncoded>\n")
 	for _, a := range atts {
 		fmt.Fprintf(&b, "<Attachment><ContentId>cid:%s</ContentId><AttachmentName>%s</AttachmentName><ContentType>%s</ContentType><ContentTransferEncoded>", a.cid, a.name, a.ct)
-		enc := base64.StdEncoding.EncodeToString(a.data)
-		for len(enc) > 76 { // MIME-wrapped, as Java and .NET encoders write it
-			b.WriteString(enc[:76] + "\n")
-			enc = enc[76:]
-		}
-		b.WriteString(enc + "</ContentTransferEncoded></Attachment>\n")
+		b.WriteString(encode(base64.StdEncoding.EncodeToString(a.data)) + "</ContentTransferEncoded></Attachment>\n")
 	}
 	b.WriteString("</AttachmentEncoded>\n</edXML>\n")
 	return b.Bytes()

@@ -237,12 +237,11 @@ func acceptRevisions(sigs []PDFSignature, pdf []byte) {
 	}
 }
 
-// signedBytes returns the bytes the signature covers.
-func (s *PDFSignature) signedBytes(pdf []byte) []byte {
+// signedContent writes the bytes the signature covers (the two parts of
+// its /ByteRange, never copied).
+func (s *PDFSignature) signedContent(pdf []byte) contentFunc {
 	a, b, c, d := s.ByteRange[0], s.ByteRange[1], s.ByteRange[2], s.ByteRange[3]
-	out := make([]byte, 0, b+d)
-	out = append(out, pdf[a:a+b]...)
-	return append(out, pdf[c:c+d]...)
+	return bytesContent(pdf[a:a+b], pdf[c:c+d])
 }
 
 // sameDict reports whether the tokens at [p1, e1) and [p2, e2) sit in the
@@ -376,10 +375,15 @@ func (v *Verifier) VerifyPDF(ctx context.Context, domain string, pdf []byte) ([]
 	return verifyPDF(ctx, d, now, v.Limits.withDefaults(), pdf)
 }
 
+// pdfTooLarge is the verdict of a PDF over lim.MaxPDFBytes: not checked.
+func pdfTooLarge(d *trust.Domain, now time.Time, size int64, lim Limits) Verdict {
+	return Verdict{Kind: KindPAdES, Index: 1, Outcome: OutcomeNotChecked, Code: CodeTooLarge, Domain: d.Name, VerifiedAt: now,
+		Reason: fmt.Sprintf("PDF of %d bytes is over the scan limit of %d: its signatures were not checked", size, lim.MaxPDFBytes)}
+}
+
 func verifyPDF(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, pdf []byte) ([]Verdict, error) {
 	if int64(len(pdf)) > lim.MaxPDFBytes {
-		return []Verdict{{Kind: KindPAdES, Index: 1, Outcome: OutcomeNotChecked, Code: CodeTooLarge, Domain: d.Name, VerifiedAt: now,
-			Reason: fmt.Sprintf("PDF of %d bytes is over the scan limit of %d: its signatures were not checked", len(pdf), lim.MaxPDFBytes)}}, nil
+		return []Verdict{pdfTooLarge(d, now, int64(len(pdf)), lim)}, nil
 	}
 	sigs, scanErr := ScanPDF(pdf, lim.MaxPDFSignatures, lim.MaxSignatureBytes)
 	var out []Verdict
@@ -391,7 +395,7 @@ func verifyPDF(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, 
 			out = append(out, vd)
 			continue
 		}
-		if err := verifyCMS(ctx, d, now, lim, s.signedBytes(pdf), s.Contents, &vd); err != nil {
+		if err := verifyCMS(ctx, d, now, lim, s.signedContent(pdf), s.Contents, &vd); err != nil {
 			if _, err := fail(&vd, err); vd.Outcome == "" {
 				return nil, err
 			}

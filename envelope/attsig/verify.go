@@ -3,6 +3,7 @@ package attsig
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -29,13 +30,46 @@ func (v *Verifier) VerifyAttachments(ctx context.Context, domain string, atts []
 // hub's time now, for a caller that has chosen both already (the accept
 // path's verification step).
 func VerifyAttachmentsIn(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, atts []envelope.AttachmentData) ([]Verdict, error) {
-	lim = lim.withDefaults()
+	hdrs := make([]envelope.Attachment, len(atts))
+	for i, a := range atts {
+		hdrs[i] = a.Attachment
+	}
+	return verifyFrom(ctx, d, now, lim.withDefaults(), hdrs, memContents(atts))
+}
+
+// contents gives verifyFrom the decoded content of a document's
+// attachments: held in memory (memContents) or decoded from a spooled body
+// as it is read (streamContents, stream.go). The verdicts are made by the
+// same code either way.
+type contents interface {
+	// content writes attachment i to a digest.
+	content(i int) contentFunc
+	// whole returns attachment i, at most lim.MaxSignatureBytes (a ".p7s").
+	whole(i int) ([]byte, error)
+	// pdf returns attachment i, at most lim.MaxPDFBytes, for the PDF
+	// scanner; release frees it.
+	pdf(i int) (b []byte, release func(), err error)
+	// isPDF reports whether attachment i is a PDF.
+	isPDF(i int) bool
+}
+
+type memContents []envelope.AttachmentData
+
+func (m memContents) content(i int) contentFunc         { return bytesContent(m[i].Data) }
+func (m memContents) whole(i int) ([]byte, error)       { return m[i].Data, nil }
+func (m memContents) pdf(i int) ([]byte, func(), error) { return m[i].Data, func() {}, nil }
+func (m memContents) isPDF(i int) bool                  { return isPDF(m[i]) }
+
+// pairing pairs each ".p7s" attachment with the attachment it signs (see
+// the package documentation): sigOf maps a content attachment to its
+// ".p7s", orphan a ".p7s" without a partner to the number of candidates.
+func pairing(atts []envelope.Attachment) (sigOf, orphan map[int]int) {
 	byName := map[string][]int{}
 	for i, a := range atts {
 		byName[a.Name] = append(byName[a.Name], i)
 	}
-	sigOf := map[int]int{}  // content attachment → its .p7s
-	orphan := map[int]int{} // .p7s → number of candidate partners
+	sigOf = map[int]int{}  // content attachment → its .p7s
+	orphan = map[int]int{} // .p7s → number of candidate partners
 	for i, a := range atts {
 		if !isP7S(a.Name) {
 			continue
@@ -52,6 +86,12 @@ func VerifyAttachmentsIn(ctx context.Context, d *trust.Domain, now time.Time, li
 		}
 		sigOf[cands[0]] = i
 	}
+	return sigOf, orphan
+}
+
+// verifyFrom is VerifyAttachmentsIn over atts, whose content src gives.
+func verifyFrom(ctx context.Context, d *trust.Domain, now time.Time, lim Limits, atts []envelope.Attachment, src contents) ([]Verdict, error) {
+	sigOf, orphan := pairing(atts)
 	var out []Verdict
 	for i, a := range atts {
 		if err := ctx.Err(); err != nil {
@@ -74,7 +114,17 @@ func VerifyAttachmentsIn(ctx context.Context, d *trust.Domain, now time.Time, li
 		if j, ok := sigOf[i]; ok {
 			vd := base
 			vd.Kind, vd.SignatureContentID = KindCMSDetached, atts[j].ContentID
-			if err := verifyCMS(ctx, d, now, lim, a.Data, atts[j].Data, &vd); err != nil {
+			var err error
+			if atts[j].Size > lim.MaxSignatureBytes {
+				err = sigTooLarge(atts[j].Size, lim.MaxSignatureBytes)
+			} else {
+				var sig []byte
+				if sig, err = src.whole(j); err != nil {
+					return nil, fmt.Errorf("attsig: attachment %s: %w", atts[j].ContentID, err)
+				}
+				err = verifyCMS(ctx, d, now, lim, src.content(i), sig, &vd)
+			}
+			if err != nil {
 				if _, err := fail(&vd, err); vd.Outcome == "" {
 					return nil, err
 				}
@@ -82,10 +132,20 @@ func VerifyAttachmentsIn(ctx context.Context, d *trust.Domain, now time.Time, li
 			out = append(out, vd)
 			signed = true
 		}
-		if isPDF(a) {
-			vds, err := verifyPDF(ctx, d, now, lim, a.Data)
-			if err != nil {
-				return nil, err
+		if src.isPDF(i) {
+			var vds []Verdict
+			if a.Size > lim.MaxPDFBytes {
+				vds = []Verdict{pdfTooLarge(d, now, a.Size, lim)}
+			} else {
+				pdf, release, err := src.pdf(i)
+				if err != nil {
+					return nil, fmt.Errorf("attsig: attachment %s: %w", a.ContentID, err)
+				}
+				vds, err = verifyPDF(ctx, d, now, lim, pdf)
+				release()
+				if err != nil {
+					return nil, err
+				}
 			}
 			for _, vd := range vds {
 				vd.ContentID, vd.Name = a.ContentID, a.Name

@@ -19,6 +19,9 @@ import (
 type AttachmentSignatures struct {
 	Envelope envelope.Limits
 	Limits   attsig.Limits
+	// TempDir holds the private temporary files of PDFs decoded from a
+	// streamed body; "" means os.TempDir().
+	TempDir string
 }
 
 // VerifyAttachments implements AttachmentVerifier.
@@ -31,6 +34,35 @@ func (a AttachmentSignatures) VerifyAttachments(ctx context.Context, doc *envelo
 		return nil, err
 	}
 	vds, err := attsig.VerifyAttachmentsIn(ctx, d, at, a.Limits, atts)
+	if err != nil {
+		return nil, err
+	}
+	return AttachmentsOf(vds), nil
+}
+
+// VerifyStreamAttachments implements StreamAttachmentVerifier: the same
+// checks as VerifyAttachments (attsig.VerifyStreamIn), each attachment
+// decoded from the body as it is read.
+func (a AttachmentSignatures) VerifyStreamAttachments(ctx context.Context, doc *envelope.Document, open Opener, size int64,
+	lim envelope.Limits, d *trust.Domain, at time.Time) ([]Attachment, error) {
+	if doc.Format == envelope.FormatHub || len(doc.Attachments) == 0 {
+		return []Attachment{}, nil
+	}
+	// AttachmentsOf's limit on one decoded attachment, as in memory.
+	maxData := a.Envelope.MaxAttachmentBytes
+	if maxData <= 0 {
+		maxData = a.Envelope.MaxBytes
+	}
+	if maxData <= 0 {
+		maxData = envelope.DefaultMaxBytes
+	}
+	for i, att := range doc.Attachments {
+		if att.Size > maxData {
+			return nil, &envelope.Error{Code: envelope.CodeTooLarge,
+				Msg: fmt.Sprintf("attachment %d: decoded size over the limit of %d bytes", i+1, maxData)}
+		}
+	}
+	vds, err := attsig.VerifyStreamIn(ctx, d, at, a.Limits, doc, attsig.Body{Open: open, Size: size, Limits: lim, TempDir: a.TempDir})
 	if err != nil {
 		return nil, err
 	}

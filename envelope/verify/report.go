@@ -91,12 +91,19 @@ type Revocation struct {
 }
 
 // Evidence is one CRL or OCSP response used for a verdict (DER kept as is).
+// SHA256 is the digest of DER as the revocation checker computed it
+// (trust.Evidence.SHA256), part of the record; a store refers to the bytes by
+// DERRef, which Report.Stored computes itself.
 type Evidence struct {
 	Kind       string    `json:"kind"` // "crl" or "ocsp"
 	Source     string    `json:"source,omitempty"`
 	ThisUpdate time.Time `json:"this_update,omitzero"`
 	NextUpdate time.Time `json:"next_update,omitzero"`
 	DER        []byte    `json:"der,omitempty"`
+	// DERRef stands for DER in a stored report (Report.Stored): the hex
+	// SHA-256 of the bytes, kept once by the store. Never set in a report
+	// served or re-checked.
+	DERRef string `json:"der_ref,omitempty"`
 	// What the lookup was about and what it said (see trust.Evidence).
 	Subject          string     `json:"subject,omitempty"`
 	Serial           string     `json:"serial,omitempty"`
@@ -127,7 +134,9 @@ type Cert struct {
 	SHA256    string    `json:"sha256"` // fingerprint of DER, hexadecimal
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
-	DER       []byte    `json:"der"`
+	DER       []byte    `json:"der,omitempty"` // always set, but in a stored report
+	// DERRef stands for DER in a stored report (Report.Stored), as Evidence.DERRef.
+	DERRef string `json:"der_ref,omitempty"`
 }
 
 // CertOf describes c.

@@ -21,9 +21,10 @@ type Opener func() (io.ReadCloser, error)
 // signed content is read by envelope.ParseReader from the bytes of the pass
 // whose digest was checked, and must give doc's metadata, as in Verify.
 //
-// Attachment signatures (detached CMS, PAdES) are not checked on this path:
-// each attachment's verdict is not_checked with the reason (they need the
-// decoded attachment; a bounded-memory check is future work).
+// Attachment signatures (detached CMS, PAdES) are checked in bounded memory
+// when the attachment verifier is a StreamAttachmentVerifier (as
+// AttachmentSignatures is), with the verdicts and policy effects of Verify;
+// another verifier gives each attachment the verdict not_checked.
 func (v *Verifier) VerifyStream(ctx context.Context, doc *envelope.Document, open Opener, size int64, channel string) (*Report, error) {
 	var b Binding
 	if v.cfg.Directory != nil {
@@ -33,7 +34,7 @@ func (v *Verifier) VerifyStream(ctx context.Context, doc *envelope.Document, ope
 		}
 	}
 	domain := v.Domain(channel, b)
-	rep, err := v.verifyIn(ctx, doc, domain, b, v.cfg.Directory != nil, func(opts dsig.Options) (*dsig.Report, signedContent, error) {
+	rep, err := v.verifyIn(ctx, doc, domain, b, v.cfg.Directory != nil, &streamBody{open, size}, func(opts dsig.Options) (*dsig.Report, signedContent, error) {
 		return v.streamCheck(ctx, open, size, domain, opts)
 	})
 	if rep != nil {
@@ -60,8 +61,7 @@ func (v *Verifier) streamCheck(ctx context.Context, open Opener, size int64, dom
 		signed  *envelope.Document
 		perr    error
 	)
-	lim := v.cfg.Limits
-	lim.MaxBytes = max(lim.MaxBytes, size)
+	lim := v.streamLimits(size)
 	opener := func(pass int) (io.Reader, error) {
 		rc, err := open()
 		if err != nil {
@@ -97,12 +97,20 @@ func (v *Verifier) streamCheck(ctx context.Context, open Opener, size int64, dom
 	return dr, func() (*envelope.Document, error) { return signed, perr }, nil
 }
 
+// streamLimits are the envelope limits under which a streamed body of size
+// bytes is read again.
+func (v *Verifier) streamLimits(size int64) envelope.Limits {
+	lim := v.cfg.Limits
+	lim.MaxBytes = max(lim.MaxBytes, size)
+	return lim
+}
+
 // notCheckedAttachments gives every attachment of a streamed body the
 // verdict not_checked.
 func notCheckedAttachments(rep *Report, doc *envelope.Document) *Report {
 	for _, a := range doc.Attachments {
 		rep.Attachments = append(rep.Attachments, Attachment{ContentID: a.ContentID, Name: a.Name, Verdict: OutcomeNotChecked,
-			Reason: "body above the streaming threshold: attachment signatures (CMS, PAdES) are not checked in bounded memory yet"})
+			Reason: "body above the streaming threshold and an attachment verifier that cannot read it: attachment signatures (CMS, PAdES) not checked"})
 	}
 	return rep
 }

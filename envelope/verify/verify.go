@@ -110,6 +110,16 @@ type AttachmentVerifier interface {
 	VerifyAttachments(ctx context.Context, doc *envelope.Document, d *trust.Domain, at time.Time) ([]Attachment, error)
 }
 
+// StreamAttachmentVerifier is an AttachmentVerifier that also checks the
+// attachments of a body above the blob threshold, which is not in memory:
+// doc was read from it by envelope.ParseReader (with limits lim), open reads
+// its size bytes anew. The verdicts must be those VerifyAttachments gives
+// for the same bytes in memory.
+type StreamAttachmentVerifier interface {
+	VerifyStreamAttachments(ctx context.Context, doc *envelope.Document, open Opener, size int64, lim envelope.Limits,
+		d *trust.Domain, at time.Time) ([]Attachment, error)
+}
+
 // EvidenceSource is implemented by a trust.RevocationChecker that can say
 // which CRL or OCSP responses it used for a chain; the evidence is kept in
 // the report so that the verdict can be re-checked later.
@@ -174,7 +184,7 @@ func (v *Verifier) Verify(ctx context.Context, doc *envelope.Document, channel s
 // verify). checkBinding says whether b is authoritative (a directory was
 // given).
 func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain string, b Binding, checkBinding bool) (*Report, error) {
-	return v.verifyIn(ctx, doc, domain, b, checkBinding, func(opts dsig.Options) (*dsig.Report, signedContent, error) {
+	return v.verifyIn(ctx, doc, domain, b, checkBinding, nil, func(opts dsig.Options) (*dsig.Report, signedContent, error) {
 		dr, el, err := v.ds.Verify(ctx, doc.Raw, domain, opts)
 		if el == nil {
 			return dr, nil, err
@@ -186,11 +196,19 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 // signedContent reads the content a valid signature covers as an envelope.
 type signedContent func() (*envelope.Document, error)
 
+// streamBody is a body above the blob threshold (VerifyStream): open reads
+// its size bytes anew.
+type streamBody struct {
+	open Opener
+	size int64
+}
+
 // verifyIn is VerifyIn with the signature check supplied: over the bytes in
-// memory (VerifyIn) or streamed from a spool (VerifyStream, stream.go). check
-// returns a nil signedContent when no signature was verified.
+// memory (VerifyIn; body nil) or streamed from a spool (VerifyStream,
+// stream.go; body is the spool). check returns a nil signedContent when no
+// signature was verified.
 func (v *Verifier) verifyIn(ctx context.Context, doc *envelope.Document, domain string, b Binding, checkBinding bool,
-	check func(dsig.Options) (*dsig.Report, signedContent, error)) (*Report, error) {
+	body *streamBody, check func(dsig.Options) (*dsig.Report, signedContent, error)) (*Report, error) {
 	now := v.cfg.Now()
 	if _, ok := v.cfg.Trust.Domain(domain); !ok || domain == "" {
 		rep := &Report{Outcome: OutcomeInvalid, Code: CodeUntrustedChannel, Domain: domain, VerifiedAt: now.UTC(),
@@ -233,7 +251,7 @@ func (v *Verifier) verifyIn(ctx context.Context, doc *envelope.Document, domain 
 		}
 	}
 	if el == nil { // absent or placeholder, policy record
-		return v.attachments(ctx, rep, doc, d, now)
+		return v.attachments(ctx, rep, doc, body, d, now)
 	}
 	sig := &rep.Signatures[0]
 	refuse := func(code, format string, args ...any) (*Report, error) {
@@ -282,7 +300,7 @@ func (v *Verifier) verifyIn(ctx context.Context, doc *envelope.Document, domain 
 	default:
 		rep.Warnings = append(rep.Warnings, "signer certificate is not bound to the sender organ (policy record)")
 	}
-	return v.attachments(ctx, rep, doc, d, now)
+	return v.attachments(ctx, rep, doc, body, d, now)
 }
 
 // revocationEvidence records in sig how the revocation of chain was
@@ -309,14 +327,22 @@ func (v *Verifier) revocationEvidence(ctx context.Context, d *trust.Domain, sig 
 
 // attachments runs the attachment verifier, if any, and refuses the
 // document when an attachment's signature is invalid.
-func (v *Verifier) attachments(ctx context.Context, rep *Report, doc *envelope.Document, d *trust.Domain, now time.Time) (*Report, error) {
+func (v *Verifier) attachments(ctx context.Context, rep *Report, doc *envelope.Document, body *streamBody, d *trust.Domain, now time.Time) (*Report, error) {
 	if v.cfg.Attachments == nil {
 		return rep, nil
 	}
-	if doc.Raw == nil { // a streamed body (stream.go)
+	var (
+		atts []Attachment
+		err  error
+	)
+	switch sv, ok := v.cfg.Attachments.(StreamAttachmentVerifier); {
+	case body == nil:
+		atts, err = v.cfg.Attachments.VerifyAttachments(ctx, doc, d, now)
+	case ok: // a streamed body (stream.go)
+		atts, err = sv.VerifyStreamAttachments(ctx, doc, body.open, body.size, v.streamLimits(body.size), d, now)
+	default:
 		return notCheckedAttachments(rep, doc), nil
 	}
-	atts, err := v.cfg.Attachments.VerifyAttachments(ctx, doc, d, now)
 	if err != nil {
 		var ve *dsig.VerifyError
 		if errors.As(err, &ve) {

@@ -56,6 +56,9 @@ type Token struct {
 	Target string
 	// CDATA marks character data that came from a CDATA section.
 	CDATA bool
+	// Ref marks character data in which a character or entity reference
+	// was decoded (Data is then not the text as written).
+	Ref bool
 	// SelfClosing marks a StartElement written <a/>; its EndElement follows.
 	SelfClosing bool
 }
@@ -1040,7 +1043,8 @@ func (s *Scanner) decodeText(raw []byte, cdata bool) (Token, int, error) {
 			s.brackets++
 		}
 	}
-	return Token{Kind: CharData, Data: out, CDATA: cdata}, n, nil
+	ref := amp && bytes.IndexByte(raw[:n], '&') >= 0
+	return Token{Kind: CharData, Data: out, CDATA: cdata, Ref: ref}, n, nil
 }
 
 // runeCut returns the largest length ≤ n that does not split a UTF-8

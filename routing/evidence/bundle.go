@@ -56,10 +56,12 @@ func (l *Log) WriteBundle(ctx context.Context, w io.Writer, documentID string, c
 	var body, blobKey []byte
 	var report []byte
 	// The verification report: the verification_reports row written in
-	// the accept transaction, or (documents accepted without trust
+	// the accept transaction, with its certificates and revocation evidence
+	// in place (ledger migration 0015), or (documents accepted without trust
 	// configuration, or before that table existed) documents.meta.
 	err = l.pool.QueryRow(ctx, `SELECT d.sha256, d.size, d.body, d.body_blob,
-		coalesce((SELECT v.report FROM verification_reports v WHERE v.document_id = d.id), d.meta -> 'verification')::text
+		coalesce((SELECT verification_report_full(v.report) FROM verification_reports v WHERE v.document_id = d.id),
+			d.meta -> 'verification')::text
 		FROM documents d WHERE d.id = $1`, uid).Scan(&sum, &size, &body, &blobKey, &report)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: document %s", ErrNotFound, uid)

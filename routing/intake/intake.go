@@ -16,6 +16,7 @@ import (
 
 	"lienthong/envelope"
 	"lienthong/envelope/dsig"
+	"lienthong/envelope/verify"
 	"lienthong/routing/ledger"
 )
 
@@ -165,6 +166,7 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 	}
 	var report any = map[string]string{"outcome": "not_checked"}
 	var stored any // the full report, kept in its own table
+	var evidence []ledger.EvidenceBlob
 	if s.cfg.Verifier != nil {
 		if report, err = s.check(ctx, doc, sub); err != nil {
 			var ve *dsig.VerifyError
@@ -174,6 +176,9 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 			return Result{}, err
 		}
 		stored = report
+		if r, ok := report.(*verify.Report); ok { // its certificates and revocation evidence are kept once each
+			stored, evidence = storedForm(r)
+		}
 		if sm, ok := report.(interface{ Summary() map[string]any }); ok {
 			report = sm.Summary()
 		}
@@ -183,7 +188,7 @@ func (s *Service) submit(ctx context.Context, sub Submission) (Result, error) {
 		Sender: sender.Code, DocRef: doc.DocumentID, Format: string(doc.Format), Subject: doc.Subject,
 		CodeNumber: doc.CodeNumber, CodeNotation: doc.CodeNotation, PromulgationDate: doc.PromulgationDate,
 		BusinessType: doc.BusinessDocType, Recipients: recipients, Raw: sub.Raw, SHA256: sum[:],
-		Source: sub.Source, Verification: stored,
+		Source: sub.Source, Verification: stored, Evidence: evidence,
 		Meta: map[string]any{"attachments": doc.Attachments, "warnings": doc.Warnings,
 			"verification": report, "channel": sub.Channel},
 	}
@@ -242,4 +247,15 @@ func (s *Service) refused(ctx context.Context, sub Submission, err error) {
 	_ = s.l.SecurityEvent(ctx, key, map[string]any{"kind": "submission_refused", "code": code,
 		"caller": sub.Caller, "channel": sub.Channel, "size": size, "sha256": fmt.Sprintf("%x", sum),
 		"error": err.Error(), "at": s.cfg.Now().UTC()})
+}
+
+// storedForm is the form of a verification report the ledger stores: DER
+// values by reference, each handed over once as a blob (verify.Report.Stored).
+func storedForm(r *verify.Report) (*verify.Report, []ledger.EvidenceBlob) {
+	out, blobs := r.Stored()
+	evidence := make([]ledger.EvidenceBlob, len(blobs))
+	for i, b := range blobs {
+		evidence[i] = ledger.EvidenceBlob{SHA256: b.SHA256, Kind: b.Kind, DER: b.DER}
+	}
+	return out, evidence
 }

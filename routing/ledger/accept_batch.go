@@ -150,17 +150,8 @@ func (l *Ledger) prepareAccept(ctx context.Context, d NewDocument) (*pendingAcce
 		}
 	}
 	p.d.Recipients = rs
-	if d.Verification != nil {
-		if p.report, err = json.Marshal(d.Verification); err != nil {
-			return nil, fmt.Errorf("verification report: %w", err)
-		}
-		var head struct {
-			Outcome string `json:"outcome"`
-		}
-		if err := json.Unmarshal(p.report, &head); err != nil || head.Outcome == "" {
-			return nil, errors.New("verification report has no outcome")
-		}
-		p.outcome = head.Outcome
+	if p.report, p.outcome, err = encodeVerification(d.Verification, d.Evidence); err != nil {
+		return nil, err
 	}
 	detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": len(d.Raw),
 		"format": d.Format, "recipients": d.Recipients, "sender": d.Sender}
@@ -243,6 +234,9 @@ func (l *Ledger) commitBatch(batch []*pendingAccept) {
 			l.stats.transactions.Add(1)
 			l.stats.documents.Add(int64(inserted))
 			for _, p := range batch {
+				if p.terr == nil && !p.tres.Duplicate {
+					l.known.committed(p.d.Evidence)
+				}
 				p.res, p.err = p.tres, p.terr
 				close(p.done)
 			}
@@ -343,7 +337,7 @@ func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingA
 		fresh = append(fresh, p)
 	}
 	if len(fresh) > 0 {
-		queueFresh(&b, fresh)
+		l.queueFresh(&b, fresh)
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return 0, err
@@ -372,7 +366,7 @@ func resolveDuplicate(row pgx.Row, sum []byte, res *Accepted, perr *error) error
 }
 
 // queueFresh queues the rows that go with new documents.
-func queueFresh(b *pgx.Batch, fresh []*pendingAccept) {
+func (l *Ledger) queueFresh(b *pgx.Batch, fresh []*pendingAccept) {
 	var vDocs, vOutcomes, vReports []string
 	var vAts []time.Time
 	var dDocs, dRecipients []string
@@ -391,6 +385,17 @@ func queueFresh(b *pgx.Batch, fresh []*pendingAccept) {
 		}
 		eDocs[i], eDetails[i], ePayloads[i], eAts[i] = id, string(p.detail), string(p.event), p.now
 		rKeys[i], rPayloads[i] = id, string(p.route)
+	}
+	// The evidence the reports refer to, each blob once and only if not
+	// known to be stored already (verification.go).
+	evidence := make([][]EvidenceBlob, 0, len(fresh))
+	for _, p := range fresh {
+		if len(p.d.Evidence) > 0 {
+			evidence = append(evidence, p.d.Evidence)
+		}
+	}
+	if sums, kinds, ders := l.known.missing(evidence...); len(sums) > 0 {
+		b.Queue(insertEvidenceSQL, sums, kinds, ders, fresh[0].now)
 	}
 	if len(vDocs) > 0 {
 		b.Queue(`INSERT INTO verification_reports (document_id, outcome, report, created_at)

@@ -69,21 +69,3 @@ func (l *Ledger) AdminEventTx(ctx context.Context, tx pgx.Tx, action, actor stri
 	}
 	return id, nil
 }
-
-// verdictOf returns the outcome of a verification report, "" when there is
-// none. The accepted event records it, so the verdict is a leaf of the
-// evidence log.
-func verdictOf(report any) string {
-	if report == nil {
-		return ""
-	}
-	b, err := json.Marshal(report)
-	if err != nil {
-		return ""
-	}
-	var head struct {
-		Outcome string `json:"outcome"`
-	}
-	_ = json.Unmarshal(b, &head)
-	return head.Outcome
-}

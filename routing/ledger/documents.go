@@ -37,7 +37,10 @@ type NewDocument struct {
 	Source string // optional idempotency key of the intake (e.g. axis doc id)
 	// Verification is the verification report (JSON-serialisable, with an
 	// "outcome" field); nil when the hub ran without trust configuration.
+	// It may refer to DER values by "der_ref" (envelope/verify
+	// Report.Stored); Evidence then carries each of them (verification.go).
 	Verification any
+	Evidence     []EvidenceBlob
 	// Flow relates the document to earlier ones (statuses, recalls, updates,
 	// replacements); nil: a plain document (flows.go).
 	Flow *Flow
@@ -72,6 +75,10 @@ func (l *Ledger) acceptOne(ctx context.Context, d NewDocument) (Accepted, error)
 	if err != nil {
 		return Accepted{}, fmt.Errorf("ledger: accept: meta: %w", err)
 	}
+	report, outcome, err := encodeVerification(d.Verification, d.Evidence)
+	if err != nil {
+		return Accepted{}, fmt.Errorf("ledger: accept: %w", err)
+	}
 	now := l.now().UTC()
 	var out Accepted
 	err = l.inTx(ctx, func(tx pgx.Tx) error {
@@ -105,7 +112,7 @@ func (l *Ledger) acceptOne(ctx context.Context, d NewDocument) (Accepted, error)
 		if err := storeBody(ctx, tx, id, &d); err != nil {
 			return err
 		}
-		if err := insertVerification(ctx, tx, id, d.Verification, now); err != nil {
+		if err := l.insertVerification(ctx, tx, id, report, outcome, d.Evidence, now); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO deliveries (document_id, recipient, state, updated_at)
@@ -117,8 +124,8 @@ func (l *Ledger) acceptOne(ctx context.Context, d NewDocument) (Accepted, error)
 		}
 		detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": d.size(),
 			"format": d.Format, "recipients": d.Recipients, "sender": d.Sender}
-		if v := verdictOf(d.Verification); v != "" { // the verdict becomes part of the accepted leaf
-			detail["verification"] = v
+		if outcome != "" { // the verdict becomes part of the accepted leaf
+			detail["verification"] = outcome
 		}
 		if err := l.appendEvent(ctx, tx, out.ID, "", "accepted", StateAccepted, detail, now); err != nil {
 			return err
@@ -138,6 +145,7 @@ func (l *Ledger) acceptOne(ctx context.Context, d NewDocument) (Accepted, error)
 		return Accepted{}, fmt.Errorf("ledger: accept: %w", err)
 	}
 	if !out.Duplicate {
+		l.known.committed(d.Evidence)
 		l.stats.transactions.Add(1)
 		l.stats.documents.Add(1)
 	}

@@ -66,6 +66,7 @@ type Ledger struct {
 	stats acceptCounters  // accept_stats.go
 	batch *committer      // accept_batch.go
 	dir   *directoryCache // directory_cache.go
+	known knownEvidence   // verification.go
 }
 
 // New wraps an open pool. Run Migrate first.

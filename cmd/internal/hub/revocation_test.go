@@ -107,7 +107,7 @@ func newRevocationPKI(t *testing.T) *revocationPKI {
 
 // startRevocationHub starts a hub whose agency domain checks revocation by
 // OCSP then CRL, hard-fail, organ A bound to Signer, SignerEC and Swap.
-func startRevocationHub(t *testing.T) (*testHub, *revocationPKI) {
+func startRevocationHub(t *testing.T, opts ...func(*Config)) (*testHub, *revocationPKI) {
 	t.Helper()
 	r := newRevocationPKI(t)
 	p := r.p
@@ -123,7 +123,7 @@ func startRevocationHub(t *testing.T) (*testHub, *revocationPKI) {
 	if err := store.Add(&cp); err != nil {
 		t.Fatal(err)
 	}
-	h := startHub(t, func(c *Config) { c.Trust = &TrustConfig{Store: store} })
+	h := startHub(t, append([]func(*Config){func(c *Config) { c.Trust = &TrustConfig{Store: store} }}, opts...)...)
 	ctx := context.Background()
 	o, err := h.l.Organ(ctx, orgA)
 	if err != nil {
@@ -281,6 +281,127 @@ func TestRevocationAndAttachmentsEndToEnd(t *testing.T) {
 		t.Fatalf("PDF verdict %+v", pdfV)
 	}
 	if rv := pdfV.Signatures[0].Revocation; rv.Status != trust.StatusGood || len(rv.Evidence) == 0 || len(rv.Evidence[0].DER) == 0 {
+		t.Fatalf("PDF revocation evidence %+v", rv)
+	}
+	if annexV.Name != "phu-luc.txt" || annexV.Verdict != "valid" || len(annexV.Signatures) != 1 ||
+		annexV.Signatures[0].Kind != attsig.KindCMSDetached || annexV.Signatures[0].Location != "detached:cid:302" {
+		t.Fatalf("annex verdict %+v", annexV)
+	}
+}
+
+// Attachment signatures of a body above the blob threshold (spooled and
+// verified as a stream) through POST /v1/documents: a document whose
+// detached-signed attachment or signed PDF was altered, or whose PDF signer
+// is revoked, is refused with the code the in-memory path gives and stores
+// nothing (no document, report, blob or large object); a good one is
+// accepted, stored in the blob store, and its report gives its attachments
+// the verdict valid, as for a small body.
+func TestLargeBodyAttachmentSignaturesEndToEnd(t *testing.T) {
+	if _, err := attsigtest.OpenSSLSign(t.TempDir(), []byte("x"), attsigtest.Signer{}); errors.Is(err, attsigtest.ErrNoOpenSSL) {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err) // CI installs every oracle: missing is a failure
+		}
+		t.Skip(err)
+	}
+	h, r := startRevocationHub(t, func(c *Config) { c.MaxBody, c.BlobThreshold = 8<<20, 1<<20 })
+	p := r.p
+	dir := t.TempDir()
+	signerOf := func(c *signtest.Cert) attsigtest.Signer {
+		return attsigtest.Signer{KeyPEM: c.KeyPEM(), CertPEM: c.CertPEM(), Extra: []*x509.Certificate{p.Inter.Cert}}
+	}
+	signedPDF := func(c *signtest.Cert) []byte {
+		pdf, err := attsigtest.SignedPDF(attsigtest.PDFOptions{}, func(b []byte) ([]byte, error) {
+			return attsigtest.OpenSSLSign(dir, b, signerOf(c), "-nosmimecap")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pdf
+	}
+	// A signed annex of 1 MiB: the body is above the 1 MiB threshold.
+	annex := bytes.Repeat([]byte("Phụ lục TEST: danh sách đại biểu (giả lập).\n"), (1<<20)/46)
+	annexSig, err := attsigtest.OpenSSLSign(dir, annex, signerOf(p.Signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alteredAnnex := bytes.Clone(annex)
+	alteredAnnex[len(alteredAnnex)-3] ^= 1
+	goodPDF := signedPDF(p.Signer)
+	alteredPDF := bytes.Replace(goodPDF, []byte("so 1"), []byte("so 9"), 1)
+	n := 7400
+	doc := func(pdf, annex []byte) []byte {
+		n++
+		raw := sample.EdXML(sample.Doc{From: orgA, To: []string{orgB}, Number: fmt.Sprint(n), Notation: "TEST-LON",
+			Subject: fmt.Sprintf("V/v kiểm thử chữ ký đính kèm văn bản lớn %d (TEST)", n), Attachment: pdf})
+		raw = withAttachment(raw, "301", "phu-luc.txt", "text/plain", annex)
+		raw = withAttachment(raw, "302", "phu-luc.txt.p7s", "application/pkcs7-signature", annexSig)
+		signed, err := p.Sign(raw, p.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(signed) <= 1<<20 {
+			t.Fatalf("document of %d bytes is not above the blob threshold", len(signed))
+		}
+		return signed
+	}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		code string
+	}{
+		{"detached-signed annex altered", doc(goodPDF, alteredAnnex), attsig.CodeContentMismatch},
+		{"PDF altered after signing", doc(alteredPDF, annex), attsig.CodeContentMismatch},
+		{"PDF signer revoked by CRL", doc(signedPDF(p.Swap), annex), attsig.CodeRevoked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", h.api+"/v1/documents", bytes.NewReader(tc.raw))
+			req.Header.Set("Authorization", "Bearer "+h.tokens[orgA])
+			req.Header.Set("Content-Type", "application/xml")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var pr struct {
+				Code, Title, Detail string
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusUnprocessableEntity || pr.Code != tc.code || !strings.Contains(pr.Title, " / ") {
+				t.Fatalf("got %d %q %q (%s), want 422 %q", resp.StatusCode, pr.Code, pr.Title, pr.Detail, tc.code)
+			}
+		})
+	}
+	for _, table := range []string{"documents", "verification_reports", "blobs", "pg_largeobject_metadata"} {
+		if n := h.count(table); n != 0 {
+			t.Fatalf("refusals stored %d rows in %s", n, table)
+		}
+	}
+
+	good := doc(goodPDF, annex)
+	var acc struct{ ID string }
+	if st := h.call("POST", "/v1/documents", h.tokens[orgA], good, &acc); st != http.StatusAccepted {
+		t.Fatalf("POST good document: %d", st)
+	}
+	var inline bool
+	if err := h.l.Pool().QueryRow(context.Background(), `SELECT body IS NOT NULL FROM documents WHERE id = $1 AND body_blob IS NOT NULL`,
+		acc.ID).Scan(&inline); err != nil || inline {
+		t.Fatalf("the good document did not take the streaming path (blob store): inline %v, %v", inline, err)
+	}
+	var rep revReport
+	if st := h.call("GET", "/v1/documents/"+acc.ID+"/verification", h.tokens[orgB], nil, &rep); st != 200 || rep.Outcome != "valid" {
+		t.Fatalf("GET verification: %d %+v", st, rep)
+	}
+	if len(rep.Attachments) != 2 {
+		t.Fatalf("%d attachment verdicts, want 2: %+v", len(rep.Attachments), rep.Attachments)
+	}
+	pdfV, annexV := rep.Attachments[0], rep.Attachments[1]
+	if pdfV.Verdict != "valid" || len(pdfV.Signatures) != 1 || pdfV.Signatures[0].Kind != attsig.KindPAdES ||
+		pdfV.Signatures[0].Signer == nil || pdfV.Signatures[0].Signer.SHA256 != verify.Fingerprint(p.Signer.Cert) {
+		t.Fatalf("PDF verdict %+v", pdfV)
+	}
+	if rv := pdfV.Signatures[0].Revocation; rv.Status != trust.StatusGood || len(rv.Evidence) == 0 {
 		t.Fatalf("PDF revocation evidence %+v", rv)
 	}
 	if annexV.Name != "phu-luc.txt" || annexV.Verdict != "valid" || len(annexV.Signatures) != 1 ||

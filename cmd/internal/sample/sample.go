@@ -27,10 +27,23 @@ type Doc struct {
 	// Pad adds an attachment padding so that the package reaches about this
 	// many bytes (for benchmarks).
 	Pad int
+	// Sign, when set, is called with the (padded) attachment and returns a
+	// detached CMS signature over it, added as a second attachment named
+	// after it with ".p7s" (for benchmarks of attachment signatures).
+	Sign func(attachment []byte) ([]byte, error)
 }
 
 // EdXML renders d as an edXML package (QCVN 102:2016, VNPT element order).
 func EdXML(d Doc) []byte {
+	b, err := EdXMLSigned(d)
+	if err != nil {
+		panic(err) // without d.Sign there is no error
+	}
+	return b
+}
+
+// EdXMLSigned is EdXML, returning the error of d.Sign.
+func EdXMLSigned(d Doc) ([]byte, error) {
 	if d.Number == "" {
 		d.Number = "1"
 	}
@@ -58,12 +71,20 @@ func EdXML(d Doc) []byte {
 			att = append(att, []byte("\n% padding to reach the requested size: Lienthong benchmark document\n")...)
 		}
 	}
+	var sig string
+	if d.Sign != nil {
+		s, err := d.Sign(att)
+		if err != nil {
+			return nil, fmt.Errorf("sample: signing the attachment: %w", err)
+		}
+		sig = base64.StdEncoding.EncodeToString(s)
+	}
 	var buf bytes.Buffer
 	if err := tmpl.Execute(&buf, map[string]any{"D": d, "Date": d.Date.Format("2006/01/02"),
-		"Stamp": d.Date.Format("2006/01/02 15:04:05"), "B64": base64.StdEncoding.EncodeToString(att)}); err != nil {
+		"Stamp": d.Date.Format("2006/01/02 15:04:05"), "B64": base64.StdEncoding.EncodeToString(att), "Sig": sig}); err != nil {
 		panic(err) // the template is fixed; only a programming error gets here
 	}
-	return buf.Bytes()
+	return buf.Bytes(), nil
 }
 
 // MiniPDF returns a minimal, valid one-page PDF carrying text (ASCII only is rendered).
@@ -133,6 +154,13 @@ var tmpl = template.Must(template.New("edxml").Funcs(template.FuncMap{"x": escap
           <edXML:Description>van-ban-mau.pdf</edXML:Description>
           <edXML:AttachmentName>van-ban-mau.pdf</edXML:AttachmentName>
         </edXML:Reference>
+{{- if .Sig}}
+        <edXML:Reference>
+          <edXML:ContentId>cid:2</edXML:ContentId>
+          <edXML:ContentType>application/pkcs7-signature</edXML:ContentType>
+          <edXML:AttachmentName>van-ban-mau.pdf.p7s</edXML:AttachmentName>
+        </edXML:Reference>
+{{- end}}
       </edXML:edXMLManifest>
     </edXML:edXMLBody>
   </edXML:edXMLEnvelope>
@@ -144,6 +172,14 @@ var tmpl = template.Must(template.New("edxml").Funcs(template.FuncMap{"x": escap
       <ContentType>application/pdf</ContentType>
       <edXML:ContentTransferEncoded xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">{{.B64}}</edXML:ContentTransferEncoded>
     </Attachment>
+{{- if .Sig}}
+    <Attachment>
+      <ContentId>cid:2</ContentId>
+      <AttachmentName>van-ban-mau.pdf.p7s</AttachmentName>
+      <ContentType>application/pkcs7-signature</ContentType>
+      <edXML:ContentTransferEncoded xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">{{.Sig}}</edXML:ContentTransferEncoded>
+    </Attachment>
+{{- end}}
   </AttachmentEncoded>
 </edXML>
 `))

@@ -10,6 +10,7 @@ package attsigtest
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -179,4 +180,46 @@ func AddSignature(pdf []byte, o PDFOptions, sign func(signed []byte) ([]byte, er
 	fmt.Fprintf(b, "xref\n0 2\n0000000000 65535 f \n%010d 00000 n \n8 2\n%010d 00000 n \n%010d 00000 n \n", offs[1], offs[8], offs[9])
 	fmt.Fprintf(b, "trailer\n<< /Size 10 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n", prev, xref)
 	return fill(b.Bytes(), sign)
+}
+
+// Attachment is one attachment of a package made by Package.
+type Attachment struct {
+	ContentID, Name, ContentType string
+	Data                         []byte
+}
+
+// Package returns the edXML package base (a fixture with a manifest, such
+// as testdata/edxml/new-1-recipient-pdf.edxml) with its manifest and
+// attachments replaced by atts, the base64 wrapped at 76 characters, and
+// filler bytes of XML comment after the attachments, so that the package
+// is at least minSize bytes (0: no filler) — a body above the blob
+// threshold.
+func Package(base []byte, minSize int, atts ...Attachment) ([]byte, error) {
+	i := bytes.Index(base, []byte("<edXML:edXMLManifest"))
+	if i < 0 {
+		return nil, errors.New("attsigtest: base package without a manifest")
+	}
+	var b bytes.Buffer
+	b.Write(base[:i])
+	b.WriteString("<edXML:edXMLManifest version=\"1.0\">\n")
+	for _, a := range atts {
+		fmt.Fprintf(&b, "<edXML:Reference><edXML:ContentId>cid:%s</edXML:ContentId><edXML:ContentType>%s</edXML:ContentType><edXML:AttachmentName>%s</edXML:AttachmentName></edXML:Reference>\n", a.ContentID, a.ContentType, a.Name)
+	}
+	b.WriteString("</edXML:edXMLManifest>\n</edXML:edXMLBody>\n</edXML:edXMLEnvelope>\n<AttachmentEncoded>\n")
+	for _, a := range atts {
+		fmt.Fprintf(&b, "<Attachment><ContentId>cid:%s</ContentId><AttachmentName>%s</AttachmentName><ContentType>%s</ContentType><ContentTransferEncoded>", a.ContentID, a.Name, a.ContentType)
+		enc := base64.StdEncoding.EncodeToString(a.Data)
+		for len(enc) > 76 {
+			b.WriteString(enc[:76] + "\n")
+			enc = enc[76:]
+		}
+		b.WriteString(enc + "</ContentTransferEncoded></Attachment>\n")
+	}
+	b.WriteString("</AttachmentEncoded>\n")
+	if pad := minSize - b.Len() - len("</edXML>\n"); pad > 0 {
+		line := "<!-- TEST filler to make the body larger than the blob threshold -->\n"
+		b.WriteString(strings.Repeat(line, pad/len(line)+1))
+	}
+	b.WriteString("</edXML>\n")
+	return b.Bytes(), nil
 }
