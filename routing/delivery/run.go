@@ -21,7 +21,10 @@ import (
 //     and delivered in one transaction (ledger.DeliverInstant). There is no
 //     attempt outside PostgreSQL between the claim and the outcome, so the
 //     delivering state, which exists to make an interrupted attempt visible,
-//     never needs to be durable on its own.
+//     never needs to be durable on its own. In the hub most never reach
+//     this stage: with ledger.Config.InboxOnRoute the router delivers them
+//     as it routes them, when that keeps the order; their tasks are not
+//     queued, and a late one finds its delivery delivered.
 //   - push (and every other) deliveries are claimed in one transaction
 //     (ledger.StartDeliveries: delivering, as StartDelivery one by one) before
 //     any request goes out, so that a crash in the middle of the run leaves

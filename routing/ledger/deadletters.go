@@ -137,9 +137,9 @@ func (l *Ledger) ReplayDead(ctx context.Context, organ string, from, to time.Tim
 	}
 	n := 0
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM deliveries WHERE state = $1 AND ($2 = '' OR recipient = $2)
-			AND ($3::timestamptz IS NULL OR updated_at >= $3) AND ($4::timestamptz IS NULL OR updated_at < $4)
-			ORDER BY id LIMIT $5 FOR UPDATE`, StateDead, organ, nullTime(from), nullTime(to), limit)
+		rows, err := tx.Query(ctx, `SELECT id FROM deliveries WHERE state = '`+StateDead+`' AND ($1 = '' OR recipient = $1)
+			AND ($2::timestamptz IS NULL OR updated_at >= $2) AND ($3::timestamptz IS NULL OR updated_at < $3)
+			ORDER BY id LIMIT $4 FOR UPDATE`, organ, nullTime(from), nullTime(to), limit)
 		if err != nil {
 			return err
 		}

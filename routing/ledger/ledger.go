@@ -55,6 +55,17 @@ type Config struct {
 	// DirectoryTTL is how long Organ answers from its cache; 0:
 	// DefaultDirectoryTTL, negative: no cache (directory_cache.go).
 	DirectoryTTL time.Duration
+	// InboxOnRoute lets Route deliver pull (inbox) deliveries in the routing
+	// transaction itself, when no earlier delivery to the same recipient
+	// still waits for its first attempt (routebatch.go): accepted becomes
+	// delivered with its routed, delivering and delivered events, and no
+	// delivery task is queued. The hub turns it on: its pull channel is the
+	// ledger state (delivery.Inbox). Off, pull deliveries are routed and the
+	// delivery stage delivers them (ledger.DeliverInstant).
+	InboxOnRoute bool
+	// OnInboxDelivered, if set, is told how many deliveries Route delivered
+	// to inboxes (for the delivery metrics).
+	OnInboxDelivered func(n int)
 }
 
 // Ledger is the PostgreSQL-backed record. It is safe for concurrent use.
@@ -62,6 +73,9 @@ type Ledger struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 	log  *slog.Logger
+
+	inboxOnRoute     bool
+	onInboxDelivered func(n int)
 
 	stats acceptCounters  // accept_stats.go
 	batch *committer      // accept_batch.go
@@ -77,7 +91,10 @@ func New(pool *pgxpool.Pool, cfg Config) *Ledger {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Ledger{pool: pool, now: cfg.Now, log: cfg.Logger}
+	l := &Ledger{pool: pool, now: cfg.Now, log: cfg.Logger, inboxOnRoute: cfg.InboxOnRoute, onInboxDelivered: cfg.OnInboxDelivered}
+	if l.onInboxDelivered == nil {
+		l.onInboxDelivered = func(int) {}
+	}
 	l.batch = newCommitter(l, cfg.AcceptBatch, cfg.AcceptFlushers)
 	l.dir = newDirectoryCache(cfg.DirectoryTTL)
 	return l

@@ -180,10 +180,11 @@ func (l *Ledger) RequeueDue(ctx context.Context, limit int, lease time.Duration)
 	now := l.now().UTC()
 	n := 0
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		// The state is written out so that even a generic plan can use deliveries_due.
 		rows, err := tx.Query(ctx, `UPDATE deliveries SET next_attempt_at = $2 WHERE id IN (
-			SELECT id FROM deliveries WHERE state = $3 AND next_attempt_at <= $1
-			ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-			RETURNING id, document_id::text, recipient, coalesce(seq, 0)`, now, now.Add(lease), StateRetrying, limit)
+			SELECT id FROM deliveries WHERE state = '`+StateRetrying+`' AND next_attempt_at <= $1
+			ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+			RETURNING id, document_id::text, recipient, coalesce(seq, 0)`, now, now.Add(lease), limit)
 		if err != nil {
 			return err
 		}
@@ -219,6 +220,7 @@ func (l *Ledger) RequeueStuck(ctx context.Context, olderThan time.Duration, limi
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE deliveries SET updated_at = $2 WHERE id IN (
 			SELECT id FROM deliveries WHERE state IN ($3, $4, $5) AND updated_at < $1
+			AND delivered_at IS NULL -- true in these states; it lets the scan use deliveries_open
 			ORDER BY updated_at LIMIT $6 FOR UPDATE SKIP LOCKED)
 			RETURNING id, document_id::text, recipient, state, coalesce(seq, 0)`,
 			cutoff, now, StateAccepted, StateRouted, StateDelivering, limit)

@@ -167,7 +167,8 @@ func (l *Ledger) Orphans(ctx context.Context, olderThan time.Duration, limit int
 		FROM deliveries r
 		JOIN LATERAL (SELECT at, detail FROM events e WHERE e.document_id = r.document_id AND e.recipient = r.recipient
 			ORDER BY id DESC LIMIT 1) last ON true
-		WHERE r.state IN ($1, $2) AND coalesce((last.detail->>'next_attempt_at')::timestamptz, last.at) < $3
+		WHERE r.state IN ($1, $2) AND r.delivered_at IS NULL -- true in these states: lets the scan use deliveries_open
+		  AND coalesce((last.detail->>'next_attempt_at')::timestamptz, last.at) < $3
 		  AND (r.state = $1 OR r.updated_at < $3)
 		ORDER BY r.recipient, r.seq LIMIT $4`, StateRouted, StateRetrying, cutoff, limit)
 	if err != nil {

@@ -43,9 +43,11 @@ type Predecessor struct {
 // routed). The delivery stage brings them forward so that first attempts go
 // in acceptance order even when Kafka hands the tasks over out of order.
 func (l *Ledger) Predecessors(ctx context.Context, recipient string, seq int64, limit int) ([]Predecessor, error) {
+	// The states are written out, not parameters, so that even a generic
+	// plan of the prepared statement can use deliveries_waiting_seq.
 	rows, err := l.pool.Query(ctx, `SELECT id, document_id::text, recipient, seq, state FROM deliveries
-		WHERE recipient = $1 AND seq < $2 AND state IN ($3, $4) ORDER BY seq LIMIT $5`,
-		recipient, seq, StateAccepted, StateRouted, limit)
+		WHERE recipient = $1 AND seq < $2 AND state IN ('`+StateAccepted+`', '`+StateRouted+`') ORDER BY seq LIMIT $3`,
+		recipient, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: predecessors: %w", classify(err))
 	}

@@ -123,7 +123,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := evidence.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	l := ledger.New(pool, ledger.Config{Logger: log})
+	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lt_delivery_attempts_total",
+		Help: "Delivery attempts by channel and outcome."}, []string{"channel", "outcome"})
+	// The built-in pull channel is the ledger state (delivery.Inbox): the
+	// router delivers to inboxes as it routes, when that keeps the order.
+	_, pullReplaced := cfg.Channels[ledger.ChannelPull]
+	l := ledger.New(pool, ledger.Config{Logger: log, InboxOnRoute: !pullReplaced, OnInboxDelivered: func(n int) {
+		deliveries.WithLabelValues(ledger.ChannelPull, "delivered").Add(float64(n))
+	}})
 	if slices.Contains(cfg.Roles, "api") {
 		if err := recordTrust(ctx, l, cfg.Trust); err != nil {
 			return fmt.Errorf("record the trust anchors: %w", err)
@@ -138,8 +145,6 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lt_delivery_attempts_total",
-		Help: "Delivery attempts by channel and outcome."}, []string{"channel", "outcome"})
 	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lt_outbox_backlog",
 		Help: "Outbox rows waiting for Kafka."}, func() float64 {
 		c, cancel := context.WithTimeout(context.Background(), time.Second)
