@@ -51,10 +51,17 @@ func eachAttachment(doc *Document, lim Limits, fn func(a Attachment, data []byte
 	if len(doc.spans) != len(doc.Attachments) {
 		return readAttachments(doc, maxData, 0, fn)
 	}
-	// Fast path: Parse located every attachment's base64 text; decode it
-	// from there and check it against Parse's size and SHA-256.
+	// Fast path: Parse located every attachment's base64 text; take the
+	// content Parse kept, or decode it from there and check it against
+	// Parse's size and SHA-256.
 	var b64, buf []byte
 	for i, a := range doc.Attachments {
+		if data, ok := keptData(doc, i, maxData); ok {
+			if err := fn(a, data); err != nil {
+				return err
+			}
+			continue
+		}
 		data, b, bf, ok, tooLarge := spanData(doc.Raw, doc.spans[i], a, maxData, b64, buf)
 		b64, buf = b, bf
 		if tooLarge {
@@ -251,14 +258,38 @@ func ReadAttachments(raw []byte, lim Limits) (*Document, []AttachmentData, error
 	return doc, out, nil
 }
 
-// AttachmentsOf is ReadAttachments on a Document that Parse returned.
+// AttachmentsOf is ReadAttachments on a Document that Parse returned. The
+// content Parse kept is not copied: Data may be shared with doc and must
+// not be modified.
 func AttachmentsOf(doc *Document, lim Limits) ([]AttachmentData, error) {
 	var out []AttachmentData
+	i := 0
 	err := EachAttachmentOf(doc, lim, func(a Attachment, data []byte) error {
-		out = append(out, AttachmentData{Attachment: a, Data: bytes.Clone(data)})
+		if kept, ok := keptData(doc, i, lim.withDefaults().MaxAttachmentBytes); ok && len(kept) == len(data) {
+			data = kept[:len(kept):len(kept)] // the same bytes, kept by Parse: no copy
+		} else {
+			data = bytes.Clone(data)
+		}
+		out = append(out, AttachmentData{Attachment: a, Data: data})
+		i++
 		return nil
 	})
 	return out, err
+}
+
+// keptData returns attachment i's content as Parse kept it, when it did
+// and the content is still the one doc.Attachments[i] describes; max is
+// the decoded size limit (0: doc's own).
+func keptData(doc *Document, i int, max int64) ([]byte, bool) {
+	dec := doc.decoded
+	if dec == nil || !sameSlice(doc.Raw, dec.raw) || len(dec.atts) != len(doc.Attachments) || i >= len(dec.atts) {
+		return nil, false
+	}
+	d, a := &dec.atts[i], &doc.Attachments[i]
+	if !d.kept || d.sum != a.SHA256 || d.size != a.Size || int64(len(d.data)) != d.size || (max > 0 && d.size > max) {
+		return nil, false
+	}
+	return d.data, true
 }
 
 // appendBase64 appends src to dst without its whitespace (space, tab, CR,

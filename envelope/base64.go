@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+	"sync"
 )
 
 // b64Stream decodes base64 text handed to it in pieces (the text of one
@@ -34,6 +35,12 @@ type b64Stream struct {
 	// sink, when set, receives the decoded bytes as they are decoded
 	// (valid during the call only).
 	sink func([]byte)
+	// keep: the decoded bytes are also appended to kept, as long as they
+	// stay within keepMax (see keepDecoded); then keep is cleared.
+	keep    bool
+	keepMax int64
+	kept    []byte
+	bufs    *b64Bufs // where h, chars, out and head come from (pooled)
 }
 
 const (
@@ -49,19 +56,50 @@ var b64Valid = func() (t [256]bool) {
 	return t
 }()
 
-func (s *b64Stream) reset(max int64) {
-	if s.h == nil {
-		s.h = sha256.New()
-		s.chars = make([]byte, 0, b64Chunk)
-		s.out = make([]byte, base64.StdEncoding.DecodedLen(b64Chunk))
-		s.head = make([]byte, 0, b64HeadLen)
-	} else {
-		s.h.Reset()
+// b64Bufs are a b64Stream's scratch buffers and hash, pooled across
+// parses: nothing in them outlives the parse (the Document gets strings and
+// freshly allocated kept content only).
+type b64Bufs struct {
+	h          hash.Hash
+	chars, out []byte
+	head       []byte
+}
+
+var b64Pool = sync.Pool{New: func() any {
+	return &b64Bufs{h: sha256.New(), chars: make([]byte, 0, b64Chunk),
+		out: make([]byte, base64.StdEncoding.DecodedLen(b64Chunk)), head: make([]byte, 0, b64HeadLen)}
+}}
+
+// release returns the scratch buffers to the pool; the stream may be reset
+// and used again afterwards (it takes new ones).
+func (s *b64Stream) release() {
+	if s.bufs == nil {
+		return
 	}
+	b := s.bufs
+	b.chars, b.head = s.chars[:0], s.head[:0]
+	s.bufs, s.h, s.chars, s.out, s.head = nil, nil, nil, nil, nil
+	b64Pool.Put(b)
+}
+
+func (s *b64Stream) reset(max int64) {
+	if s.bufs == nil {
+		s.bufs = b64Pool.Get().(*b64Bufs)
+		s.h, s.chars, s.out, s.head = s.bufs.h, s.bufs.chars, s.bufs.out, s.bufs.head
+	}
+	s.h.Reset()
 	s.size, s.max, s.pad, s.err, s.big, s.sink = 0, max, 0, nil, false, nil
 	s.chars = s.chars[:0]
 	s.head = s.head[:0]
 	s.tail = s.tail[:0]
+	s.keep, s.keepMax, s.kept = false, 0, nil
+}
+
+// keepDecoded makes the stream keep the decoded bytes, up to max of them,
+// in a buffer of capacity hint (a fresh one: it is handed over to the
+// Document).
+func (s *b64Stream) keepDecoded(max int64, hint int) {
+	s.keep, s.keepMax, s.kept = true, max, make([]byte, 0, hint)
 }
 
 // write feeds a piece of the element's text.
@@ -148,6 +186,13 @@ func (s *b64Stream) consume(b []byte) {
 	}
 	if sniff(s.head) == "application/zip" {
 		s.keepTail(b)
+	}
+	if s.keep {
+		if int64(len(s.kept)+len(b)) > s.keepMax {
+			s.keep, s.kept = false, nil
+		} else {
+			s.kept = append(s.kept, b...)
+		}
 	}
 	s.h.Write(b)
 	if s.sink != nil {

@@ -16,8 +16,25 @@ import (
 // el must carry its namespace declarations (a document's root element, or
 // an element detached with them); comments and PIs are ignored.
 func ParseElement(el *etree.Element, lim Limits) (*Document, error) {
+	return parseElement(el, lim, nil)
+}
+
+// ParseSigned is ParseElement for the signed content of received, the
+// Document Parse returned for the bytes el was read from. An attachment
+// whose base64 text in el is, byte for byte, the text Parse decoded for the
+// attachment of the same position in received is not decoded again: the
+// same characters decode to the same bytes, so Parse's size, SHA-256 and
+// sniffed type are taken. Any other text (and every attachment when
+// received is nil or was not read by Parse) is decoded as ParseElement
+// does. The result is the Document ParseElement returns.
+func ParseSigned(el *etree.Element, lim Limits, received *Document) (*Document, error) {
+	return parseElement(el, lim, received)
+}
+
+func parseElement(el *etree.Element, lim Limits, ref *Document) (*Document, error) {
 	lim = lim.withDefaults()
-	p := parser{lim: lim, doc: &Document{}}
+	p := parser{lim: lim, doc: &Document{}, ref: ref}
+	defer p.b64.release()
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
 	var buf []byte
@@ -61,6 +78,9 @@ func (p *parser) walk(el *etree.Element, buf *[]byte) error {
 				return err
 			}
 		case *etree.CharData:
+			if p.sameString(c.Data) {
+				continue // the received attachment text (ParseSigned): not copied, not decoded
+			}
 			for s := c.Data; len(s) > 0; {
 				n := min(len(s), 32<<10)
 				*buf = append((*buf)[:0], s[:n]...)

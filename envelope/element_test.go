@@ -22,9 +22,17 @@ func sameAsParse(t *testing.T, raw []byte, want *Document) {
 		t.Fatalf("ParseElement: %v", err)
 	}
 	w := *want
-	w.Raw, w.spans = nil, nil // spans locate attachments in Raw
+	w.Raw, w.spans, w.decoded = nil, nil, nil // spans locate attachments in Raw, decoded is what Parse read there
 	if !reflect.DeepEqual(got, &w) {
 		t.Fatalf("ParseElement differs from Parse:\n%+v\n%+v", got, &w)
+	}
+	// ParseSigned, reusing what Parse decoded, reads the same.
+	signed, err := ParseSigned(tree.Root(), Limits{}, want)
+	if err != nil {
+		t.Fatalf("ParseSigned: %v", err)
+	}
+	if !reflect.DeepEqual(signed, got) {
+		t.Fatalf("ParseSigned differs from ParseElement:\n%+v\n%+v", signed, got)
 	}
 }
 

@@ -90,4 +90,27 @@ type Document struct {
 	// in the body it read; a span whose start is -1 is not plain text
 	// (OpenAttachment).
 	bodySpans []attSpan
+	// decoded is, beside spans (same length, same order), what Parse
+	// decoded from each span: ParseSigned reuses it for a signed element
+	// whose attachment text is the same, and EachAttachmentOf hands out the
+	// kept content instead of decoding it again.
+	decoded *decodedAtts
+}
+
+// decodedAtts is what Parse decoded from the attachments' spans.
+type decodedAtts struct {
+	raw  []byte       // Raw as Parse read it (kept content is used only while Raw is this slice)
+	atts []attDecoded // beside spans
+}
+
+// attDecoded is what Parse computed from one attachment's base64 text.
+type attDecoded struct {
+	size        int64
+	sum         string // hex SHA-256 of the decoded bytes
+	sniffed     string
+	zipWarnings []string
+	// data is the decoded content when Parse kept it (kept: small
+	// documents, see keepDecodedMax); nil otherwise.
+	data []byte
+	kept bool
 }

@@ -86,7 +86,8 @@ func Parse(raw []byte, lim Limits) (*Document, error) {
 	if !utf8.Valid(data) {
 		return nil, newErr(CodeBadEncoding, "the document is not valid UTF-8")
 	}
-	p := parser{lim: lim, doc: &Document{Raw: raw}, rawOff: len(raw) - len(data)}
+	p := parser{lim: lim, doc: &Document{Raw: raw}, rawOff: len(raw) - len(data), keepBudget: keepDecodedMax}
+	defer p.b64.release()
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
 	if err := p.scan(data); err != nil {
@@ -429,10 +430,21 @@ type attEntry struct {
 	start, end int
 	plain      bool
 	impure     bool // reader mode: a comment, PI, CDATA section or reference in the text
+	// kept is the decoded content when Parse kept it (keptOK).
+	kept   []byte
+	keptOK bool
 }
 
 type parser struct {
-	lim   Limits
+	lim Limits
+	// keepBudget is how many decoded attachment bytes Parse may still keep
+	// in the Document (keepDecodedMax in all); 0 for the other parsers.
+	keepBudget int64
+	// ParseSigned: ref is the received document, same the text of the
+	// current attachment in ref.Raw and how much of it the signed
+	// element's text has matched so far (see sameText).
+	ref   *Document
+	same  sameText
 	stack []frame
 	ns    []nsBinding
 	text  []byte
@@ -598,6 +610,8 @@ func (p *parser) open(k kind, t xml.StartElement, uri string) error {
 			i := len(p.atts) - 1
 			p.b64.sink = func(b []byte) { p.sink(i, b) }
 		}
+		p.keepAttachment()
+		p.sameAttachment(len(p.atts) - 1)
 	case kStatusCode:
 		if p.status == nil {
 			p.status = &Status{}
@@ -632,6 +646,13 @@ func (p *parser) chars(t xml.CharData) error {
 	}
 	switch k := p.stack[len(p.stack)-1].kind; {
 	case k == kAttData:
+		if p.same.on {
+			if p.same.match(t) {
+				return nil
+			}
+			p.same.on = false
+			p.b64.write(p.same.matched()) // what was skipped, then on as usual
+		}
 		p.b64.write(t)
 	case k == hPayload:
 		if p.payloadB64 {
@@ -764,6 +785,10 @@ func (p *parser) close(k, parent kind, s string) error {
 		p.atts[len(p.atts)-1].name = s
 	case kAttData:
 		a := &p.atts[len(p.atts)-1]
+		if r, ok := p.sameResult(); ok {
+			a.size, a.sum, a.sniffed, a.zipWarnings = r.size, r.sum, r.sniffed, r.zipWarnings
+			break
+		}
 		size, sum, err := p.b64.finish()
 		if err != nil {
 			return p.b64Err(fmt.Sprintf("attachment %d", len(p.atts)), err)
@@ -778,6 +803,10 @@ func (p *parser) close(k, parent kind, s string) error {
 		a.sniffed = sniff(p.b64.head)
 		if a.sniffed == "application/zip" {
 			a.zipWarnings = zipWarnings(stripCID(a.cid), p.b64.head, p.b64.tail, size)
+		}
+		if p.b64.keep {
+			a.kept, a.keptOK = p.b64.kept, true
+			p.keepBudget -= int64(len(a.kept))
 		}
 	case hPayload:
 		if p.payloadB64 {
@@ -1011,6 +1040,17 @@ func (p *parser) attachments() error {
 		d.Attachments = append(d.Attachments, out)
 	}
 	d.spans, d.bodySpans = p.spans(), p.bodySpans()
+	if d.spans != nil {
+		dec := &decodedAtts{raw: d.Raw, atts: make([]attDecoded, len(p.atts))}
+		for i, a := range p.atts {
+			dec.atts[i] = attDecoded{size: a.size, sum: a.sum, sniffed: a.sniffed, zipWarnings: a.zipWarnings,
+				data: a.kept, kept: a.keptOK}
+			if a.data == 0 { // no content: the empty attachment
+				dec.atts[i].sum, dec.atts[i].kept = emptySHA256, true
+			}
+		}
+		d.decoded = dec
+	}
 	for j, u := range used {
 		if !u {
 			return newErr(CodeManifest, "manifest Reference %q has no Attachment", refIDs[j])

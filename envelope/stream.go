@@ -29,6 +29,7 @@ func parseReader(r io.Reader, size int64, lim Limits, sink func(i int, b []byte)
 		return nil, newErr(CodeTooLarge, "%d bytes is over the limit of %d", size, lim.MaxBytes)
 	}
 	p := parser{lim: lim, doc: &Document{}, reader: true, sink: sink}
+	defer p.b64.release()
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
 	// As Parse checks UTF-8 before anything else, invalid UTF-8 anywhere is

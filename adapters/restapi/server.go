@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -230,7 +229,7 @@ func (s *Server) postDocument(c echo.Context) error {
 		return &envelope.Error{Code: envelope.CodeTooLarge, Msg: "body of " + strconv.FormatInt(req.ContentLength, 10) +
 			" bytes is over the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10)}
 	}
-	raw, err := io.ReadAll(io.LimitReader(req.Body, min(s.cfg.MaxBody, s.cfg.BlobThreshold)+1))
+	raw, err := readBody(req.Body, req.ContentLength, min(s.cfg.MaxBody, s.cfg.BlobThreshold)+1)
 	if err != nil {
 		return fail("bad_request", "reading the body: "+err.Error())
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/beevik/etree"
 )
@@ -43,8 +44,14 @@ type canonAttr struct {
 	a   *etree.Attr
 }
 
+// c14nWriters pools the canonicalizers' output buffers (one per
+// verification otherwise, 32 KB each).
+var c14nWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+
 func newCanonicalizer(w io.Writer, exclusive bool, prefixList string, skip *etree.Element) *canonicalizer {
-	c := &canonicalizer{w: bufio.NewWriterSize(w, 32<<10), exclusive: exclusive, skip: skip}
+	bw := c14nWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	c := &canonicalizer{w: bw, exclusive: exclusive, skip: skip}
 	for _, p := range strings.Fields(prefixList) {
 		if p == "#default" {
 			p = ""
@@ -54,8 +61,14 @@ func newCanonicalizer(w io.Writer, exclusive bool, prefixList string, skip *etre
 	return c
 }
 
-// canonicalize writes root's canonical form.
+// canonicalize writes root's canonical form. It is called once: the
+// output buffer goes back to the pool.
 func (c *canonicalizer) canonicalize(root *etree.Element) error {
+	defer func() {
+		c.w.Reset(nil)
+		c14nWriters.Put(c.w)
+		c.w = nil
+	}()
 	if err := c.element(root); err != nil {
 		return err
 	}

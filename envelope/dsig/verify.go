@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -431,13 +432,9 @@ func keyInfoCerts(sig *etree.Element) ([]*x509.Certificate, *VerifyError) {
 			if el.Tag != "X509Certificate" || el.NamespaceURI() != NamespaceDSig {
 				continue
 			}
-			der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(el.Text()), ""))
-			if err != nil {
-				return nil, verr(CodeMalformed, err, "X509Certificate is not base64")
-			}
-			c, err := x509.ParseCertificate(der)
-			if err != nil {
-				return nil, verr(CodeMalformed, err, "X509Certificate is not a certificate")
+			c, ve := keyInfoCert(el.Text())
+			if ve != nil {
+				return nil, ve
 			}
 			out = append(out, c)
 		}
@@ -506,4 +503,42 @@ func invalidError(err error) *VerifyError {
 		return verr(CodeDigestMismatch, err, "digest mismatch: the signed content was altered")
 	}
 	return verr(CodeInvalid, err, "signature rejected")
+}
+
+// maxParsedCerts bounds parsedCerts; when it is full it starts again empty.
+const maxParsedCerts = 1024
+
+// parsedCerts caches the certificates of KeyInfo by their base64 text:
+// the same signers sign document after document, and parsing a
+// certificate costs more than the rest of reading KeyInfo. A
+// *x509.Certificate is never modified once parsed, so one may be shared.
+var parsedCerts struct {
+	sync.RWMutex
+	m map[string]*x509.Certificate
+}
+
+// keyInfoCert returns the certificate an X509Certificate element's text
+// holds (parsed once per distinct text, see parsedCerts).
+func keyInfoCert(text string) (*x509.Certificate, *VerifyError) {
+	parsedCerts.RLock()
+	c := parsedCerts.m[text]
+	parsedCerts.RUnlock()
+	if c != nil {
+		return c, nil
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text), ""))
+	if err != nil {
+		return nil, verr(CodeMalformed, err, "X509Certificate is not base64")
+	}
+	c, err = x509.ParseCertificate(der)
+	if err != nil {
+		return nil, verr(CodeMalformed, err, "X509Certificate is not a certificate")
+	}
+	parsedCerts.Lock()
+	if parsedCerts.m == nil || len(parsedCerts.m) >= maxParsedCerts {
+		parsedCerts.m = make(map[string]*x509.Certificate)
+	}
+	parsedCerts.m[strings.Clone(text)] = c
+	parsedCerts.Unlock()
+	return c, nil
 }

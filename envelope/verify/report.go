@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 
 	"lienthong/envelope/dsig"
@@ -141,15 +142,40 @@ type Cert struct {
 
 // CertOf describes c.
 func CertOf(c *x509.Certificate) Cert {
-	return Cert{Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: fmt.Sprintf("%x", c.SerialNumber),
-		SHA256: Fingerprint(c), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), DER: c.Raw}
+	certDescs.RLock()
+	d, ok := certDescs.m[c]
+	certDescs.RUnlock()
+	if ok {
+		return d
+	}
+	s := sha256.Sum256(c.Raw)
+	d = Cert{Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: fmt.Sprintf("%x", c.SerialNumber),
+		SHA256: hex.EncodeToString(s[:]), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), DER: c.Raw}
+	certDescs.Lock()
+	if certDescs.m == nil || len(certDescs.m) >= maxCertDescs {
+		certDescs.m = make(map[*x509.Certificate]Cert)
+	}
+	certDescs.m[c] = d
+	certDescs.Unlock()
+	return d
+}
+
+// maxCertDescs bounds certDescs; when it is full it starts again empty.
+const maxCertDescs = 1024
+
+// certDescs caches CertOf by certificate: the verifier hands out the same
+// parsed certificates for the same signers and chains (dsig's and trust's
+// caches), and describing one (distinguished names, fingerprint) costs more
+// than the rest of the report. A parsed certificate is never modified.
+var certDescs struct {
+	sync.RWMutex
+	m map[*x509.Certificate]Cert
 }
 
 // Fingerprint is the hex SHA-256 of c's DER, the form the directory's
 // cert_fingerprints use.
 func Fingerprint(c *x509.Certificate) string {
-	s := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(s[:])
+	return CertOf(c).SHA256
 }
 
 // fromDsig turns dsig's report into a document report with one signature

@@ -189,7 +189,7 @@ func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain 
 		if el == nil {
 			return dr, nil, err
 		}
-		return dr, func() (*envelope.Document, error) { return signedDocument(el, v.cfg.Limits) }, err
+		return dr, func() (*envelope.Document, error) { return signedDocument(el, v.cfg.Limits, doc) }, err
 	})
 }
 
@@ -388,9 +388,11 @@ func Embedded(f envelope.Format) *dsig.Embedded {
 
 // signedDocument reads the verified element (the signed content, signature
 // removed) as an envelope, straight from the tree: no re-serialisation and
-// no second parse of the bytes.
-func signedDocument(el *etree.Element, lim envelope.Limits) (*envelope.Document, error) {
-	return envelope.ParseElement(el, lim)
+// no second parse of the bytes. An attachment whose text in the tree is the
+// very text the received document's Parse decoded is not decoded again
+// (envelope.ParseSigned); metadataDiff still compares every field.
+func signedDocument(el *etree.Element, lim envelope.Limits, received *envelope.Document) (*envelope.Document, error) {
+	return envelope.ParseSigned(el, lim, received)
 }
 
 // metadataDiff names the first metadata field that differs, or "".
@@ -433,6 +435,15 @@ func (v *Verifier) Check(ctx context.Context, doc *envelope.Document, channel st
 		return nil, err
 	}
 	return rep, err
+}
+
+// VerificationOutcome returns r.Outcome, the "outcome" field of r's JSON,
+// so that the ledger need not read the serialised report back for it.
+func (r *Report) VerificationOutcome() string {
+	if r == nil {
+		return ""
+	}
+	return r.Outcome
 }
 
 // Summary is the short form of the report kept in the document's metadata

@@ -168,14 +168,14 @@ func (o *Options) defaults() {
 // Tokens refer into b where no decoding is needed.
 func NewBytes(b []byte, opt Options) *Scanner {
 	opt.defaults()
-	return &Scanner{opt: opt, buf: b, eof: true, names: make(map[string]string, 64)}
+	return &Scanner{opt: opt, buf: b, eof: true}
 }
 
 // NewReader returns a Scanner reading r through a buffer bounded by
 // opt.MaxTokenBytes.
 func NewReader(r io.Reader, opt Options) *Scanner {
 	opt.defaults()
-	s := &Scanner{opt: opt, r: r, buf: make([]byte, 0, opt.BufferSize), names: make(map[string]string, 64)}
+	s := &Scanner{opt: opt, r: r, buf: make([]byte, 0, opt.BufferSize)}
 	if opt.MaxTextChunk > 0 {
 		s.chunk = max(opt.MaxTextChunk, 4)
 	}
@@ -493,10 +493,50 @@ func (s *Scanner) scanName(i int) (end, colon int, err error) {
 	return i, colon, nil
 }
 
+// knownNames are the element, attribute and prefix names of the documents
+// the hub reads (edXML, XML-DSig, the hub envelope, Akoma Ntoso metadata):
+// every scanner shares these strings instead of allocating its own. It is
+// never written after init.
+var knownNames = func() map[string]string {
+	names := []string{
+		"Algorithm", "Appendix", "Appendixes", "Attachment", "AttachmentEncoded", "AttachmentName", "Body",
+		"Bussiness", "BussinessDocReason", "BussinessDocType", "BussinessDocumentInfo", "CanonicalizationMethod",
+		"Code", "CodeNotation", "CodeNumber", "Competence", "Content", "ContentId", "ContentTransferEncoded",
+		"ContentType", "Created", "Deep", "Department", "Description", "DigestMethod", "DigestValue",
+		"DigitalSignature", "Direction", "DocumentId", "DocumentInfo", "DocumentReceiver", "DocumentType",
+		"DueDate", "Email", "Envelope", "FRBRWork", "FRBRauthor", "FRBRcountry", "FRBRdate", "FRBRthis", "FRBRuri",
+		"Fax", "From", "FullName", "Header", "KeyInfo", "MessageHeader", "Mobile", "Object", "OrganAdd", "OrganId",
+		"OrganIdList", "OrganName", "OrganizationInCharge", "OtherInfo", "PageAmount", "Paper", "Payload", "Place",
+		"Position", "Priority", "PromulgationAmount", "PromulgationDate", "PromulgationInfo", "Receiver",
+		"ReceiverList", "ReceiverType", "Reference", "ReplacementInfo", "ReplacementInfoList", "ResponseFor",
+		"SOAP-ENV", "Signature", "SignatureMethod", "SignatureProperties", "SignatureProperty", "SignatureValue",
+		"SignedInfo", "SignerInfo", "SigningTime", "SphereOfPromulgation", "Staff", "StaffInfo", "StatusCode",
+		"SteeringType", "Subject", "Target", "Telephone", "Timestamp", "To", "ToPlaces", "TraceHeader",
+		"TraceHeaderList", "Transform", "Transforms", "Type", "TypeDetail", "TypeName", "TyperNotation", "URI",
+		"Website", "X509Certificate", "X509Data", "X509SubjectName", "X509IssuerSerial", "X509IssuerName",
+		"X509SerialNumber", "KeyValue", "RSAKeyValue", "Modulus", "Exponent", "InclusiveNamespaces", "PrefixList",
+		"Id", "ID", "actor", "akomaNtoso", "contentType", "date", "doc", "edXML", "edXMLBody", "edXMLEnvelope",
+		"edXMLHeader", "edXMLManifest", "encoding", "href", "id", "identification", "lt", "mainBody", "meta",
+		"mustUnderstand", "name", "p", "role", "source", "type", "value", "version", "xlink", "xmlns", "xml",
+		"lang", "ds", "dsig", "ec", "xsi", "soap", "SOAP", "proprietary",
+	}
+	m := make(map[string]string, len(names))
+	for _, n := range names {
+		m[n] = n
+	}
+	return m
+}()
+
 // intern returns b as a string, sharing repeated names.
 func (s *Scanner) intern(b []byte) string {
+	if v, ok := knownNames[string(b)]; ok {
+		return v
+	}
 	if v, ok := s.names[string(b)]; ok {
 		return v
+	}
+	if s.names == nil {
+		s.names = make(map[string]string, 16)
 	}
 	v := string(b)
 	if len(s.names) < 4096 {

@@ -79,6 +79,14 @@ type Message struct {
 	Value []byte
 }
 
+// producerBatch is the producer's batch size: kafka-go allocates room for
+// this many messages for every partition a Publish touches (about 150 bytes
+// each, whatever the batch holds), so 1000 cost a relay batch of 500 rows,
+// spread over two dozen partitions, megabytes of garbage. A partition given
+// more messages in one Publish gets them in several produce requests, in
+// order (kafka-go writes a partition's batches one after the other).
+const producerBatch = 128
+
 // Producer publishes batches synchronously: WriteMessages returns after the
 // broker has acknowledged every message (acks=all).
 type Producer struct {
@@ -93,7 +101,7 @@ func NewProducer(cfg Config) *Producer {
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Balancer:               &kafka.Murmur2Balancer{}, // same partitions as Java clients for the same key
 		RequiredAcks:           kafka.RequireAll,
-		BatchSize:              1000,
+		BatchSize:              producerBatch,
 		BatchTimeout:           2 * time.Millisecond,
 		WriteTimeout:           10 * time.Second,
 		MaxAttempts:            3,

@@ -153,11 +153,16 @@ func (l *Ledger) prepareAccept(ctx context.Context, d NewDocument) (*pendingAcce
 	if p.report, p.outcome, err = encodeVerification(d.Verification, d.Evidence); err != nil {
 		return nil, err
 	}
-	detail := map[string]any{"sha256": hex.EncodeToString(d.SHA256), "size": len(d.Raw),
-		"format": d.Format, "recipients": d.Recipients, "sender": d.Sender}
-	if p.outcome != "" {
-		detail["verification"] = p.outcome
-	}
+	// The accepted event's detail, as acceptOne writes it (a map there; the
+	// fields here are in the map's key order, so the JSON is the same).
+	detail := struct {
+		Format       string   `json:"format"`
+		Recipients   []string `json:"recipients"`
+		Sender       string   `json:"sender"`
+		SHA256       string   `json:"sha256"`
+		Size         int      `json:"size"`
+		Verification string   `json:"verification,omitempty"`
+	}{d.Format, d.Recipients, d.Sender, hex.EncodeToString(d.SHA256), len(d.Raw), p.outcome}
 	if p.detail, err = json.Marshal(detail); err != nil {
 		return nil, fmt.Errorf("event detail: %w", err)
 	}

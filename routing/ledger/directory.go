@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -140,13 +141,34 @@ func (l *Ledger) AddPrincipalHashed(ctx context.Context, p Principal, tokenSHA25
 	}
 	_, err := l.pool.Exec(ctx, `INSERT INTO principals (kind, organ, name, token_sha256, cert_sha256)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, p.Kind, organ, p.Name, tok, certSHA256)
+	l.dir.invalidate()
 	if err != nil {
 		return fmt.Errorf("ledger: add principal: %w", classify(err))
 	}
 	return nil
 }
 
+// principal authenticates a credential: a principal it found is kept for
+// up to Config.DirectoryTTL, like the directory's organs (directory_cache.go),
+// so that a credential removed by another process is refused at most that
+// much later; an unknown credential is never cached. The cache key is the
+// credential's hash, never the token.
 func (l *Ledger) principal(ctx context.Context, col string, v []byte) (Principal, error) {
+	key := col + ":" + string(v)
+	now := time.Now()
+	p, ok, gen := l.dir.getPrincipal(key, now)
+	if ok {
+		return p, nil
+	}
+	p, err := l.lookupPrincipal(ctx, col, v)
+	if err != nil {
+		return p, err
+	}
+	l.dir.putPrincipal(key, p, gen, now)
+	return p, nil
+}
+
+func (l *Ledger) lookupPrincipal(ctx context.Context, col string, v []byte) (Principal, error) {
 	var p Principal
 	var organ *string
 	err := l.pool.QueryRow(ctx, `SELECT id, kind, organ, name FROM principals WHERE `+col+` = $1`, v).

@@ -17,6 +17,11 @@ import (
 // deactivated elsewhere stops being accepted here at most DirectoryTTL later.
 // Unknown codes are not cached, so an organ added elsewhere may still take up
 // to the TTL only if it was looked up as something else before.
+//
+// The principals that API credentials authenticate (every request) are
+// cached the same way: a credential that authenticated is answered from the
+// cache for up to the TTL, an unknown one is always looked up, AddPrincipal
+// and every invalidation empty the cache.
 const DefaultDirectoryTTL = 2 * time.Second
 
 // maxDirectoryEntries bounds the cache; past it the cache starts over.
@@ -26,9 +31,17 @@ const maxDirectoryEntries = 10000
 type directoryCache struct {
 	ttl time.Duration // <= 0: no caching
 
-	mu      sync.Mutex // guards entries and gen
+	mu      sync.Mutex // guards entries, principals and gen
 	entries map[string]cachedOrgan
-	gen     uint64 // bumped by every invalidation
+	// principals maps a credential (column and hash, see principalKey) to
+	// the principal it authenticated, under the same TTL and invalidations.
+	principals map[string]cachedPrincipal
+	gen        uint64 // bumped by every invalidation
+}
+
+type cachedPrincipal struct {
+	p       Principal
+	expires time.Time
 }
 
 type cachedOrgan struct {
@@ -40,7 +53,34 @@ func newDirectoryCache(ttl time.Duration) *directoryCache {
 	if ttl == 0 {
 		ttl = DefaultDirectoryTTL
 	}
-	return &directoryCache{ttl: ttl, entries: map[string]cachedOrgan{}}
+	return &directoryCache{ttl: ttl, entries: map[string]cachedOrgan{}, principals: map[string]cachedPrincipal{}}
+}
+
+// getPrincipal is get for a credential.
+func (c *directoryCache) getPrincipal(key string, now time.Time) (Principal, bool, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.principals[key]
+	if !ok || c.ttl <= 0 || !now.Before(e.expires) {
+		return Principal{}, false, c.gen
+	}
+	return e.p, true, c.gen
+}
+
+// putPrincipal is put for a credential that authenticated p.
+func (c *directoryCache) putPrincipal(key string, p Principal, gen uint64, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if len(c.principals) >= maxDirectoryEntries {
+		clear(c.principals)
+	}
+	c.principals[key] = cachedPrincipal{p: p, expires: now.Add(c.ttl)}
 }
 
 // get returns a fresh entry, and the generation to pass to put otherwise.
@@ -77,6 +117,7 @@ func (c *directoryCache) invalidate() {
 	defer c.mu.Unlock()
 	c.gen++
 	clear(c.entries)
+	clear(c.principals)
 }
 
 func cloneOrgan(o Organ) Organ {

@@ -115,3 +115,54 @@ func TestWatchDirectorySeesOtherProcesses(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestPrincipalCache: a credential that authenticated is answered from the
+// cache for up to the TTL (a removal behind the Ledger's back is refused at
+// most that much later); an unknown credential is never cached; a negative
+// TTL turns the cache off.
+func TestPrincipalCache(t *testing.T) {
+	l0, _ := newLedger(t)
+	ctx := context.Background()
+	const ttl = 300 * time.Millisecond
+	l := New(l0.Pool(), Config{DirectoryTTL: ttl})
+	if err := l.UpsertOrgan(ctx, Organ{Code: "000.00.00.C07", Name: "G", Channel: ChannelPull, Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Unknown first: not cached, so adding it elsewhere is seen at once.
+	if _, err := l.PrincipalByToken(ctx, "tok-7"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown token: %v", err)
+	}
+	if _, err := l.Pool().Exec(ctx, `INSERT INTO principals (kind, organ, name, token_sha256) VALUES ($1, $2, 'g', $3)`,
+		RoleOrgan, "000.00.00.C07", HashToken("tok-7")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.PrincipalByToken(ctx, "tok-7")
+	if err != nil || p.Organ != "000.00.00.C07" || p.Kind != RoleOrgan {
+		t.Fatalf("token: %+v, %v", p, err)
+	}
+	// Removed behind the Ledger's back: still answered within the TTL, refused after it.
+	if _, err := l.Pool().Exec(ctx, `DELETE FROM principals WHERE token_sha256 = $1`, HashToken("tok-7")); err != nil {
+		t.Fatal(err)
+	}
+	if p2, err := l.PrincipalByToken(ctx, "tok-7"); err != nil || p2 != p {
+		t.Fatalf("right after the removal: %+v, %v; want the cached principal", p2, err)
+	}
+	time.Sleep(ttl + 50*time.Millisecond)
+	if _, err := l.PrincipalByToken(ctx, "tok-7"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after the TTL: %v, want ErrNotFound", err)
+	}
+	// No cache: a removal is seen at once.
+	nc := New(l0.Pool(), Config{DirectoryTTL: -1})
+	if err := nc.AddPrincipal(ctx, Principal{Kind: RoleOrgan, Organ: "000.00.00.C07", Name: "g"}, "tok-8", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.PrincipalByToken(ctx, "tok-8"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Pool().Exec(ctx, `DELETE FROM principals WHERE token_sha256 = $1`, HashToken("tok-8")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.PrincipalByToken(ctx, "tok-8"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("without a cache: %v, want ErrNotFound", err)
+	}
+}

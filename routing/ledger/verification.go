@@ -47,15 +47,9 @@ func encodeVerification(report any, evidence []EvidenceBlob) ([]byte, string, er
 		}
 		return nil, "", nil
 	}
-	b, err := json.Marshal(report)
+	b, outcome, err := marshalReport(report)
 	if err != nil {
-		return nil, "", fmt.Errorf("verification report: %w", err)
-	}
-	var head struct {
-		Outcome string `json:"outcome"`
-	}
-	if err := json.Unmarshal(b, &head); err != nil || head.Outcome == "" {
-		return nil, "", errors.New("verification report has no outcome")
+		return nil, "", err
 	}
 	have := make(map[[32]byte]bool, len(evidence))
 	for i, e := range evidence {
@@ -85,7 +79,49 @@ func encodeVerification(report any, evidence []EvidenceBlob) ([]byte, string, er
 		}
 		rest = rest[65:]
 	}
-	return b, head.Outcome, nil
+	return b, outcome, nil
+}
+
+// Outcomer is implemented by a verification report that can say its
+// outcome (the "outcome" field of its JSON) without being serialised and
+// read back (envelope/verify's Report).
+type Outcomer interface {
+	VerificationOutcome() string
+}
+
+// outcomeOf returns the "outcome" field of report's JSON b: from report
+// itself when it is an Outcomer or a plain map, else by reading b.
+func outcomeOf(report any, b []byte) string {
+	switch r := report.(type) {
+	case Outcomer:
+		return r.VerificationOutcome()
+	case map[string]any:
+		s, _ := r["outcome"].(string)
+		return s
+	case map[string]string:
+		return r["outcome"]
+	}
+	var head struct {
+		Outcome string `json:"outcome"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return ""
+	}
+	return head.Outcome
+}
+
+// marshalReport returns the JSON of a verification report and its outcome;
+// a report without an outcome is an error.
+func marshalReport(report any) ([]byte, string, error) {
+	b, err := json.Marshal(report)
+	if err != nil {
+		return nil, "", fmt.Errorf("verification report: %w", err)
+	}
+	outcome := outcomeOf(report, b)
+	if outcome == "" {
+		return nil, "", errors.New("verification report has no outcome")
+	}
+	return b, outcome, nil
 }
 
 // insertVerification stores a document's verification report (encoded by
