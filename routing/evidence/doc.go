@@ -32,10 +32,14 @@
 // which has no database dependency (hubctl uses it).
 //
 // Storage: log_leaves holds each leaf's canonical bytes and hash; log_nodes
-// holds the hash of every perfect subtree above the leaves (about one row per
-// leaf), written as the sequencer's compact range completes them. A proof
-// for a tree of size n reads O(log n) stored hashes (proof.Nodes) and rehashes
-// at most one ephemeral node; nothing is recomputed from the leaves.
+// holds the hash of every perfect subtree at level 6 (nodeFloor) and above,
+// one row per 32 leaves, written as the sequencer's compact range completes
+// them. A proof for a tree of size n reads, in one query, one stored hash
+// per level from 6 up and the leaf hashes of at most two aligned runs of 64
+// leaves, from which it recomputes the subtrees below level 6 (fewer than 128
+// hashes); proof.Nodes then rehashes at most one ephemeral node. The
+// sequencer keeps the compact range of the tree head it committed last, so a
+// batch reads nothing of the tree unless another process appended meanwhile.
 //
 // Ordering and gaps. Event ids come from a sequence when the row is inserted,
 // but transactions commit in any order: id 10 may become visible after id 11,

@@ -47,6 +47,18 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, func(ctx context.Context, e *env) {
+		for range 2 { // idempotent
+			if err := Migrate(ctx, e.pool); err != nil {
+				t.Fatalf("evidence migrate: %v", err)
+			}
+		}
+	})
+}
+
+// newEnvWith is newEnv with another way to apply the evidence schema.
+func newEnvWith(t testing.TB, migrate func(context.Context, *env)) *env {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
 	}
@@ -59,11 +71,7 @@ func newEnv(t testing.TB) *env {
 	if err := ledger.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // idempotent
-		if err := Migrate(ctx, pool); err != nil {
-			t.Fatalf("evidence migrate: %v", err)
-		}
-	}
+	migrate(ctx, &env{pool: pool})
 	clk := newClock()
 	led := ledger.New(pool, ledger.Config{Now: clk.now})
 	for _, o := range []ledger.Organ{{Code: sender, Name: "A", Channel: "push", Endpoint: "http://x"},

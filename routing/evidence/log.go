@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 
 	"lienthong/routing/evidence/logverify"
@@ -107,24 +108,45 @@ func (l *Log) LeafIndexOfEvent(ctx context.Context, eventID int64) (uint64, erro
 }
 
 // InclusionProof returns the RFC 6962 audit path of leaf index in the tree of
-// the given size, computed from O(log n) stored node hashes.
+// the given size, from one query: one stored hash per level of nodeFloor and
+// above, the levels below recomputed from the leaf hashes of at most two runs
+// of 2^nodeFloor leaves (the leaf's own and the right edge of the tree).
 func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
-	if index >= size {
-		return nil, fmt.Errorf("%w: index %d is not below size %d", ErrBadRange, index, size)
+	ps, err := l.inclusionProofs(ctx, []uint64{index}, size, nil)
+	if err != nil {
+		return nil, err
+	}
+	return ps[0], nil
+}
+
+// inclusionProofs returns the audit paths of several leaves in the tree of
+// the given size, in the order of indices, reading every stored hash they
+// need in one query. cost, if not nil, counts what was read.
+func (l *Log) inclusionProofs(ctx context.Context, indices []uint64, size uint64, cost *fetchCost) ([][][]byte, error) {
+	all := make([]proof.Nodes, len(indices))
+	for i, index := range indices {
+		if index >= size {
+			return nil, fmt.Errorf("%w: index %d is not below size %d", ErrBadRange, index, size)
+		}
+		nodes, err := proof.Inclusion(index, size)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadRange, err)
+		}
+		all[i] = nodes
 	}
 	if err := l.checkSize(ctx, size); err != nil {
 		return nil, err
 	}
-	nodes, err := proof.Inclusion(index, size)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRange, err)
-	}
-	return l.rehash(ctx, nodes)
+	return l.rehash(ctx, all, cost)
 }
 
 // ConsistencyProof returns the RFC 6962 proof that the tree of size to
 // extends the tree of size from.
 func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error) {
+	return l.consistencyProof(ctx, from, to, nil)
+}
+
+func (l *Log) consistencyProof(ctx context.Context, from, to uint64, cost *fetchCost) ([][]byte, error) {
 	if from > to {
 		return nil, fmt.Errorf("%w: from %d is above to %d", ErrBadRange, from, to)
 	}
@@ -135,7 +157,11 @@ func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRange, err)
 	}
-	return l.rehash(ctx, nodes)
+	ps, err := l.rehash(ctx, []proof.Nodes{nodes}, cost)
+	if err != nil {
+		return nil, err
+	}
+	return ps[0], nil
 }
 
 // maxIndex keeps indices and sizes within PostgreSQL's bigint.
@@ -155,17 +181,37 @@ func (l *Log) checkSize(ctx context.Context, size uint64) error {
 	return nil
 }
 
-func (l *Log) rehash(ctx context.Context, nodes proof.Nodes) ([][]byte, error) {
-	hashes, err := fetchHashes(ctx, l.pool, nodes.IDs)
+// rehash fetches the hashes every proof needs, once each and in one query,
+// and builds the proofs.
+func (l *Log) rehash(ctx context.Context, all []proof.Nodes, cost *fetchCost) ([][][]byte, error) {
+	var ids []compact.NodeID
+	seen := make(map[compact.NodeID]int)
+	for _, nodes := range all {
+		for _, id := range nodes.IDs {
+			if _, ok := seen[id]; !ok {
+				seen[id] = len(ids)
+				ids = append(ids, id)
+			}
+		}
+	}
+	hashes, err := fetchHashes(ctx, l.pool, ids, cost)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: proof: %w", err)
 	}
-	out, err := nodes.Rehash(hashes, hasher.HashChildren)
-	if err != nil {
-		return nil, fmt.Errorf("evidence: proof: %w", err)
-	}
-	if out == nil {
-		out = [][]byte{}
+	out := make([][][]byte, len(all))
+	for i, nodes := range all {
+		hs := make([][]byte, len(nodes.IDs))
+		for j, id := range nodes.IDs {
+			hs[j] = hashes[seen[id]]
+		}
+		p, err := nodes.Rehash(hs, hasher.HashChildren)
+		if err != nil {
+			return nil, fmt.Errorf("evidence: proof: %w", err)
+		}
+		if p == nil {
+			p = [][]byte{}
+		}
+		out[i] = p
 	}
 	return out, nil
 }

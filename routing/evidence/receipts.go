@@ -56,11 +56,12 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 	type stored struct {
 		idx  uint64
 		leaf logverify.Leaf
+		hash []byte // the stored leaf hash
 	}
 	var leaves []stored
 	var acc *stored
 	var scanErr error
-	rows, err := l.pool.Query(ctx, `SELECT e.id, l.leaf_index, l.leaf FROM events e
+	rows, err := l.pool.Query(ctx, `SELECT e.id, l.leaf_index, l.leaf, l.leaf_hash FROM events e
 		LEFT JOIN log_leaves l ON l.event_id = e.id WHERE e.document_id = $1 ORDER BY e.id`, uid)
 	if err != nil {
 		return set, fmt.Errorf("evidence: receipts: %w", err)
@@ -68,8 +69,8 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 	for rows.Next() {
 		var id int64
 		var idx *int64
-		var b []byte
-		if err := rows.Scan(&id, &idx, &b); err != nil {
+		var b, h []byte
+		if err := rows.Scan(&id, &idx, &b, &h); err != nil {
 			scanErr = err
 			break
 		}
@@ -82,7 +83,7 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 			scanErr = fmt.Errorf("leaf %d: %w", *idx, err)
 			break
 		}
-		leaves = append(leaves, stored{uint64(*idx), lf})
+		leaves = append(leaves, stored{uint64(*idx), lf, h})
 		if lf.Kind == "accepted" && acc == nil {
 			a := leaves[len(leaves)-1]
 			acc = &a
@@ -122,7 +123,7 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 	if json.Unmarshal([]byte(acc.leaf.Detail), &sd) == nil {
 		sender = sd.Sender
 	}
-	need := map[uint64]bool{acc.idx: true}
+	need := map[uint64][]byte{acc.idx: acc.hash}
 	for _, s := range leaves {
 		recips := []string{s.leaf.Recipient}
 		if s.leaf.Recipient == "" {
@@ -140,7 +141,7 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 					Code: ed.code, PromulgationDate: ed.date, DocumentID: ed.docRef, At: s.leaf.At})
 			}
 			set.Receipts = append(set.Receipts, ir)
-			need[s.idx] = true
+			need[s.idx] = s.hash
 		}
 	}
 	idxs := make([]uint64, 0, len(need))
@@ -148,16 +149,12 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 		idxs = append(idxs, i)
 	}
 	sort.Slice(idxs, func(i, j int) bool { return idxs[i] < idxs[j] })
-	for _, i := range idxs {
-		p, err := l.InclusionProof(ctx, i, cp.Size)
-		if err != nil {
-			return set, err
-		}
-		e, err := l.Leaf(ctx, i)
-		if err != nil {
-			return set, err
-		}
-		set.Proofs[i] = logverify.Proof{LeafIndex: i, TreeSize: cp.Size, LeafHash: e.Hash, Hashes: p}
+	proofs, err := l.inclusionProofs(ctx, idxs, cp.Size, nil)
+	if err != nil {
+		return set, err
+	}
+	for k, i := range idxs {
+		set.Proofs[i] = logverify.Proof{LeafIndex: i, TreeSize: cp.Size, LeafHash: need[i], Hashes: proofs[k]}
 	}
 	return set, nil
 }

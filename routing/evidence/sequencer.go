@@ -1,9 +1,11 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,9 +76,11 @@ type Sequencer struct {
 	pool *pgxpool.Pool
 	cfg  SequencerConfig
 
-	mu      sync.Mutex // guards gap, blocked and serialises Step
+	mu      sync.Mutex // guards gap, blocked and tip, and serialises Step
 	gap     *gapSeen   // the gap at the watermark, since when it has been seen
 	blocked bool       // the last step stopped before a gap that is not permanent yet
+	tip     tip        // the tree head this Sequencer committed last
+	floor   uint       // lowest level written to log_nodes: nodeFloor (tests emulate older layouts)
 }
 
 // gapSeen records the first observation of a missing event id.
@@ -92,7 +96,7 @@ func NewSequencer(pool *pgxpool.Pool, cfg SequencerConfig) (*Sequencer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Sequencer{pool: pool, cfg: cfg}, nil
+	return &Sequencer{pool: pool, cfg: cfg, floor: nodeFloor}, nil
 }
 
 // Run sequences events until ctx ends, while this process holds the
@@ -164,7 +168,8 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	var size0, watermark int64
-	if err := tx.QueryRow(ctx, `SELECT size, watermark FROM log_state FOR UPDATE`).Scan(&size0, &watermark); err != nil {
+	var root0 []byte
+	if err := tx.QueryRow(ctx, `SELECT size, root, watermark FROM log_state FOR UPDATE`).Scan(&size0, &root0, &watermark); err != nil {
 		return 0, fmt.Errorf("tree head: %w", err)
 	}
 	now := s.cfg.Now()
@@ -228,38 +233,21 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 
-	r, err := loadRange(ctx, tx, uint64(size0))
+	r, err := s.openRange(ctx, tx, uint64(size0), root0)
 	if err != nil {
 		return 0, fmt.Errorf("load tree: %w", err)
 	}
-	leafRows := make([][]any, 0, len(take))
-	nodeRows := make([][]any, 0, len(take))
-	visit := func(id compact.NodeID, h []byte) {
-		if id.Level > 0 {
-			nodeRows = append(nodeRows, []any{int16(id.Level), int64(id.Index), h})
-		}
-	}
+	ids := make([]int64, len(take))
+	data := make([][]byte, len(take))
 	for i, l := range take {
-		b := l.Encode()
-		h := logverify.LeafHash(b)
-		leafRows = append(leafRows, []any{size0 + int64(i), l.EventID, h, b})
-		if err := r.Append(h, visit); err != nil {
-			return 0, fmt.Errorf("append: %w", err)
-		}
+		ids[i], data[i] = l.EventID, l.Encode()
+	}
+	if err := storeLeaves(ctx, tx, r, ids, data, s.floor); err != nil {
+		return 0, err
 	}
 	root, err := rootOf(r)
 	if err != nil {
 		return 0, fmt.Errorf("root: %w", err)
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_leaves"}, []string{"leaf_index", "event_id", "leaf_hash", "leaf"},
-		pgx.CopyFromRows(leafRows)); err != nil {
-		return 0, fmt.Errorf("store leaves: %w", err)
-	}
-	if len(nodeRows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_nodes"}, []string{"level", "idx", "hash"},
-			pgx.CopyFromRows(nodeRows)); err != nil {
-			return 0, fmt.Errorf("store nodes: %w", err)
-		}
 	}
 	if len(gaps) > 0 {
 		if _, err := tx.Exec(ctx, `DELETE FROM log_gaps WHERE skipped_at < $1`, now.Add(-gapRetention)); err != nil {
@@ -279,7 +267,60 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
+	s.tip = tip{size: r.End(), root: root, hashes: r.Hashes()}
 	return len(take), nil
+}
+
+// tip is the compact range of the tree head this Sequencer committed last.
+type tip struct {
+	size   uint64
+	root   []byte
+	hashes [][]byte // compact.Range.Hashes of [0, size)
+}
+
+// openRange returns the compact range [0, size) of the tree whose head is
+// (size, root): from the tip this Sequencer committed last if the head is
+// still that one (an append-only tree of the same size and root is the same
+// tree), otherwise from storage. s.mu must be held.
+func (s *Sequencer) openRange(ctx context.Context, q querier, size uint64, root []byte) (*compact.Range, error) {
+	if s.tip.root != nil && s.tip.size == size && bytes.Equal(s.tip.root, root) {
+		return rangeFactory.NewRange(0, size, slices.Clone(s.tip.hashes))
+	}
+	s.tip = tip{}
+	return loadRange(ctx, q, size)
+}
+
+// storeLeaves appends leaves (canonical leaf bytes, of the events ids) to the
+// tree at r.End() and advances r: it copies their log_leaves rows and the
+// log_nodes rows of the perfect subtrees they complete at levels of floor
+// and above, in tx.
+func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, leaves [][]byte, floor uint) error {
+	first := int64(r.End())
+	leafRows := make([][]any, 0, len(leaves))
+	var nodeRows [][]any
+	visit := func(id compact.NodeID, h []byte) {
+		if id.Level >= floor && id.Level > 0 {
+			nodeRows = append(nodeRows, []any{int16(id.Level), int64(id.Index), h})
+		}
+	}
+	for i, b := range leaves {
+		h := logverify.LeafHash(b)
+		leafRows = append(leafRows, []any{first + int64(i), ids[i], h, b})
+		if err := r.Append(h, visit); err != nil {
+			return fmt.Errorf("append: %w", err)
+		}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_leaves"}, []string{"leaf_index", "event_id", "leaf_hash", "leaf"},
+		pgx.CopyFromRows(leafRows)); err != nil {
+		return fmt.Errorf("store leaves: %w", err)
+	}
+	if len(nodeRows) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_nodes"}, []string{"level", "idx", "hash"},
+			pgx.CopyFromRows(nodeRows)); err != nil {
+			return fmt.Errorf("store nodes: %w", err)
+		}
+	}
+	return nil
 }
 
 // gapPermanent reports whether the missing event id first can no longer

@@ -329,8 +329,12 @@ func TestMigrateRecordsVersionsAndLogIsAppendOnly(t *testing.T) {
 		t.Fatalf("%d evidence migrations recorded, want %d", n, len(want))
 	}
 	e.accept(t, "A", "<a/>")
-	e.accept(t, "B", "<b/>")
+	doc := e.accept(t, "B", "<b/>")
+	e.addEvents(t, doc, 1<<nodeFloor) // so that log_nodes has a row
 	e.drain(t)
+	if n := count(t, e.pool, `SELECT count(*) FROM log_nodes`); n == 0 {
+		t.Fatal("no row in log_nodes")
+	}
 	c, _ := e.checkpointer(t)
 	e.sign(t, c)
 	for _, sql := range []string{`UPDATE log_leaves SET leaf = ''`, `DELETE FROM log_leaves`,
