@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -137,5 +138,99 @@ func TestLostTaskIsAdopted(t *testing.T) {
 			t.Fatalf("lost task not adopted: %+v", r.row(m.DeliveryID))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Through Kafka: a recipient that is slow but keeps answering fills its lane;
+// the consumer then waits for room (backpressure, the tasks stay in Kafka)
+// instead of parking the overflow in the ledger: nothing is deferred, every
+// delivery is made at the first attempt, and the recipient sees them in
+// acceptance order.
+func TestFullLaneAppliesBackpressure(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc := &recorder{}
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(15 * time.Millisecond)
+		rc.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	const x = "000.00.00.R15"
+	r := newRig(t, map[string]string{x: slow.URL}, nil)
+	broker := embedbroker.StartForTest(t)
+	bc := bus.Config{Brokers: broker.Addrs(), Prefix: "backpressure", Partitions: 1}
+	if err := bus.EnsureTopics(ctx, bc); err != nil {
+		t.Fatal(err)
+	}
+	var deferred, waited atomic.Int32
+	w, err := New(r.l, Config{Bus: bc, Channels: map[string]routing.Channel{"push": &webhook.Pusher{}},
+		LaneDepth: 4, MaxRun: 2, LaneWait: 5 * time.Second, Now: r.clk.now, Rand: func() float64 { return 0.5 },
+		Breaker: &Breaker{Threshold: 1000, Now: r.clk.now},
+		OnResult: func(_, outcome string, _ time.Duration) {
+			switch outcome {
+			case "deferred":
+				deferred.Add(1)
+			case "backpressure":
+				waited.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xs []ledger.DeliverMessage
+	var msgs []bus.Message
+	for range 24 {
+		m := r.submit(x)
+		xs = append(xs, m)
+		b, _ := ledgerJSON(m)
+		msgs = append(msgs, bus.Message{Topic: "deliver", Key: m.Recipient, Value: b})
+	}
+	prod := bus.NewProducer(bc)
+	defer prod.Close()
+	if err := prod.Publish(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := 0
+		for _, m := range xs {
+			if r.row(m.DeliveryID).state == ledger.StateDelivered {
+				n++
+			}
+		}
+		if n == len(xs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delivered; %d deferred", n, len(xs), deferred.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := deferred.Load(); n != 0 {
+		t.Fatalf("%d tasks parked in the ledger, want 0 (backpressure)", n)
+	}
+	if waited.Load() == 0 {
+		t.Fatal("the consumer never waited for room: the lane was never full, the test proves nothing")
+	}
+	for _, m := range xs {
+		if row := r.row(m.DeliveryID); row.attempts != 1 {
+			t.Fatalf("delivery %d: %d attempts, want 1", m.DeliveryID, row.attempts)
+		}
+		if kinds := r.eventKinds(m.DocumentID, x); slices.Contains(kinds, "deferred") {
+			t.Fatalf("delivery %d has a deferred event: %v", m.DeliveryID, kinds)
+		}
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	want := make([]int64, len(xs))
+	for i, m := range xs {
+		want[i] = m.Sequence
+	}
+	if !slices.Equal(rc.seqs, want) {
+		t.Fatalf("the recipient saw sequences %v, want %v", rc.seqs, want)
 	}
 }

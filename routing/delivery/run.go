@@ -196,18 +196,38 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 	}
 	var ok []routing.Delivery
 	var oldest time.Time
-	flush := func() {
-		if len(ok) == 0 {
-			return
+	// Successes are recorded in the background while the next pushes go
+	// out, one group commit in flight at a time (so their events keep the
+	// order of the attempts); flush(true) waits for it. The run's tasks are
+	// done only after the last one is durable (handleRun returns after it).
+	var inflight chan struct{}
+	settle := func() {
+		if inflight != nil {
+			<-inflight
+			inflight = nil
 		}
-		// Successful attempts are recorded even when shutting down.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if _, err := w.l.DeliveredRun(fctx, ok); err != nil {
-			w.cfg.Logger.WarnContext(ctx, "delivery: recording delivered run failed; the sweep will retry it",
-				slog.String("recipient", recp), slog.Int("deliveries", len(ok)), slog.Any("error", err))
+	}
+	flush := func(wait bool) {
+		if len(ok) > 0 {
+			batch := ok
+			ok = nil
+			settle()
+			ch := make(chan struct{})
+			inflight = ch
+			go func() {
+				defer close(ch)
+				// Successful attempts are recorded even when shutting down.
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				if _, err := w.l.DeliveredRun(fctx, batch); err != nil {
+					w.cfg.Logger.WarnContext(ctx, "delivery: recording delivered run failed; the sweep will retry it",
+						slog.String("recipient", recp), slog.Int("deliveries", len(batch)), slog.Any("error", err))
+				}
+			}()
 		}
-		ok = ok[:0]
+		if wait {
+			settle()
+		}
 	}
 	release := func(rest []routing.Delivery, until time.Time, reason string) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -219,7 +239,7 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 	}
 	for i, d := range ds {
 		if ctx.Err() != nil {
-			flush()
+			flush(true)
 			release(ds[i:], w.cfg.Now(), "attempt interrupted by shutdown")
 			return
 		}
@@ -228,7 +248,7 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 			var allowed bool
 			var until time.Time
 			if allowed, probe, until = w.cfg.Breaker.allow(circuit); !allowed {
-				flush()
+				flush(true)
 				until = until.Add(time.Duration(w.cfg.Rand() * float64(w.cfg.Policy.Base)))
 				for range ds[i:] {
 					w.cfg.OnResult(organ.Channel, "deferred", 0)
@@ -251,11 +271,11 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 			}
 			ok = append(ok, d)
 			if time.Since(oldest) >= flushAfter {
-				flush()
+				flush(false)
 			}
 		}
 	}
-	flush()
+	flush(true)
 }
 
 // isInstant reports whether a channel's delivery is the ledger state itself.

@@ -53,12 +53,20 @@ type Config struct {
 	// default 64. Each recipient has its own lane (one attempt at a time, in
 	// the order of lt.deliver), so a slow recipient holds one slot at most.
 	Lanes int
-	// LaneDepth bounds the tasks queued per recipient; default 4096. Beyond
-	// it tasks are deferred in the ledger (retrying, due after Policy.Base),
-	// so the consumer never waits for a slow recipient. A queued task is a
-	// hundred bytes; a burst to one healthy recipient should be taken in
-	// runs, not parked (a transaction per task and seconds of latency).
+	// LaneDepth bounds the tasks queued per recipient; default 4096. A
+	// queued task is a hundred bytes; a burst to one healthy recipient
+	// should be taken in runs, not parked (a transaction per task and
+	// seconds of latency).
 	LaneDepth int
+	// LaneWait is how long the consumer waits for room in a full lane
+	// (backpressure: Kafka keeps the tasks meanwhile) before it parks the
+	// task in the ledger (retrying, due after Policy.Base); default 1s,
+	// negative: never wait. A lane that made the consumer wait that long in
+	// vain is stalled (its recipient is slow or down): its further tasks are
+	// parked at once, without waiting, until its queue is down to half of
+	// LaneDepth, so one stalled recipient holds up the others for one
+	// LaneWait, not one per task.
+	LaneWait time.Duration
 	// MaxRun bounds the tasks of one lane taken together as a run; default
 	// 64. A run is claimed in one transaction and its outcomes recorded in
 	// one (see run.go); a lane's tasks still go one attempt at a time, in
@@ -97,6 +105,9 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 	if cfg.MaxRun <= 0 {
 		cfg.MaxRun = 64
 	}
+	if cfg.LaneWait == 0 {
+		cfg.LaneWait = time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -132,9 +143,22 @@ type task struct {
 
 // lane is the queue of one recipient.
 type lane struct {
-	queue []task
-	held  int // tasks of the run in hand that wait behind its current attempt
+	queue   []task
+	held    int  // tasks of the run in hand that wait behind its current attempt
+	stalled bool // made the consumer wait LaneWait in vain; see Config.LaneWait
 }
+
+// depth is what counts against LaneDepth.
+func (ln *lane) depth() int { return len(ln.queue) + ln.held }
+
+// admission is what enqueue did with a task.
+type admission int
+
+const (
+	queued  admission = iota
+	full              // the lane is full: wait for room (or park after LaneWait)
+	stalled           // the lane is full and stalled: park at once
+)
 
 // Run consumes until ctx ends. Offsets are committed per partition only up to
 // the first task not finished yet, so a crash redelivers unfinished tasks and
@@ -149,7 +173,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		lanes = map[string]*lane{}
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, w.cfg.Lanes)
+		// room is signalled (without blocking) whenever a lane's depth
+		// falls, for the consumer waiting on a full lane.
+		room = make(chan struct{}, 1)
 	)
+	freed := func() {
+		select {
+		case room <- struct{}{}:
+		default:
+		}
+	}
 	runLane := func(recp string, ln *lane) {
 		defer wg.Done()
 		for {
@@ -164,6 +197,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			ln.queue = ln.queue[n:]
 			ln.held = n - 1 // still queued, as far as LaneDepth is concerned
 			mu.Unlock()
+			freed()
 			if ctx.Err() == nil {
 				select {
 				case slots <- struct{}{}:
@@ -184,7 +218,11 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			mu.Lock()
 			ln.held = 0
+			if ln.stalled && ln.depth() <= w.cfg.LaneDepth/2 {
+				ln.stalled = false // caught up: wait for it again when full
+			}
 			mu.Unlock()
+			freed()
 		}
 	}
 	commitDone := make(chan struct{})
@@ -202,14 +240,16 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	// enqueue puts a task in its recipient's lane; it reports false when
-	// the lane is full.
-	enqueue := func(recp string, t task) bool {
+	// enqueue puts a task in its recipient's lane unless the lane is full.
+	enqueue := func(recp string, t task) admission {
 		mu.Lock()
 		defer mu.Unlock()
 		ln := lanes[recp]
-		if ln != nil && len(ln.queue)+ln.held >= w.cfg.LaneDepth {
-			return false
+		if ln != nil && ln.depth() >= w.cfg.LaneDepth {
+			if ln.stalled {
+				return stalled
+			}
+			return full
 		}
 		if ln == nil {
 			ln = &lane{}
@@ -218,7 +258,52 @@ func (w *Worker) Run(ctx context.Context) error {
 			go runLane(recp, ln)
 		}
 		ln.queue = append(ln.queue, t)
-		return true
+		return queued
+	}
+	// stall marks a lane that did not make room within LaneWait.
+	stall := func(recp string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ln := lanes[recp]; ln != nil && ln.depth() >= w.cfg.LaneDepth {
+			ln.stalled = true
+		}
+	}
+	// admit queues a task, waiting up to LaneWait for room in a full lane
+	// (backpressure: the consumer fetches nothing meanwhile, so the tasks
+	// wait in Kafka and cost the ledger nothing); it reports false when the
+	// task must be parked.
+	admit := func(recp string, t task) bool {
+		var timeout <-chan time.Time
+		for {
+			switch enqueue(recp, t) {
+			case queued:
+				return true
+			case stalled:
+				return false
+			}
+			if w.cfg.LaneWait < 0 || ctx.Err() != nil {
+				return false
+			}
+			if timeout == nil {
+				tm := time.NewTimer(w.cfg.LaneWait)
+				defer tm.Stop()
+				timeout = tm.C
+				w.cfg.OnResult("", "backpressure", 0)
+			}
+			select {
+			case <-room:
+			case <-timeout:
+				if enqueue(recp, t) == queued {
+					return true
+				}
+				stall(recp)
+				w.cfg.Logger.WarnContext(ctx, "delivery: recipient lane stays full; parking its tasks until it catches up",
+					slog.String("recipient", recp), slog.Int("depth", w.cfg.LaneDepth))
+				return false
+			case <-ctx.Done():
+				return false
+			}
+		}
 	}
 	adoptDone := make(chan struct{})
 	go func() { // tasks lost on the way: adopt them from the ledger
@@ -240,7 +325,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			n := 0
 			for _, dm := range orphans {
-				if enqueue(dm.Recipient, task{dm: dm, done: func() {}}) {
+				if enqueue(dm.Recipient, task{dm: dm, done: func() {}}) == queued {
 					n++
 				}
 			}
@@ -273,8 +358,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		if recp == "" {
 			recp = string(m.Key)
 		}
-		if !enqueue(recp, task{dm: dm, done: done}) {
-			w.park(ctx, dm) // the lane is full: the ledger keeps the task
+		if !admit(recp, task{dm: dm, done: done}) {
+			if ctx.Err() != nil {
+				break // shutting down: not done, so its offset is not committed and the task comes back
+			}
+			w.park(ctx, dm) // the lane is full and stalled: the ledger keeps the task
 			done()
 		}
 	}
