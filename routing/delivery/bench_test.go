@@ -33,10 +33,14 @@ const benchDocs = 1000
 //     runs until every delivery is in state delivered;
 //   - route: lt.route messages are published, the router, the outbox relay
 //     and the delivery worker run, until every delivery is delivered.
+//   - fulllane: as deliver, with lanes of 200 tasks, so that the push lane
+//     is full most of the round (a saturated hub: its tasks back up in
+//     Kafka instead of being parked in the ledger; "parked" counts those
+//     that were).
 //
 // It reports deliveries/s (two per document).
 func BenchmarkDeliver(b *testing.B) {
-	for _, stage := range []string{"deliver", "route"} {
+	for _, stage := range []string{"deliver", "route", "fulllane"} {
 		b.Run(stage, func(b *testing.B) { benchDeliver(b, stage) })
 	}
 }
@@ -59,7 +63,11 @@ func benchDeliver(b *testing.B, stage string) {
 		b.Fatal(err)
 	}
 	var parked atomic.Int64
-	w, err := New(l, Config{Bus: bc, Channels: map[string]routing.Channel{"push": &webhook.Pusher{}, "pull": Inbox{}},
+	depth := 0 // the default
+	if stage == "fulllane" {
+		depth = 200
+	}
+	w, err := New(l, Config{Bus: bc, LaneDepth: depth, Channels: map[string]routing.Channel{"push": &webhook.Pusher{}, "pull": Inbox{}},
 		OnResult: func(_, outcome string, _ time.Duration) {
 			if outcome == "deferred" {
 				parked.Add(1)
@@ -92,7 +100,7 @@ func benchDeliver(b *testing.B, stage string) {
 		round++
 		ids := acceptMany(b, l, round, body, []string{push, pull})
 		var msgs []bus.Message
-		if stage == "deliver" {
+		if stage != "route" {
 			if _, err := l.Route(ctx, ids, l.Organ); err != nil {
 				b.Fatal(err)
 			}

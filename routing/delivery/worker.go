@@ -68,7 +68,9 @@ type Config struct {
 	// LaneWait, not one per task.
 	LaneWait time.Duration
 	// MaxRun bounds the tasks of one lane taken together as a run; default
-	// 64. A run is claimed in one transaction and its outcomes recorded in
+	// 256 (a saturated lane takes full runs: the claim, body prefetch and
+	// predecessor queries are paid once per run, on the lane's critical
+	// path). A run is claimed in one transaction and its outcomes recorded in
 	// one (see run.go); a lane's tasks still go one attempt at a time, in
 	// order.
 	MaxRun  int
@@ -103,7 +105,7 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 		cfg.LaneDepth = 4096
 	}
 	if cfg.MaxRun <= 0 {
-		cfg.MaxRun = 64
+		cfg.MaxRun = 256
 	}
 	if cfg.LaneWait == 0 {
 		cfg.LaneWait = time.Second
