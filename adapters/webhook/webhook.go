@@ -66,12 +66,14 @@ func (p *Pusher) Deliver(ctx context.Context, d routing.Delivery, open routing.B
 		return fmt.Errorf("webhook: post to %s: %w", d.Endpoint, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// Read the answer (usually none) so that the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil
+	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	// Read a little more of the answer so that the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return nil
 	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return fmt.Errorf("webhook: %s answered %d: %s", d.Endpoint, resp.StatusCode, snippet)
 	default:
@@ -87,10 +89,16 @@ func (p *Pusher) Deliver(ctx context.Context, d routing.Delivery, open routing.B
 var defaultClient = &http.Client{Timeout: 30 * time.Second, Transport: NewTransport()}
 
 // NewTransport returns the transport of the default client: the defaults of
-// http.DefaultTransport with MaxIdleConnsPerHost raised to 64.
+// http.DefaultTransport with MaxIdleConnsPerHost raised to 64, and a write
+// buffer of 64 KB per connection instead of 4 KB: a body that fits goes out
+// with its headers in one write, straight from the buffer. With the default,
+// net/http fills 4 KB, flushes, and hands the rest to the TCP connection's
+// ReadFrom, which (the body being an io.LimitReader, not a file) allocates a
+// copy buffer of up to 32 KB for every push.
 func NewTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
+	t.WriteBufferSize = 64 << 10
 	return t
 }
