@@ -60,7 +60,7 @@ type Config struct {
 	LaneDepth int
 	// LaneWait is how long the consumer waits for room in a full lane
 	// (backpressure: Kafka keeps the tasks meanwhile) before it parks the
-	// task in the ledger (retrying, due after Policy.Base); default 1s,
+	// task in the ledger (retrying, due after Policy.Base); default 2s,
 	// negative: never wait. A lane that made the consumer wait that long in
 	// vain is stalled (its recipient is slow or down): its further tasks are
 	// parked at once, without waiting, until its queue is down to half of
@@ -108,7 +108,7 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 		cfg.MaxRun = 256
 	}
 	if cfg.LaneWait == 0 {
-		cfg.LaneWait = time.Second
+		cfg.LaneWait = 2 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
