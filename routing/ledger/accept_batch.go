@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Group commit of the accept path.
@@ -295,27 +297,8 @@ func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingA
 		btypes[i], versions[i] = int32(d.BusinessType), int32(max(d.Version, 1))
 		sums[i], bodies[i], sizes[i], ats[i], dues[i] = d.SHA256, d.Raw, int64(len(d.Raw)), p.now, p.dueAt
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO documents (id, sender, doc_ref, format, subject, code_number,
-		code_notation, promulgation_date, business_type, response_for, status_code, sha256, size, body,
-		meta, source, received_at, version, due_at)
-		SELECT id::uuid, sender, doc_ref, format, subject, code_number, code_notation, promulgation_date,
-			business_type::smallint, response_for, status_code, sha256, size, body, meta::jsonb, source,
-			received_at, version, due_at
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-			$8::text[], $9::int[], $10::text[], $11::text[], $12::bytea[], $13::bigint[], $14::bytea[],
-			$15::text[], $16::text[], $17::timestamptz[], $18::int[], $19::timestamptz[])
-			WITH ORDINALITY AS u(id, sender, doc_ref, format, subject, code_number, code_notation,
-				promulgation_date, business_type, response_for, status_code, sha256, size, body, meta,
-				source, received_at, version, due_at, ord)
-		ORDER BY ord
-		ON CONFLICT DO NOTHING
-		RETURNING id::text`,
-		ids, senders, refs, formats, subjects, codeNums, codeNots, promDates, btypes, respFor, statusCodes,
-		sums, sizes, bodies, metas, sources, ats, versions, dues)
-	if err != nil {
-		return 0, fmt.Errorf("insert documents: %w", err)
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	got, err := insertDocuments(ctx, tx, bodies, ids, senders, refs, formats, subjects, codeNums, codeNots,
+		promDates, btypes, respFor, statusCodes, sums, sizes, metas, sources, ats, versions, dues)
 	if err != nil {
 		return 0, fmt.Errorf("insert documents: %w", err)
 	}
@@ -344,6 +327,91 @@ func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingA
 		return 0, err
 	}
 	return len(fresh), nil
+}
+
+// insertDocumentsSQL is the batch insert of n documents: the small columns
+// as arrays, each body as a parameter of its own ($19…$18+n), joined by
+// position. The bodies are most of the bytes (64 × 20 KB): as a bytea[]
+// they were encoded into pgx's parameter buffer, grown from nothing for
+// every batch, then copied into the Bind message, and PostgreSQL built the
+// array before unnest took it apart; as parameters they go from the
+// caller's slices straight into the Bind message (insertDocuments) and
+// each is received once.
+func insertDocumentsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO documents (id, sender, doc_ref, format, subject, code_number,
+		code_notation, promulgation_date, business_type, response_for, status_code, sha256, size, body,
+		meta, source, received_at, version, due_at)
+		SELECT u.id::uuid, u.sender, u.doc_ref, u.format, u.subject, u.code_number, u.code_notation,
+			u.promulgation_date, u.business_type::smallint, u.response_for, u.status_code, u.sha256, u.size,
+			b.body, u.meta::jsonb, u.source, u.received_at, u.version, u.due_at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::int[], $10::text[], $11::text[], $12::bytea[], $13::bigint[],
+			$14::text[], $15::text[], $16::timestamptz[], $17::int[], $18::timestamptz[])
+			WITH ORDINALITY AS u(id, sender, doc_ref, format, subject, code_number, code_notation,
+				promulgation_date, business_type, response_for, status_code, sha256, size, meta,
+				source, received_at, version, due_at, ord)
+		JOIN (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d::bigint, $%d::bytea)", i+1, 19+i)
+	}
+	b.WriteString(`) AS b(ord, body) ON b.ord = u.ord
+		ORDER BY u.ord
+		ON CONFLICT DO NOTHING
+		RETURNING id::text`)
+	return b.String()
+}
+
+// insertDocuments runs insertDocumentsSQL in tx and returns the ids of the
+// documents inserted (the others lost a uniqueness rule). The statement is
+// prepared once per batch size and connection; the array parameters are
+// encoded with the connection's type map and the bodies passed as they
+// are (binary bytea is the bytes themselves).
+func insertDocuments(ctx context.Context, tx pgx.Tx, bodies [][]byte, small ...any) ([]string, error) {
+	n := len(bodies)
+	conn := tx.Conn()
+	sd, err := conn.Prepare(ctx, fmt.Sprintf("lt_accept_documents_%d", n), insertDocumentsSQL(n))
+	if err != nil {
+		return nil, err
+	}
+	if len(sd.ParamOIDs) != len(small)+n {
+		return nil, fmt.Errorf("statement has %d parameters, want %d", len(sd.ParamOIDs), len(small)+n)
+	}
+	values := make([][]byte, len(small)+n)
+	formats := make([]int16, len(small)+n)
+	var buf []byte
+	ends := make([]int, len(small))
+	for i, arg := range small {
+		if buf, err = conn.TypeMap().Encode(sd.ParamOIDs[i], pgtype.BinaryFormatCode, arg, buf); err != nil {
+			return nil, fmt.Errorf("encode parameter %d: %w", i+1, err)
+		}
+		ends[i] = len(buf)
+	}
+	for i := range small {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		values[i], formats[i] = buf[start:ends[i]:ends[i]], pgtype.BinaryFormatCode
+	}
+	for i, body := range bodies {
+		if body == nil {
+			body = []byte{} // an empty body, not NULL
+		}
+		values[len(small)+i], formats[len(small)+i] = body, pgtype.BinaryFormatCode
+	}
+	res := conn.PgConn().ExecPrepared(ctx, sd.Name, values, formats, []int16{pgtype.TextFormatCode}).Read()
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	got := make([]string, len(res.Rows))
+	for i, row := range res.Rows {
+		got[i] = string(row[0])
+	}
+	return got, nil
 }
 
 const duplicateSQL = `SELECT id, sha256 FROM documents
