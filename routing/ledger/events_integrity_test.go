@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -32,7 +33,9 @@ func orphanEvents(t *testing.T, l *Ledger) int {
 // documents can no longer be deleted or truncated — the rule that replaces
 // the foreign key. After the upgrade, a full flow (batched and one-by-one
 // accepts, status packages, routing, push and pull delivery, failures,
-// acknowledgements, admin events) leaves no event without its document.
+// acknowledgements, admin events) leaves no event without its document,
+// and the search by time range finds its events through events_at, now a
+// BRIN index.
 func TestEventsDocumentMigrationUpgradesInPlace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
@@ -104,6 +107,11 @@ func TestEventsDocumentMigrationUpgradesInPlace(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = 'events' AND indexname = 'events_document'`).Scan(&idx); err != nil || idx != 1 {
 		t.Fatalf("events_document index: %d %v", idx, err)
 	}
+	var method string
+	if err := pool.QueryRow(ctx, `SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam
+		WHERE c.relname = 'events_at'`).Scan(&method); err != nil || method != "brin" {
+		t.Fatalf("events_at: access method %q (%v), want brin", method, err)
+	}
 	if d, e := count(); d != docs0 || e != events0 {
 		t.Fatalf("upgrade changed rows: documents %d→%d, events %d→%d", docs0, d, events0, e)
 	}
@@ -169,5 +177,43 @@ func TestEventsDocumentMigrationUpgradesInPlace(t *testing.T) {
 	}
 	if n := orphanEvents(t, l); n != 0 {
 		t.Fatalf("%d events without their document after a full flow", n)
+	}
+
+	// The search by time range still finds its events through events_at,
+	// and the same ones as a scan.
+	if _, err := pool.Exec(ctx, `SELECT brin_summarize_new_values('events_at')`); err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC), time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	const byTime = `SELECT count(*) FROM events WHERE at >= $1 AND at < $2`
+	var all, indexed int
+	if err := pool.QueryRow(ctx, byTime, from, to).Scan(&all); err != nil || all == 0 {
+		t.Fatalf("events in range: %d %v", all, err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, `EXPLAIN `+byTime, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, line)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "Bitmap Index Scan on events_at") {
+		t.Fatalf("time range search does not use events_at:\n%s", strings.Join(lines, "\n"))
+	}
+	if err := tx.QueryRow(ctx, byTime, from, to).Scan(&indexed); err != nil || indexed != all {
+		t.Fatalf("through events_at: %d events, by scan %d (%v)", indexed, all, err)
 	}
 }
