@@ -2,6 +2,7 @@ package dsig
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 
@@ -56,37 +58,94 @@ const streamTextChunk = 64 << 10
 // Not supported on this path: a second, embedded signature (Options.Embedded;
 // a hub envelope carrying a signed AKN payload): it is multiple_signatures.
 func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain string, opts Options) (*Report, error) {
+	rep, _, err := v.verifyScanned(ctx, domain, opts, false, func(s *sigScan) error {
+		r, err := open(1)
+		if err != nil {
+			return fmt.Errorf("dsig: stream: open pass 1: %w", err)
+		}
+		return s.run(ctx, r)
+	}, func() (*xmlscan.Scanner, error) {
+		r, err := open(2)
+		if err != nil {
+			return nil, fmt.Errorf("dsig: stream: open pass 2: %w", err)
+		}
+		return xmlscan.NewReader(r, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth}), nil
+	})
+	return rep, err
+}
+
+// bytesScan are the tokenizer options of VerifyBytes: those under which
+// Verify builds its tree (parse).
+var bytesScan = xmlscan.Options{MaxDepth: MaxDepth, MaxAttrs: 1 << 16, MaxNameLen: 1 << 16}
+
+// VerifyBytes is Verify for a document held in memory, without building a
+// tree when it need not: raw is read as tokens, in bytes mode (no copy),
+// twice, as VerifyStream reads a spool (pass 1 finds and checks the
+// signature, pass 2 canonicalises raw without it into the digest), with
+// the same checks and codes as Verify.
+//
+// When the signature is valid and tree is nil, what was verified is raw
+// itself: the whole document without exactly its ds:Signature element, read
+// by the same tokenizer (envelope/xmlscan, bytes mode) as envelope.Parse
+// reads it. Metadata must then be read from raw (envelope.Parse(raw)), as
+// VerifyStream's callers read it from the digested pass.
+//
+// Where the token path does not serve, Verify (the tree path) runs instead
+// and tree is its verified element: a document with an embedded signed
+// document (Options.Embedded and a second ds:Signature, or the only one
+// elsewhere than at Options.Location).
+func (v *Verifier) VerifyBytes(ctx context.Context, raw []byte, domain string, opts Options) (rep *Report, tree *etree.Element, err error) {
+	rep, fallback, err := v.verifyScanned(ctx, domain, opts, true, func(s *sigScan) error {
+		if !utf8.Valid(raw) { // as parse: before anything else
+			return verr(CodeBadEncoding, nil, "input is not valid UTF-8")
+		}
+		s.maxKeep = len(raw) // in memory already: no bound of its own (as Verify)
+		return s.scan(ctx, xmlscan.NewBytes(raw, bytesScan))
+	}, func() (*xmlscan.Scanner, error) {
+		return xmlscan.NewBytes(raw, bytesScan), nil
+	})
+	if fallback {
+		return v.Verify(ctx, raw, domain, opts)
+	}
+	return rep, nil, err
+}
+
+// verifyScanned is VerifyStream and VerifyBytes: pass1 runs the signature
+// scan over the document, pass2 tokenizes it again for the digest. With
+// mayFallBack, a document the token path does not serve (see VerifyBytes)
+// returns fallback true and nothing else.
+func (v *Verifier) verifyScanned(ctx context.Context, domain string, opts Options, mayFallBack bool,
+	pass1 func(*sigScan) error, pass2 func() (*xmlscan.Scanner, error)) (_ *Report, fallback bool, _ error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if v.Trust == nil {
-		return nil, fmt.Errorf("dsig: %w %q: no trust store", ErrUnknownDomain, domain)
+		return nil, false, fmt.Errorf("dsig: %w %q: no trust store", ErrUnknownDomain, domain)
 	}
 	d, ok := v.Trust.Domain(domain)
 	if !ok {
-		return nil, fmt.Errorf("dsig: %w %q", ErrUnknownDomain, domain)
+		return nil, false, fmt.Errorf("dsig: %w %q", ErrUnknownDomain, domain)
 	}
 	now := time.Now()
 	if v.Now != nil {
 		now = v.Now()
 	}
 	rep := &Report{Domain: d.Name, Policy: string(d.Policy), VerifiedAt: now}
-	fail := func(e *VerifyError) (*Report, error) {
+	fail := func(e *VerifyError) (*Report, bool, error) {
 		rep.Outcome, rep.Code, rep.Reason = OutcomeInvalid, e.Code, e.Reason
-		return rep, e
+		return rep, false, e
 	}
 
-	r, err := open(1)
-	if err != nil {
-		return nil, fmt.Errorf("dsig: stream: open pass 1: %w", err)
-	}
 	sc := newSigScan(opts)
-	if err := sc.run(ctx, r); err != nil {
+	if err := pass1(sc); err != nil {
 		var ve *VerifyError
 		if errors.As(err, &ve) {
 			return fail(ve)
 		}
-		return nil, err
+		return nil, false, err
+	}
+	if mayFallBack && opts.Embedded != nil && (sc.sigs > 1 || sc.sigs == 1 && !sc.sigAtLocation) {
+		return nil, true, nil
 	}
 
 	switch {
@@ -96,14 +155,14 @@ func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain s
 			return fail(verr(CodePlaceholder, nil, "only a Signature outside the XML-DSig namespace (not verifiable); domain %q requires a signature", d.Name))
 		}
 		rep.Warnings = append(rep.Warnings, "Signature element is not in the XML-DSig namespace (placeholder); not verified")
-		return rep, nil
+		return rep, false, nil
 	case sc.sigs == 0:
 		rep.Outcome = OutcomeAbsent
 		if d.Policy == trust.PolicyRequire {
 			return fail(verr(CodeMissing, nil, "no ds:Signature; domain %q requires a signature", d.Name))
 		}
 		rep.Warnings = append(rep.Warnings, "document is not signed")
-		return rep, nil
+		return rep, false, nil
 	case sc.sigs > 1 && opts.Embedded != nil:
 		return fail(verr(CodeMultiple, nil, "%d ds:Signature elements; a large body is verified in a stream, which checks exactly one (no embedded signed document)", sc.sigs))
 	case sc.sigs > 1:
@@ -134,12 +193,12 @@ func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain s
 		}
 		return nil
 	}
-	_, err = v.checkSigWith(ctx, d, sc.root, sc.sig, rep, now, treeChecks, func(leaf *x509.Certificate) (*etree.Element, error) {
+	_, err := v.checkSigWith(ctx, d, sc.root, sc.sig, rep, now, treeChecks, func(leaf *x509.Certificate) (*etree.Element, error) {
 		ref, err := verifySignedInfo(sc.root, sc.sig, leaf, idAttr)
 		if err != nil {
 			return nil, err
 		}
-		if err := streamDigest(ctx, open, ref, sc.sigIndex); err != nil {
+		if err := streamDigest(ctx, pass2, ref, sc.sigIndex); err != nil {
 			return nil, err
 		}
 		return sc.root, nil
@@ -149,16 +208,16 @@ func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain s
 		if errors.As(err, &ve) {
 			return fail(ve)
 		}
-		return nil, err
+		return nil, false, err
 	}
 	rep.Outcome = OutcomeValid
-	return rep, nil
+	return rep, false, nil
 }
 
 // streamDigest is pass 2: the document without its signature element (the
 // sigIndex-th element in document order), canonicalised as the verified
 // Reference ref says, must hash to its DigestValue.
-func streamDigest(ctx context.Context, open StreamOpener, ref *etree.Element, sigIndex int) error {
+func streamDigest(ctx context.Context, pass2 func() (*xmlscan.Scanner, error), ref *etree.Element, sigIndex int) error {
 	want, err := base64.StdEncoding.DecodeString(strings.TrimSpace(childDS(ref, "DigestValue").Text()))
 	if err != nil {
 		return err
@@ -200,11 +259,10 @@ func streamDigest(ctx context.Context, open StreamOpener, ref *etree.Element, si
 	if err != nil {
 		return err
 	}
-	r, err := open(2)
+	s, err := pass2()
 	if err != nil {
-		return fmt.Errorf("dsig: stream: open pass 2: %w", err)
+		return err
 	}
-	s := xmlscan.NewReader(r, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth})
 	n, skip := 0, 0
 	for i := 0; ; i++ {
 		if i&1023 == 0 {
@@ -270,6 +328,10 @@ type sigScan struct {
 	rootID      string
 	rootIDCount int
 	injection   string // the element a comment splits the text of
+
+	maxKeep   int          // bound of captured; 0 means MaxSignatureBytes
+	afterRoot bool         // a comment or PI after the root element
+	dupAttr   *VerifyError // the first attribute repeated through two prefixes
 }
 
 type scanFrame struct {
@@ -289,7 +351,7 @@ func newSigScan(opts Options) *sigScan { return &sigScan{opts: opts, idAttr: opt
 func (s *sigScan) run(ctx context.Context, r io.Reader) error {
 	u := &xmlscan.UTF8Check{}
 	tr := io.TeeReader(r, u)
-	err := s.scan(ctx, tr)
+	err := s.scan(ctx, xmlscan.NewReader(tr, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth}))
 	var ve *VerifyError
 	if errors.As(err, &ve) {
 		if _, cerr := io.Copy(io.Discard, tr); cerr != nil {
@@ -302,8 +364,10 @@ func (s *sigScan) run(ctx context.Context, r io.Reader) error {
 	return err
 }
 
-func (s *sigScan) scan(ctx context.Context, r io.Reader) error {
-	sc := xmlscan.NewReader(r, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth})
+// As Verify's parse, it refuses a comment or processing instruction after
+// the root element (not_xml), and only once the whole document is known to
+// be well-formed an attribute repeated through two prefixes.
+func (s *sigScan) scan(ctx context.Context, sc *xmlscan.Scanner) error {
 	for i := 0; ; i++ {
 		if i&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -312,6 +376,12 @@ func (s *sigScan) scan(ctx context.Context, r io.Reader) error {
 		}
 		t, err := sc.Next()
 		if errors.Is(err, io.EOF) {
+			switch {
+			case s.afterRoot:
+				return verr(CodeNotXML, nil, "content after the root element")
+			case s.dupAttr != nil:
+				return s.dupAttr
+			}
 			return nil
 		}
 		if err != nil {
@@ -344,8 +414,8 @@ func scanError(err error) error {
 
 func (s *sigScan) keep(n int) error {
 	s.captured += n
-	if s.captured > MaxSignatureBytes {
-		return verr(CodeMalformed, nil, "ds:Signature is larger than %d bytes", MaxSignatureBytes)
+	if max := cmp.Or(s.maxKeep, MaxSignatureBytes); s.captured > max {
+		return verr(CodeMalformed, nil, "ds:Signature is larger than %d bytes", max)
 	}
 	return nil
 }
@@ -388,6 +458,9 @@ func (s *sigScan) token(t xmlscan.Token) error {
 			el.CreateText(string(t.Data))
 		}
 	case xmlscan.Comment:
+		if top == nil && s.count > 0 {
+			s.afterRoot = true
+		}
 		if top != nil && top.textBefore {
 			top.commentAfterText = true
 		}
@@ -398,6 +471,9 @@ func (s *sigScan) token(t xmlscan.Token) error {
 			s.capture[len(s.capture)-1].CreateComment(string(t.Data))
 		}
 	case xmlscan.ProcInst:
+		if top == nil && s.count > 0 {
+			s.afterRoot = true
+		}
 		if len(s.capture) > 0 {
 			if err := s.keep(len(t.Data) + len(t.Target)); err != nil {
 				return err
@@ -433,8 +509,8 @@ func (s *sigScan) start(t xmlscan.Token, parent *scanFrame) error {
 			if b.Prefix == "" || b.Prefix == "xmlns" || b.Local != a.Local {
 				continue
 			}
-			if ub, _ := lookupNS(s.ns, b.Prefix); ub == ua {
-				return verr(CodeDuplicateAttr, nil, "duplicate attribute %q on <%s>", qname(b.Prefix, b.Local), qname(t.Prefix, t.Local))
+			if ub, _ := lookupNS(s.ns, b.Prefix); ub == ua && s.dupAttr == nil {
+				s.dupAttr = verr(CodeDuplicateAttr, nil, "duplicate attribute %q on <%s>", qname(b.Prefix, b.Local), qname(t.Prefix, t.Local))
 			}
 		}
 	}
