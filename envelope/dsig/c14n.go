@@ -96,6 +96,9 @@ func (c *canonicalizer) element(el *etree.Element) error {
 	for _, a := range el.Attr {
 		switch {
 		case a.Space == "xmlns":
+			if a.Value == "" { // Namespaces in XML 1.0 §2.2: no prefix undeclaration (as c14nStream)
+				return fmt.Errorf("c14n: empty namespace name for prefix %q", a.Key)
+			}
 			c.scope = append(c.scope, nsBinding{a.Key, a.Value})
 		case a.Space == "" && a.Key == "xmlns":
 			c.scope = append(c.scope, nsBinding{"", a.Value})
@@ -278,6 +281,9 @@ func canonicalSignedInfo(si *etree.Element, alg string) ([]byte, error) {
 		for _, a := range up[i].Attr {
 			switch {
 			case a.Space == "xmlns":
+				if a.Value == "" {
+					return nil, fmt.Errorf("c14n: empty namespace name for prefix %q", a.Key)
+				}
 				scope = append(scope, nsBinding{a.Key, a.Value})
 			case a.Space == "" && a.Key == "xmlns":
 				scope = append(scope, nsBinding{"", a.Value})

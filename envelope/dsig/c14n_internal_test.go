@@ -162,7 +162,9 @@ func onlyEmptyDefault(got, want []byte) bool {
 // goxmldsig deviations from the specs are masked: its sorting of attributes
 // of two prefixes (as in FuzzCanonicalizer) and its needless xmlns=""
 // (onlyEmptyDefault; SignedInfo itself is in the XML-DSig namespace, so this
-// can only concern foreign content inside it).
+// can only concern foreign content inside it). A prefix bound nowhere or to
+// "" (xmlns:p=""), which goxmldsig writes out as it is, is refused (the
+// signature is then invalid), as the streaming canonicaliser refuses it.
 func FuzzSignedInfoC14N(f *testing.F) {
 	for _, s := range append(c14nSeeds, signedInfoSeeds...) {
 		f.Add([]byte(s))
@@ -179,6 +181,9 @@ func FuzzSignedInfoC14N(f *testing.F) {
 					continue
 				}
 				got, gerr := canonicalSignedInfo(el, alg)
+				if gerr != nil && (strings.Contains(gerr.Error(), "undeclared namespace prefix") || strings.Contains(gerr.Error(), "empty namespace name")) {
+					continue // refused on purpose (goxmldsig writes the prefix out as it is)
+				}
 				if gerr != nil {
 					t.Fatalf("%s of <%s> in %q: %v; goxmldsig: %s", alg, el.FullTag(), in, gerr, want)
 				}
