@@ -14,8 +14,10 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/beevik/etree"
 
@@ -64,7 +66,7 @@ func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain s
 			return fmt.Errorf("dsig: stream: open pass 1: %w", err)
 		}
 		return s.run(ctx, r)
-	}, func() (*xmlscan.Scanner, error) {
+	}, func() (tokenSource, error) {
 		r, err := open(2)
 		if err != nil {
 			return nil, fmt.Errorf("dsig: stream: open pass 2: %w", err)
@@ -95,14 +97,20 @@ var bytesScan = xmlscan.Options{MaxDepth: MaxDepth, MaxAttrs: 1 << 16, MaxNameLe
 // document (Options.Embedded and a second ds:Signature, or the only one
 // elsewhere than at Options.Location).
 func (v *Verifier) VerifyBytes(ctx context.Context, raw []byte, domain string, opts Options) (rep *Report, tree *etree.Element, err error) {
+	rec := records.Get().(*tokenRecord)
+	defer rec.release()
 	rep, fallback, err := v.verifyScanned(ctx, domain, opts, true, func(s *sigScan) error {
 		if !utf8.Valid(raw) { // as parse: before anything else
 			return verr(CodeBadEncoding, nil, "input is not valid UTF-8")
 		}
 		s.maxKeep = len(raw) // in memory already: no bound of its own (as Verify)
+		s.rec = rec
 		return s.scan(ctx, xmlscan.NewBytes(raw, bytesScan))
-	}, func() (*xmlscan.Scanner, error) {
-		return xmlscan.NewBytes(raw, bytesScan), nil
+	}, func() (tokenSource, error) {
+		// Pass 2 replays the tokens pass 1 read from raw (raw is not
+		// tokenized twice).
+		rec.i = 0
+		return rec, nil
 	})
 	if fallback {
 		return v.Verify(ctx, raw, domain, opts)
@@ -115,7 +123,7 @@ func (v *Verifier) VerifyBytes(ctx context.Context, raw []byte, domain string, o
 // mayFallBack, a document the token path does not serve (see VerifyBytes)
 // returns fallback true and nothing else.
 func (v *Verifier) verifyScanned(ctx context.Context, domain string, opts Options, mayFallBack bool,
-	pass1 func(*sigScan) error, pass2 func() (*xmlscan.Scanner, error)) (_ *Report, fallback bool, _ error) {
+	pass1 func(*sigScan) error, pass2 func() (tokenSource, error)) (_ *Report, fallback bool, _ error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -217,7 +225,7 @@ func (v *Verifier) verifyScanned(ctx context.Context, domain string, opts Option
 // streamDigest is pass 2: the document without its signature element (the
 // sigIndex-th element in document order), canonicalised as the verified
 // Reference ref says, must hash to its DigestValue.
-func streamDigest(ctx context.Context, pass2 func() (*xmlscan.Scanner, error), ref *etree.Element, sigIndex int) error {
+func streamDigest(ctx context.Context, pass2 func() (tokenSource, error), ref *etree.Element, sigIndex int) error {
 	want, err := base64.StdEncoding.DecodeString(strings.TrimSpace(childDS(ref, "DigestValue").Text()))
 	if err != nil {
 		return err
@@ -330,6 +338,7 @@ type sigScan struct {
 	injection   string // the element a comment splits the text of
 
 	maxKeep   int          // bound of captured; 0 means MaxSignatureBytes
+	rec       *tokenRecord // when set, every token read is recorded
 	afterRoot bool         // a comment or PI after the root element
 	dupAttr   *VerifyError // the first attribute repeated through two prefixes
 }
@@ -386,6 +395,9 @@ func (s *sigScan) scan(ctx context.Context, sc *xmlscan.Scanner) error {
 		}
 		if err != nil {
 			return scanError(err)
+		}
+		if s.rec != nil {
+			s.rec.add(t)
 		}
 		if err := s.token(t); err != nil {
 			return err
@@ -592,4 +604,69 @@ func element(f scanFrame) *etree.Element {
 		el.CreateAttr(qname(a.Prefix, a.Local), a.Value)
 	}
 	return el
+}
+
+// tokenSource is what pass 2 reads: a tokenizer, or the tokens pass 1 read.
+type tokenSource interface {
+	Next() (xmlscan.Token, error)
+}
+
+// tokenRecord holds the tokens of a document (VerifyBytes' pass 1) for a
+// replay (pass 2): character data and attributes copied into arenas, as a
+// token's are valid only until the tokenizer's next call.
+type tokenRecord struct {
+	toks  []recToken
+	data  []byte
+	attrs []xmlscan.Attr
+	i     int // next token of the replay
+}
+
+type recToken struct {
+	kind                xmlscan.Kind
+	prefix, local, tgt  string
+	data0, data1        int
+	attr0, attr1        int
+	cdata, ref, selfEnd bool
+}
+
+// records pools tokenRecords; one above maxPooledRecord bytes is dropped.
+var records = sync.Pool{New: func() any { return new(tokenRecord) }}
+
+const maxPooledRecord = 1 << 20
+
+func (r *tokenRecord) add(t xmlscan.Token) {
+	rt := recToken{kind: t.Kind, prefix: t.Prefix, local: t.Local, tgt: t.Target,
+		data0: len(r.data), attr0: len(r.attrs), cdata: t.CDATA, ref: t.Ref, selfEnd: t.SelfClosing}
+	r.data = append(r.data, t.Data...)
+	r.attrs = append(r.attrs, t.Attrs...)
+	rt.data1, rt.attr1 = len(r.data), len(r.attrs)
+	r.toks = append(r.toks, rt)
+}
+
+// Next returns the recorded tokens in order, then io.EOF.
+func (r *tokenRecord) Next() (xmlscan.Token, error) {
+	if r.i == len(r.toks) {
+		return xmlscan.Token{}, io.EOF
+	}
+	rt := &r.toks[r.i]
+	r.i++
+	t := xmlscan.Token{Kind: rt.kind, Prefix: rt.prefix, Local: rt.local, Target: rt.tgt,
+		CDATA: rt.cdata, Ref: rt.ref, SelfClosing: rt.selfEnd}
+	if rt.data1 > rt.data0 {
+		t.Data = r.data[rt.data0:rt.data1:rt.data1]
+	}
+	if rt.attr1 > rt.attr0 {
+		t.Attrs = r.attrs[rt.attr0:rt.attr1:rt.attr1]
+	}
+	return t, nil
+}
+
+func (r *tokenRecord) release() {
+	if cap(r.data)+cap(r.toks)*int(unsafe.Sizeof(recToken{}))+cap(r.attrs)*int(unsafe.Sizeof(xmlscan.Attr{})) > maxPooledRecord {
+		return
+	}
+	clear(r.toks) // drop the strings
+	clear(r.attrs)
+	r.toks, r.data, r.attrs, r.i = r.toks[:0], r.data[:0], r.attrs[:0], 0
+	records.Put(r)
 }
