@@ -29,7 +29,26 @@ func (p *parser) plainText(start, end int) bool {
 // when one of them is not plain text (EachAttachmentOf then reads the
 // document again).
 func (p *parser) spans() []attSpan {
-	if p.data == nil || len(p.atts) == 0 {
+	if p.data == nil {
+		return nil
+	}
+	return p.attSpans(p.rawOff, true)
+}
+
+// bodySpans is spans for ParseReader: every attachment gets its span in the
+// body, {-1, -1} when it is not plain text.
+func (p *parser) bodySpans() []attSpan {
+	if !p.reader {
+		return nil
+	}
+	return p.attSpans(0, false)
+}
+
+// attSpans gives each attachment its span shifted by off ({0, 0} for one
+// without content). An attachment that is not plain text makes it return
+// nil when strict, and gets {-1, -1} otherwise.
+func (p *parser) attSpans(off int, strict bool) []attSpan {
+	if len(p.atts) == 0 {
 		return nil
 	}
 	out := make([]attSpan, len(p.atts))
@@ -38,26 +57,9 @@ func (p *parser) spans() []attSpan {
 		case a.data == 0:
 			// No ContentTransferEncoded: empty content, out[i] is {0, 0}.
 		case a.plain:
-			out[i] = attSpan{p.rawOff + a.start, p.rawOff + a.end}
-		default:
+			out[i] = attSpan{off + a.start, off + a.end}
+		case strict:
 			return nil
-		}
-	}
-	return out
-}
-
-// bodySpans is spans for ParseReader: every attachment gets its span in the
-// body, {-1, -1} when it is not plain text.
-func (p *parser) bodySpans() []attSpan {
-	if !p.reader || len(p.atts) == 0 {
-		return nil
-	}
-	out := make([]attSpan, len(p.atts))
-	for i, a := range p.atts {
-		switch {
-		case a.data == 0:
-		case a.plain:
-			out[i] = attSpan{a.start, a.end}
 		default:
 			out[i] = attSpan{-1, -1}
 		}

@@ -32,20 +32,16 @@ type directoryCache struct {
 	ttl time.Duration // <= 0: no caching
 
 	mu      sync.Mutex // guards entries, principals and gen
-	entries map[string]cachedOrgan
+	entries map[string]cached[Organ]
 	// principals maps a credential (column and hash, see principalKey) to
 	// the principal it authenticated, under the same TTL and invalidations.
-	principals map[string]cachedPrincipal
+	principals map[string]cached[Principal]
 	gen        uint64 // bumped by every invalidation
 }
 
-type cachedPrincipal struct {
-	p       Principal
-	expires time.Time
-}
-
-type cachedOrgan struct {
-	o       Organ
+// cached is one entry of the cache and when it goes stale.
+type cached[V any] struct {
+	v       V
 	expires time.Time
 }
 
@@ -53,50 +49,25 @@ func newDirectoryCache(ttl time.Duration) *directoryCache {
 	if ttl == 0 {
 		ttl = DefaultDirectoryTTL
 	}
-	return &directoryCache{ttl: ttl, entries: map[string]cachedOrgan{}, principals: map[string]cachedPrincipal{}}
+	return &directoryCache{ttl: ttl, entries: map[string]cached[Organ]{}, principals: map[string]cached[Principal]{}}
 }
 
-// getPrincipal is get for a credential.
-func (c *directoryCache) getPrincipal(key string, now time.Time) (Principal, bool, uint64) {
+// cacheGet returns m's fresh entry for key, and the generation to pass to
+// cachePut otherwise.
+func cacheGet[V any](c *directoryCache, m map[string]cached[V], key string, now time.Time) (V, bool, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.principals[key]
+	e, ok := m[key]
 	if !ok || c.ttl <= 0 || !now.Before(e.expires) {
-		return Principal{}, false, c.gen
+		var zero V
+		return zero, false, c.gen
 	}
-	return e.p, true, c.gen
+	return e.v, true, c.gen
 }
 
-// putPrincipal is put for a credential that authenticated p.
-func (c *directoryCache) putPrincipal(key string, p Principal, gen uint64, now time.Time) {
-	if c.ttl <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen {
-		return
-	}
-	if len(c.principals) >= maxDirectoryEntries {
-		clear(c.principals)
-	}
-	c.principals[key] = cachedPrincipal{p: p, expires: now.Add(c.ttl)}
-}
-
-// get returns a fresh entry, and the generation to pass to put otherwise.
-func (c *directoryCache) get(code string, now time.Time) (Organ, bool, uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[code]
-	if !ok || c.ttl <= 0 || !now.Before(e.expires) {
-		return Organ{}, false, c.gen
-	}
-	return cloneOrgan(e.o), true, c.gen
-}
-
-// put stores o unless the cache was invalidated since gen was read: a
+// cachePut stores v unless the cache was invalidated since gen was read: a
 // lookup that raced with a change must not keep the old row.
-func (c *directoryCache) put(code string, o Organ, gen uint64, now time.Time) {
+func cachePut[V any](c *directoryCache, m map[string]cached[V], key string, v V, gen uint64, now time.Time) {
 	if c.ttl <= 0 {
 		return
 	}
@@ -105,10 +76,34 @@ func (c *directoryCache) put(code string, o Organ, gen uint64, now time.Time) {
 	if c.gen != gen {
 		return
 	}
-	if len(c.entries) >= maxDirectoryEntries {
-		clear(c.entries)
+	if len(m) >= maxDirectoryEntries {
+		clear(m)
 	}
-	c.entries[code] = cachedOrgan{o: cloneOrgan(o), expires: now.Add(c.ttl)}
+	m[key] = cached[V]{v: v, expires: now.Add(c.ttl)}
+}
+
+// getPrincipal is cacheGet for a credential.
+func (c *directoryCache) getPrincipal(key string, now time.Time) (Principal, bool, uint64) {
+	return cacheGet(c, c.principals, key, now)
+}
+
+// putPrincipal is cachePut for a credential that authenticated p.
+func (c *directoryCache) putPrincipal(key string, p Principal, gen uint64, now time.Time) {
+	cachePut(c, c.principals, key, p, gen, now)
+}
+
+// get is cacheGet for an organ code; the organ returned is a copy.
+func (c *directoryCache) get(code string, now time.Time) (Organ, bool, uint64) {
+	o, ok, gen := cacheGet(c, c.entries, code, now)
+	if ok {
+		o = cloneOrgan(o)
+	}
+	return o, ok, gen
+}
+
+// put is cachePut for an organ code; it keeps a copy of o.
+func (c *directoryCache) put(code string, o Organ, gen uint64, now time.Time) {
+	cachePut(c, c.entries, code, cloneOrgan(o), gen, now)
 }
 
 // invalidate empties the cache (old codes make per-code invalidation unsafe).

@@ -146,21 +146,9 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lt_outbox_backlog",
-		Help: "Outbox rows waiting for Kafka."}, func() float64 {
-		c, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		n, _ := l.OutboxBacklog(c)
-		return float64(n)
-	})
 	tail := evidence.NewTail(pool)
-	eventsBacklog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lt_events_backlog",
-		Help: "Evidence log leaves not yet published to lt.events."}, func() float64 {
-		c, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		n, _ := tail.Backlog(c)
-		return float64(n)
-	})
+	backlog := countGauge("lt_outbox_backlog", "Outbox rows waiting for Kafka.", l.OutboxBacklog)
+	eventsBacklog := countGauge("lt_events_backlog", "Evidence log leaves not yet published to lt.events.", tail.Backlog)
 	reg.MustRegister(deliveries, backlog, eventsBacklog)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -306,4 +294,15 @@ func connectWithRetry(ctx context.Context, url string, log *slog.Logger) (*pgxpo
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// countGauge is a gauge that reads its value with count, within a second, at
+// every scrape (0 when that fails).
+func countGauge(name, help string, count func(context.Context) (int64, error)) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, _ := count(c)
+		return float64(n)
+	})
 }
