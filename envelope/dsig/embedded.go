@@ -373,8 +373,9 @@ func (v *Verifier) checkEmbedded(ctx context.Context, d *trust.Domain, tree *etr
 }
 
 // verifySignedInfo does steps 1–3 of validateAt: it checks SignatureValue
-// over the canonical SignedInfo (canonicalSignedInfo) with the leaf's key and returns the
-// Reference element read from the verified SignedInfo bytes only. The
+// over the canonical SignedInfo (canonicalSignedInfo) with the leaf's key
+// and returns the Reference element read from the verified SignedInfo bytes
+// only. The
 // streaming verifier (stream.go) calls it with the signature and its
 // ancestors only (start tags): nothing else of the tree is read.
 func verifySignedInfo(root, sig *etree.Element, leaf *x509.Certificate, idAttr string) (*etree.Element, error) {
