@@ -1,7 +1,9 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -303,5 +305,77 @@ func TestBatchedSequencesFollowCommitOrderWithoutGaps(t *testing.T) {
 	_ = l.Pool().QueryRow(ctx, `SELECT count(*) FROM outbox WHERE topic = $1`, TopicEvents).Scan(&queued)
 	if bad != 0 || queued != 0 {
 		t.Fatalf("%d documents without an accepted event, %d lt.events outbox rows", bad, queued)
+	}
+}
+
+// TestAcceptBatchKeepsEveryBodyExact accepts, in one batch, documents whose
+// bodies differ in size (empty, one byte, several KB, larger than the rest
+// together) and content (zero bytes, every byte value): the bodies travel
+// concatenated in one parameter and are cut apart by offset, so each must
+// come back byte for byte, with its size, and none may take a neighbour's
+// bytes. A duplicate and a conflict inside the batch do not shift the
+// bodies of the documents after them.
+func TestAcceptBatchKeepsEveryBodyExact(t *testing.T) {
+	l := newBatchLedger(t)
+	ctx := context.Background()
+	release := holdSequences(t, l, "000.00.00.C02")
+	first := acceptAll(l, []NewDocument{doc("FIRST", "<first/>")})
+	taken(t, l)
+	every := make([]byte, 256)
+	for i := range every {
+		every[i] = byte(i)
+	}
+	bodies := [][]byte{{}, {0}, bytes.Repeat([]byte("<a/>"), 2000), every, bytes.Repeat([]byte{0xff, 0}, 150_000),
+		[]byte("<dup/>"), []byte("<other/>"), []byte("x")}
+	refs := []string{"E0", "E1", "E2", "E3", "E4", "DUP", "DUP", "E7"}
+	var docs []NewDocument
+	for i, b := range bodies {
+		sum := sha256.Sum256(b)
+		d := doc(refs[i], "")
+		d.Raw, d.SHA256 = b, sum[:]
+		docs = append(docs, d)
+	}
+	docs = append(docs, docs[5]) // the same bytes again: a duplicate
+	rest := acceptAll(l, docs)
+	queued(t, l, len(docs))
+	release()
+	if r := first()[0]; r.err != nil {
+		t.Fatal(r.err)
+	}
+	res := rest()
+	if st := l.AcceptStats(); st.Transactions != 2 {
+		t.Fatalf("stats %+v: the documents were not accepted in one batch", st)
+	}
+	// The two "DUP" documents raced in the batch: one is new, the other a
+	// conflict (other bytes) or a duplicate (the same bytes).
+	for i, r := range res {
+		want := docs[i].Raw
+		switch {
+		case r.err != nil:
+			if !errors.Is(r.err, ErrConflict) || docs[i].DocRef != "DUP" {
+				t.Fatalf("document %d: %v", i, r.err)
+			}
+			continue
+		case r.Duplicate:
+			if docs[i].DocRef != "DUP" {
+				t.Fatalf("document %d: duplicate of %s", i, r.ID)
+			}
+		}
+		got, _, err := l.Content(ctx, r.ID)
+		if err != nil {
+			t.Fatalf("document %d: %v", i, err)
+		}
+		if r.Duplicate {
+			want = docs[5].Raw
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("document %d (%s): %d bytes back, want %d bytes", i, docs[i].DocRef, len(got), len(want))
+		}
+		var size int64
+		var empty bool
+		if err := l.Pool().QueryRow(ctx, `SELECT size, body IS NOT NULL AND octet_length(body) = 0 FROM documents WHERE id = $1`,
+			r.ID).Scan(&size, &empty); err != nil || size != int64(len(want)) || empty != (len(want) == 0) {
+			t.Fatalf("document %d: size %d (empty %v), want %d (%v)", i, size, empty, len(want), err)
+		}
 	}
 }
