@@ -97,8 +97,14 @@ var bytesScan = xmlscan.Options{MaxDepth: MaxDepth, MaxAttrs: 1 << 16, MaxNameLe
 // document (Options.Embedded and a second ds:Signature, or the only one
 // elsewhere than at Options.Location).
 func (v *Verifier) VerifyBytes(ctx context.Context, raw []byte, domain string, opts Options) (rep *Report, tree *etree.Element, err error) {
-	rec := records.Get().(*tokenRecord)
-	defer rec.release()
+	// Pass 2 replays the tokens pass 1 read from a small document (it is
+	// not tokenized twice); a larger one is tokenized again rather than
+	// copied into the record.
+	var rec *tokenRecord
+	if len(raw) <= maxRecorded {
+		rec = records.Get().(*tokenRecord)
+		defer rec.release()
+	}
 	rep, fallback, err := v.verifyScanned(ctx, domain, opts, true, func(s *sigScan) error {
 		if !utf8.Valid(raw) { // as parse: before anything else
 			return verr(CodeBadEncoding, nil, "input is not valid UTF-8")
@@ -107,8 +113,9 @@ func (v *Verifier) VerifyBytes(ctx context.Context, raw []byte, domain string, o
 		s.rec = rec
 		return s.scan(ctx, xmlscan.NewBytes(raw, bytesScan))
 	}, func() (tokenSource, error) {
-		// Pass 2 replays the tokens pass 1 read from raw (raw is not
-		// tokenized twice).
+		if rec == nil {
+			return xmlscan.NewBytes(raw, bytesScan), nil
+		}
 		rec.i = 0
 		return rec, nil
 	})
@@ -633,6 +640,9 @@ type recToken struct {
 var records = sync.Pool{New: func() any { return new(tokenRecord) }}
 
 const maxPooledRecord = 1 << 20
+
+// maxRecorded is the largest document whose tokens VerifyBytes records.
+const maxRecorded = 256 << 10
 
 func (r *tokenRecord) add(t xmlscan.Token) {
 	rt := recToken{kind: t.Kind, prefix: t.Prefix, local: t.Local, tgt: t.Target,
