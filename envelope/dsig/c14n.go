@@ -2,6 +2,7 @@ package dsig
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"fmt"
 	"io"
@@ -21,15 +22,18 @@ const nsXML = "http://www.w3.org/XML/1998/namespace"
 // c14n 1.0 and 1.1, which give the same bytes for a document's root element
 // (they differ only for xml:* attributes inherited into a document subset).
 //
-// It is only for an element with no ancestors (the document's root, where
-// the in-scope namespaces are the ones the tree declares): the Reference the
-// hub accepts covers the whole document. SignedInfo, which is canonicalised
-// with its ancestors' context, goes through goxmldsig's canonicalizers.
+// It is for an element with no ancestors (the document's root, where the
+// in-scope namespaces are the ones the tree declares: the Reference the hub
+// accepts covers the whole document), or for SignedInfo detached from its
+// tree with the namespaces in scope at it (canonicalSignedInfo).
 type canonicalizer struct {
 	w         *bufio.Writer
 	exclusive bool
 	inclusive []string // exclusive c14n's PrefixList ("" for #default)
 	skip      *etree.Element
+	// detached: the element canonicalised carries every namespace in
+	// scope (inclusive c14n of a detached SignedInfo); cleared once used.
+	detached bool
 
 	scope    []nsBinding // declarations in scope, innermost last
 	rendered []nsBinding // declarations in effect in the output
@@ -92,6 +96,9 @@ func (c *canonicalizer) element(el *etree.Element) error {
 	for _, a := range el.Attr {
 		switch {
 		case a.Space == "xmlns":
+			if a.Value == "" { // Namespaces in XML 1.0 §2.2: no prefix undeclaration (as c14nStream)
+				return fmt.Errorf("c14n: empty namespace name for prefix %q", a.Key)
+			}
 			c.scope = append(c.scope, nsBinding{a.Key, a.Value})
 		case a.Space == "" && a.Key == "xmlns":
 			c.scope = append(c.scope, nsBinding{"", a.Value})
@@ -142,8 +149,13 @@ func (c *canonicalizer) element(el *etree.Element) error {
 			}
 		}
 	} else {
-		for _, b := range c.scope[scopeMark:] {
-			if b.prefix == "xml" && b.uri == nsXML {
+		bs := c.scope[scopeMark:]
+		if c.detached {
+			bs, c.detached = c.scope, false
+		}
+		for i := len(bs) - 1; i >= 0; i-- { // innermost first: it wins
+			b := bs[i]
+			if b.prefix == "xml" && b.uri == nsXML || slices.ContainsFunc(bs[i+1:], func(o nsBinding) bool { return o.prefix == b.prefix }) {
 				continue
 			}
 			render(b.prefix, b.uri)
@@ -241,4 +253,48 @@ func (c *canonicalizer) qname(space, local string) {
 		c.str(":")
 	}
 	c.str(local)
+}
+
+// canonicalSignedInfo returns the canonical form of the SignedInfo element
+// si, as goxmldsig's Validate computes it (and validateAt did with
+// goxmldsig's canonicalizers): si detached from its tree with the
+// namespaces in scope at it (etreeutils.NSDetatch), then exclusive c14n
+// without a prefix list (goxmldsig ignores an InclusiveNamespaces child of
+// the CanonicalizationMethod) or inclusive c14n, which renders every
+// in-scope namespace on si. Only si's ancestors' namespace declarations are
+// read outside si.
+func canonicalSignedInfo(si *etree.Element, alg string) ([]byte, error) {
+	var exclusive bool
+	switch alg {
+	case AlgExcC14N:
+		exclusive = true
+	case AlgC14N10, AlgC14N11:
+	default:
+		return nil, fmt.Errorf("invalid CanonicalizationMethod on Signature: %s", alg)
+	}
+	var up []*etree.Element
+	for p := si.Parent(); p != nil; p = p.Parent() {
+		up = append(up, p)
+	}
+	var scope []nsBinding
+	for i := len(up) - 1; i >= 0; i-- {
+		for _, a := range up[i].Attr {
+			switch {
+			case a.Space == "xmlns":
+				if a.Value == "" {
+					return nil, fmt.Errorf("c14n: empty namespace name for prefix %q", a.Key)
+				}
+				scope = append(scope, nsBinding{a.Key, a.Value})
+			case a.Space == "" && a.Key == "xmlns":
+				scope = append(scope, nsBinding{"", a.Value})
+			}
+		}
+	}
+	var out bytes.Buffer
+	c := newCanonicalizer(&out, exclusive, "", nil)
+	c.scope, c.detached = scope, !exclusive
+	if err := c.canonicalize(si); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }

@@ -58,7 +58,9 @@ type c14nAttr struct {
 }
 
 func newC14NStream(w io.Writer, alg, prefixList string) (*c14nStream, error) {
-	c := &c14nStream{w: bufio.NewWriterSize(w, 64<<10)}
+	bw := c14nWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	c := &c14nStream{w: bw}
 	switch alg {
 	case AlgExcC14N:
 		c.exclusive = true
@@ -228,8 +230,15 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 	return nil
 }
 
-// flush writes out what is buffered.
-func (c *c14nStream) flush() error { return c.w.Flush() }
+// flush writes out what is buffered. It is called once: the output buffer
+// goes back to the pool.
+func (c *c14nStream) flush() error {
+	err := c.w.Flush()
+	c.w.Reset(nil)
+	c14nWriters.Put(c.w)
+	c.w = nil
+	return err
+}
 
 // escapeText writes character data (a string from a tree, bytes from the
 // tokenizer) as c14n requires: &, <, > and \r escaped.

@@ -7,12 +7,19 @@
 // at the place the document type expects, enforces the algorithm allow-list,
 // validates the signer's chain against a trust domain (envelope/trust) at the
 // hub's clock, and only then checks signature value and digest with that one
-// validated certificate (validateAt: SignedInfo canonicalised by goxmldsig's
-// canonicalizers, the whole document streamed through the package's own
-// canonicalizer into the digest). It returns a Report and the verified root
-// element of its private tree, the signature removed: callers read metadata
-// from that element only (signature-wrapping defence). It never
-// re-serialises or alters the bytes it is given.
+// validated certificate (validateAt: SignedInfo canonicalised as goxmldsig
+// does it, by the package's own canonicalizer, the whole document streamed
+// through that canonicalizer into the digest). It returns a Report and the
+// verified root element of its private tree, the signature removed: callers
+// read metadata from that element only (signature-wrapping defence). It
+// never re-serialises or alters the bytes it is given.
+//
+// VerifyBytes makes the same checks over the bytes in memory without
+// building a tree (the two token passes of VerifyStream, the second a replay
+// of the first): what it verified is then the bytes themselves, the
+// signature element left out, and callers read metadata from those bytes
+// (envelope.Parse), as VerifyStream's read them from the digested pass. It
+// falls back to Verify for an embedded signed document.
 //
 // A hub envelope carrying an Akoma Ntoso payload signed by its author may
 // carry that second signature (Options.Embedded): the envelope's signature

@@ -106,8 +106,8 @@ var sigMethodX509 = map[string]x509.SignatureAlgorithm{
 // is the embedded one). The caller has checked sig's shape and algorithms
 // (checkSignedInfo), pinned leaf and normalised the SignatureValue.
 //
-//  1. SignedInfo is detached with its in-scope namespaces and canonicalised
-//     with goxmldsig's exported canonicalizers, exactly as goxmldsig does;
+//  1. SignedInfo is canonicalised as goxmldsig does after detaching it with
+//     its in-scope namespaces (canonicalSignedInfo);
 //  2. SignatureValue is checked over those bytes with the leaf's key;
 //  3. the Reference is read from the verified SignedInfo bytes only;
 //  4. root without sig (exactly that element: the enveloped transform) is
@@ -373,8 +373,9 @@ func (v *Verifier) checkEmbedded(ctx context.Context, d *trust.Domain, tree *etr
 }
 
 // verifySignedInfo does steps 1–3 of validateAt: it checks SignatureValue
-// over the canonical SignedInfo with the leaf's key and returns the
-// Reference element read from the verified SignedInfo bytes only. The
+// over the canonical SignedInfo (canonicalSignedInfo) with the leaf's key
+// and returns the Reference element read from the verified SignedInfo bytes
+// only. The
 // streaming verifier (stream.go) calls it with the signature and its
 // ancestors only (start tags): nothing else of the tree is read.
 func verifySignedInfo(root, sig *etree.Element, leaf *x509.Certificate, idAttr string) (*etree.Element, error) {
@@ -390,25 +391,7 @@ func verifySignedInfo(root, sig *etree.Element, leaf *x509.Certificate, idAttr s
 	if si == nil || sv == nil {
 		return nil, errors.New("missing SignedInfo")
 	}
-	ctx, err := etreeutils.NSBuildParentContext(si)
-	if err != nil {
-		return nil, err
-	}
-	detached, err := etreeutils.NSDetatch(ctx, si)
-	if err != nil {
-		return nil, err
-	}
-	var canon goxmldsig.Canonicalizer
-	switch a := algorithm(childDS(si, "CanonicalizationMethod")); a {
-	case AlgExcC14N:
-		canon = goxmldsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	case AlgC14N10, AlgC14N11:
-		// goxmldsig prepares both the same way for SignedInfo.
-		canon = goxmldsig.MakeC14N11Canonicalizer()
-	default:
-		return nil, fmt.Errorf("invalid CanonicalizationMethod on Signature: %s", a)
-	}
-	signedInfo, err := canon.Canonicalize(detached)
+	signedInfo, err := canonicalSignedInfo(si, algorithm(childDS(si, "CanonicalizationMethod")))
 	if err != nil {
 		return nil, err
 	}

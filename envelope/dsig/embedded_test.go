@@ -93,6 +93,7 @@ func TestEmbeddedSignatureValid(t *testing.T) {
 	}
 	for _, dom := range []string{domainRequire, domainRecord} {
 		rep, el, err := v.Verify(context.Background(), doc, dom, hubOpts)
+		sameAsTree(t, v, doc, dom, hubOpts) // the bytes path
 		if err != nil {
 			t.Fatalf("%s: %v", dom, err)
 		}
@@ -121,6 +122,7 @@ func TestEmbeddedSignatureValid(t *testing.T) {
 
 	// Without Options.Embedded the same bytes stay refused (the edXML and
 	// hub defaults are unchanged).
+	sameAsTree(t, v, doc, domainRequire, dsig.Options{Location: dsig.RootChild}) // the bytes path
 	if _, _, err := v.Verify(context.Background(), doc, domainRequire, dsig.Options{Location: dsig.RootChild}); dsig.CodeOf(err) != dsig.CodeMultiple {
 		t.Errorf("without Embedded: %s", fmtCodes(err))
 	}
@@ -128,6 +130,7 @@ func TestEmbeddedSignatureValid(t *testing.T) {
 	// through the one-signature path.
 	single := signHub(t, wrapHub(t, aknDoc(aknText, "")), p.RSALeaf)
 	rep, _, err := v.Verify(context.Background(), single, domainRequire, hubOpts)
+	sameAsTree(t, v, single, domainRequire, hubOpts) // the bytes path
 	if err != nil || rep.Embedded != nil {
 		t.Fatalf("envelope-only: %v %+v", err, rep)
 	}
@@ -228,6 +231,7 @@ func TestEmbeddedSignatureRefused(t *testing.T) {
 			doc := tc.doc()
 			for range 3 { // the verdict is the same every time
 				rep, el, err := v.Verify(context.Background(), doc, dom, hubOpts)
+				sameAsTree(t, v, doc, dom, hubOpts) // the bytes path
 				if dsig.CodeOf(err) != tc.code || el != nil {
 					t.Fatalf("got %s, want %s", fmtCodes(err), tc.code)
 				}
@@ -255,6 +259,7 @@ func TestEmbeddedSignatureRefused(t *testing.T) {
 	// Policy record: the unsigned envelope with a valid signed payload is
 	// accepted as absent, the payload's verdict reported.
 	rep, el, err := v.Verify(context.Background(), wrapHub(t, akn), domainRecord, hubOpts)
+	sameAsTree(t, v, wrapHub(t, akn), domainRecord, hubOpts) // the bytes path
 	if err != nil || rep.Outcome != dsig.OutcomeAbsent || el != nil || rep.Embedded == nil || rep.Embedded.Outcome != dsig.OutcomeValid {
 		t.Fatalf("record, unsigned envelope: %v %+v", err, rep)
 	}
@@ -309,6 +314,7 @@ func TestEmbeddedXmlsec1Payload(t *testing.T) {
 
 			doc := signHub(t, wrapHub(t, akn), p.RSALeaf)
 			rep, el, err := v.Verify(context.Background(), doc, domainRequire, hubOpts)
+			sameAsTree(t, v, doc, domainRequire, hubOpts) // the bytes path
 			if tc.code != "" {
 				if dsig.CodeOf(err) != tc.code || !rep.EmbeddedRefused {
 					t.Fatalf("got %s, want %s", fmtCodes(err), tc.code)
@@ -355,10 +361,12 @@ func TestEmbeddedXmlsec1Payload(t *testing.T) {
 					t.Fatal(err)
 				}
 				rep, el, err := v.Verify(context.Background(), raw, domainRequire, hubOpts)
+				sameAsTree(t, v, raw, domainRequire, hubOpts) // the bytes path
 				if err != nil || el == nil || rep.C14N != c14n || !rep.Signer.Equal(p.RSALeaf.Cert) || rep.Embedded == nil || rep.Embedded.Outcome != dsig.OutcomeValid {
 					t.Fatalf("xmlsec1-signed envelope (%s): %v %+v", c14n, err, rep)
 				}
 				bad := replaceOnce(t, raw, aknText, "Điều 1. Đã sửa.")
+				sameAsTree(t, v, bad, domainRequire, hubOpts) // the bytes path
 				if _, _, err := v.Verify(context.Background(), bad, domainRequire, hubOpts); dsig.CodeOf(err) != dsig.CodeDigestMismatch {
 					t.Errorf("altered xmlsec1-signed envelope (%s): %s", c14n, fmtCodes(err))
 				}
@@ -396,6 +404,7 @@ func FuzzVerifyEmbedded(f *testing.F) {
 	f.Add(bytes.Replace(good, []byte(`source="#tacgia">`), []byte(`source="">`), 1))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		rep, el, err := v.Verify(context.Background(), raw, domainRequire, hubOpts)
+		sameAsTree(t, v, raw, domainRequire, hubOpts) // the bytes path
 		if rep == nil {
 			t.Fatalf("no report (err %v)", err)
 		}

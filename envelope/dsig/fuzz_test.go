@@ -46,6 +46,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`<a><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/></a>`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		rep, el, err := v.Verify(context.Background(), raw, domainRequire, edxmlOpts)
+		sameAsTree(t, v, raw, domainRequire, edxmlOpts) // the bytes path
 		if rep == nil {
 			t.Fatalf("no report (err %v)", err)
 		}

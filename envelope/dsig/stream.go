@@ -2,6 +2,7 @@ package dsig
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -13,7 +14,10 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/beevik/etree"
 
@@ -56,37 +60,107 @@ const streamTextChunk = 64 << 10
 // Not supported on this path: a second, embedded signature (Options.Embedded;
 // a hub envelope carrying a signed AKN payload): it is multiple_signatures.
 func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain string, opts Options) (*Report, error) {
+	rep, _, err := v.verifyScanned(ctx, domain, opts, false, func(s *sigScan) error {
+		r, err := open(1)
+		if err != nil {
+			return fmt.Errorf("dsig: stream: open pass 1: %w", err)
+		}
+		return s.run(ctx, r)
+	}, func() (tokenSource, error) {
+		r, err := open(2)
+		if err != nil {
+			return nil, fmt.Errorf("dsig: stream: open pass 2: %w", err)
+		}
+		return xmlscan.NewReader(r, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth}), nil
+	})
+	return rep, err
+}
+
+// bytesScan are the tokenizer options of VerifyBytes: those under which
+// Verify builds its tree (parse).
+var bytesScan = xmlscan.Options{MaxDepth: MaxDepth, MaxAttrs: 1 << 16, MaxNameLen: 1 << 16}
+
+// VerifyBytes is Verify for a document held in memory, without building a
+// tree when it need not: raw is read as tokens, in bytes mode (no copy),
+// twice, as VerifyStream reads a spool (pass 1 finds and checks the
+// signature, pass 2 canonicalises raw without it into the digest), with
+// the same checks and codes as Verify.
+//
+// When the signature is valid and tree is nil, what was verified is raw
+// itself: the whole document without exactly its ds:Signature element, read
+// by the same tokenizer (envelope/xmlscan, bytes mode) as envelope.Parse
+// reads it. Metadata must then be read from raw (envelope.Parse(raw)), as
+// VerifyStream's callers read it from the digested pass.
+//
+// Where the token path does not serve, Verify (the tree path) runs instead
+// and tree is its verified element: a document with an embedded signed
+// document (Options.Embedded and a second ds:Signature, or the only one
+// elsewhere than at Options.Location).
+func (v *Verifier) VerifyBytes(ctx context.Context, raw []byte, domain string, opts Options) (rep *Report, tree *etree.Element, err error) {
+	// Pass 2 replays the tokens pass 1 read from a small document (it is
+	// not tokenized twice); a larger one is tokenized again rather than
+	// copied into the record.
+	var rec *tokenRecord
+	if len(raw) <= maxRecorded {
+		rec = records.Get().(*tokenRecord)
+		defer rec.release()
+	}
+	rep, fallback, err := v.verifyScanned(ctx, domain, opts, true, func(s *sigScan) error {
+		if !utf8.Valid(raw) { // as parse: before anything else
+			return verr(CodeBadEncoding, nil, "input is not valid UTF-8")
+		}
+		s.maxKeep = len(raw) // in memory already: no bound of its own (as Verify)
+		s.rec = rec
+		return s.scan(ctx, xmlscan.NewBytes(raw, bytesScan))
+	}, func() (tokenSource, error) {
+		if rec == nil {
+			return xmlscan.NewBytes(raw, bytesScan), nil
+		}
+		rec.i = 0
+		return rec, nil
+	})
+	if fallback {
+		return v.Verify(ctx, raw, domain, opts)
+	}
+	return rep, nil, err
+}
+
+// verifyScanned is VerifyStream and VerifyBytes: pass1 runs the signature
+// scan over the document, pass2 tokenizes it again for the digest. With
+// mayFallBack, a document the token path does not serve (see VerifyBytes)
+// returns fallback true and nothing else.
+func (v *Verifier) verifyScanned(ctx context.Context, domain string, opts Options, mayFallBack bool,
+	pass1 func(*sigScan) error, pass2 func() (tokenSource, error)) (_ *Report, fallback bool, _ error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if v.Trust == nil {
-		return nil, fmt.Errorf("dsig: %w %q: no trust store", ErrUnknownDomain, domain)
+		return nil, false, fmt.Errorf("dsig: %w %q: no trust store", ErrUnknownDomain, domain)
 	}
 	d, ok := v.Trust.Domain(domain)
 	if !ok {
-		return nil, fmt.Errorf("dsig: %w %q", ErrUnknownDomain, domain)
+		return nil, false, fmt.Errorf("dsig: %w %q", ErrUnknownDomain, domain)
 	}
 	now := time.Now()
 	if v.Now != nil {
 		now = v.Now()
 	}
 	rep := &Report{Domain: d.Name, Policy: string(d.Policy), VerifiedAt: now}
-	fail := func(e *VerifyError) (*Report, error) {
+	fail := func(e *VerifyError) (*Report, bool, error) {
 		rep.Outcome, rep.Code, rep.Reason = OutcomeInvalid, e.Code, e.Reason
-		return rep, e
+		return rep, false, e
 	}
 
-	r, err := open(1)
-	if err != nil {
-		return nil, fmt.Errorf("dsig: stream: open pass 1: %w", err)
-	}
 	sc := newSigScan(opts)
-	if err := sc.run(ctx, r); err != nil {
+	if err := pass1(sc); err != nil {
 		var ve *VerifyError
 		if errors.As(err, &ve) {
 			return fail(ve)
 		}
-		return nil, err
+		return nil, false, err
+	}
+	if mayFallBack && opts.Embedded != nil && (sc.sigs > 1 || sc.sigs == 1 && !sc.sigAtLocation) {
+		return nil, true, nil
 	}
 
 	switch {
@@ -96,14 +170,14 @@ func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain s
 			return fail(verr(CodePlaceholder, nil, "only a Signature outside the XML-DSig namespace (not verifiable); domain %q requires a signature", d.Name))
 		}
 		rep.Warnings = append(rep.Warnings, "Signature element is not in the XML-DSig namespace (placeholder); not verified")
-		return rep, nil
+		return rep, false, nil
 	case sc.sigs == 0:
 		rep.Outcome = OutcomeAbsent
 		if d.Policy == trust.PolicyRequire {
 			return fail(verr(CodeMissing, nil, "no ds:Signature; domain %q requires a signature", d.Name))
 		}
 		rep.Warnings = append(rep.Warnings, "document is not signed")
-		return rep, nil
+		return rep, false, nil
 	case sc.sigs > 1 && opts.Embedded != nil:
 		return fail(verr(CodeMultiple, nil, "%d ds:Signature elements; a large body is verified in a stream, which checks exactly one (no embedded signed document)", sc.sigs))
 	case sc.sigs > 1:
@@ -134,12 +208,12 @@ func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain s
 		}
 		return nil
 	}
-	_, err = v.checkSigWith(ctx, d, sc.root, sc.sig, rep, now, treeChecks, func(leaf *x509.Certificate) (*etree.Element, error) {
+	_, err := v.checkSigWith(ctx, d, sc.root, sc.sig, rep, now, treeChecks, func(leaf *x509.Certificate) (*etree.Element, error) {
 		ref, err := verifySignedInfo(sc.root, sc.sig, leaf, idAttr)
 		if err != nil {
 			return nil, err
 		}
-		if err := streamDigest(ctx, open, ref, sc.sigIndex); err != nil {
+		if err := streamDigest(ctx, pass2, ref, sc.sigIndex); err != nil {
 			return nil, err
 		}
 		return sc.root, nil
@@ -149,16 +223,16 @@ func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain s
 		if errors.As(err, &ve) {
 			return fail(ve)
 		}
-		return nil, err
+		return nil, false, err
 	}
 	rep.Outcome = OutcomeValid
-	return rep, nil
+	return rep, false, nil
 }
 
 // streamDigest is pass 2: the document without its signature element (the
 // sigIndex-th element in document order), canonicalised as the verified
 // Reference ref says, must hash to its DigestValue.
-func streamDigest(ctx context.Context, open StreamOpener, ref *etree.Element, sigIndex int) error {
+func streamDigest(ctx context.Context, pass2 func() (tokenSource, error), ref *etree.Element, sigIndex int) error {
 	want, err := base64.StdEncoding.DecodeString(strings.TrimSpace(childDS(ref, "DigestValue").Text()))
 	if err != nil {
 		return err
@@ -200,11 +274,10 @@ func streamDigest(ctx context.Context, open StreamOpener, ref *etree.Element, si
 	if err != nil {
 		return err
 	}
-	r, err := open(2)
+	s, err := pass2()
 	if err != nil {
-		return fmt.Errorf("dsig: stream: open pass 2: %w", err)
+		return err
 	}
-	s := xmlscan.NewReader(r, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth})
 	n, skip := 0, 0
 	for i := 0; ; i++ {
 		if i&1023 == 0 {
@@ -270,6 +343,11 @@ type sigScan struct {
 	rootID      string
 	rootIDCount int
 	injection   string // the element a comment splits the text of
+
+	maxKeep   int          // bound of captured; 0 means MaxSignatureBytes
+	rec       *tokenRecord // when set, every token read is recorded
+	afterRoot bool         // a comment or PI after the root element
+	dupAttr   *VerifyError // the first attribute repeated through two prefixes
 }
 
 type scanFrame struct {
@@ -289,7 +367,7 @@ func newSigScan(opts Options) *sigScan { return &sigScan{opts: opts, idAttr: opt
 func (s *sigScan) run(ctx context.Context, r io.Reader) error {
 	u := &xmlscan.UTF8Check{}
 	tr := io.TeeReader(r, u)
-	err := s.scan(ctx, tr)
+	err := s.scan(ctx, xmlscan.NewReader(tr, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth}))
 	var ve *VerifyError
 	if errors.As(err, &ve) {
 		if _, cerr := io.Copy(io.Discard, tr); cerr != nil {
@@ -302,8 +380,10 @@ func (s *sigScan) run(ctx context.Context, r io.Reader) error {
 	return err
 }
 
-func (s *sigScan) scan(ctx context.Context, r io.Reader) error {
-	sc := xmlscan.NewReader(r, xmlscan.Options{MaxTextChunk: streamTextChunk, MaxDepth: MaxDepth})
+// As Verify's parse, it refuses a comment or processing instruction after
+// the root element (not_xml), and only once the whole document is known to
+// be well-formed an attribute repeated through two prefixes.
+func (s *sigScan) scan(ctx context.Context, sc *xmlscan.Scanner) error {
 	for i := 0; ; i++ {
 		if i&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -312,10 +392,19 @@ func (s *sigScan) scan(ctx context.Context, r io.Reader) error {
 		}
 		t, err := sc.Next()
 		if errors.Is(err, io.EOF) {
+			switch {
+			case s.afterRoot:
+				return verr(CodeNotXML, nil, "content after the root element")
+			case s.dupAttr != nil:
+				return s.dupAttr
+			}
 			return nil
 		}
 		if err != nil {
 			return scanError(err)
+		}
+		if s.rec != nil {
+			s.rec.add(t)
 		}
 		if err := s.token(t); err != nil {
 			return err
@@ -344,8 +433,8 @@ func scanError(err error) error {
 
 func (s *sigScan) keep(n int) error {
 	s.captured += n
-	if s.captured > MaxSignatureBytes {
-		return verr(CodeMalformed, nil, "ds:Signature is larger than %d bytes", MaxSignatureBytes)
+	if max := cmp.Or(s.maxKeep, MaxSignatureBytes); s.captured > max {
+		return verr(CodeMalformed, nil, "ds:Signature is larger than %d bytes", max)
 	}
 	return nil
 }
@@ -388,6 +477,9 @@ func (s *sigScan) token(t xmlscan.Token) error {
 			el.CreateText(string(t.Data))
 		}
 	case xmlscan.Comment:
+		if top == nil && s.count > 0 {
+			s.afterRoot = true
+		}
 		if top != nil && top.textBefore {
 			top.commentAfterText = true
 		}
@@ -398,6 +490,9 @@ func (s *sigScan) token(t xmlscan.Token) error {
 			s.capture[len(s.capture)-1].CreateComment(string(t.Data))
 		}
 	case xmlscan.ProcInst:
+		if top == nil && s.count > 0 {
+			s.afterRoot = true
+		}
 		if len(s.capture) > 0 {
 			if err := s.keep(len(t.Data) + len(t.Target)); err != nil {
 				return err
@@ -433,8 +528,8 @@ func (s *sigScan) start(t xmlscan.Token, parent *scanFrame) error {
 			if b.Prefix == "" || b.Prefix == "xmlns" || b.Local != a.Local {
 				continue
 			}
-			if ub, _ := lookupNS(s.ns, b.Prefix); ub == ua {
-				return verr(CodeDuplicateAttr, nil, "duplicate attribute %q on <%s>", qname(b.Prefix, b.Local), qname(t.Prefix, t.Local))
+			if ub, _ := lookupNS(s.ns, b.Prefix); ub == ua && s.dupAttr == nil {
+				s.dupAttr = verr(CodeDuplicateAttr, nil, "duplicate attribute %q on <%s>", qname(b.Prefix, b.Local), qname(t.Prefix, t.Local))
 			}
 		}
 	}
@@ -516,4 +611,72 @@ func element(f scanFrame) *etree.Element {
 		el.CreateAttr(qname(a.Prefix, a.Local), a.Value)
 	}
 	return el
+}
+
+// tokenSource is what pass 2 reads: a tokenizer, or the tokens pass 1 read.
+type tokenSource interface {
+	Next() (xmlscan.Token, error)
+}
+
+// tokenRecord holds the tokens of a document (VerifyBytes' pass 1) for a
+// replay (pass 2): character data and attributes copied into arenas, as a
+// token's are valid only until the tokenizer's next call.
+type tokenRecord struct {
+	toks  []recToken
+	data  []byte
+	attrs []xmlscan.Attr
+	i     int // next token of the replay
+}
+
+type recToken struct {
+	kind                xmlscan.Kind
+	prefix, local, tgt  string
+	data0, data1        int
+	attr0, attr1        int
+	cdata, ref, selfEnd bool
+}
+
+// records pools tokenRecords; one above maxPooledRecord bytes is dropped.
+var records = sync.Pool{New: func() any { return new(tokenRecord) }}
+
+const maxPooledRecord = 1 << 20
+
+// maxRecorded is the largest document whose tokens VerifyBytes records.
+const maxRecorded = 256 << 10
+
+func (r *tokenRecord) add(t xmlscan.Token) {
+	rt := recToken{kind: t.Kind, prefix: t.Prefix, local: t.Local, tgt: t.Target,
+		data0: len(r.data), attr0: len(r.attrs), cdata: t.CDATA, ref: t.Ref, selfEnd: t.SelfClosing}
+	r.data = append(r.data, t.Data...)
+	r.attrs = append(r.attrs, t.Attrs...)
+	rt.data1, rt.attr1 = len(r.data), len(r.attrs)
+	r.toks = append(r.toks, rt)
+}
+
+// Next returns the recorded tokens in order, then io.EOF.
+func (r *tokenRecord) Next() (xmlscan.Token, error) {
+	if r.i == len(r.toks) {
+		return xmlscan.Token{}, io.EOF
+	}
+	rt := &r.toks[r.i]
+	r.i++
+	t := xmlscan.Token{Kind: rt.kind, Prefix: rt.prefix, Local: rt.local, Target: rt.tgt,
+		CDATA: rt.cdata, Ref: rt.ref, SelfClosing: rt.selfEnd}
+	if rt.data1 > rt.data0 {
+		t.Data = r.data[rt.data0:rt.data1:rt.data1]
+	}
+	if rt.attr1 > rt.attr0 {
+		t.Attrs = r.attrs[rt.attr0:rt.attr1:rt.attr1]
+	}
+	return t, nil
+}
+
+func (r *tokenRecord) release() {
+	if cap(r.data)+cap(r.toks)*int(unsafe.Sizeof(recToken{}))+cap(r.attrs)*int(unsafe.Sizeof(xmlscan.Attr{})) > maxPooledRecord {
+		return
+	}
+	clear(r.toks) // drop the strings
+	clear(r.attrs)
+	r.toks, r.data, r.attrs, r.i = r.toks[:0], r.data[:0], r.attrs[:0], 0
+	records.Put(r)
 }

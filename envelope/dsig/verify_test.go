@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 		t.Run(c.Cert.Subject.CommonName, func(t *testing.T) {
 			doc := signed(t, c, 2000)
 			rep, el, err := v.Verify(context.Background(), doc, domainRequire, edxmlOpts)
+			sameAsTree(t, v, doc, domainRequire, edxmlOpts) // the bytes path
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -135,6 +137,7 @@ func TestAbsentAndPlaceholderByPolicy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, el, err := v.Verify(context.Background(), edxml(tc.tail, 100), tc.domain, edxmlOpts)
+			sameAsTree(t, v, edxml(tc.tail, 100), tc.domain, edxmlOpts) // the bytes path
 			if dsig.CodeOf(err) != tc.code || rep == nil || rep.Outcome != tc.outcome || el != nil {
 				t.Fatalf("got %v, report %+v; want code %q outcome %q", err, rep, tc.code, tc.outcome)
 			}
@@ -339,6 +342,8 @@ func TestHostile(t *testing.T) {
 		}, dsig.CodeBadEncoding},
 		{"not XML", func(t *testing.T) []byte { return good[:len(good)/2] }, dsig.CodeNotXML},
 		{"trailing garbage", func(t *testing.T) []byte { return append(good, "<x/>"...) }, dsig.CodeNotXML},
+		{"comment after the root", func(t *testing.T) []byte { return append(slices.Clone(good), "<!-- x -->"...) }, dsig.CodeNotXML},
+		{"processing instruction after the root", func(t *testing.T) []byte { return append(slices.Clone(good), "<?x y?>"...) }, dsig.CodeNotXML},
 		{"too deep", func(t *testing.T) []byte {
 			return replaceOnce(t, good, "<AttachmentEncoded>", "<AttachmentEncoded>"+strings.Repeat("<d>", 300)+strings.Repeat("</d>", 300))
 		}, dsig.CodeTooDeep},
@@ -408,6 +413,7 @@ func TestRevocationChecker(t *testing.T) {
 			}
 			v := &dsig.Verifier{Trust: s}
 			_, _, err := v.Verify(context.Background(), doc, "d", edxmlOpts)
+			sameAsTree(t, v, doc, "d", edxmlOpts) // the bytes path
 			if (err != nil) != tc.wantErr || dsig.CodeOf(err) != tc.code {
 				t.Fatalf("got %v", err)
 			}
@@ -445,10 +451,12 @@ func TestAKNLocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := newVerifier(t)
+	sameAsTree(t, v, out, domainRequire, dsig.Options{Location: loc}) // the bytes path
 	if _, _, err := v.Verify(context.Background(), out, domainRequire, dsig.Options{Location: loc}); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = v.Verify(context.Background(), out, domainRequire, dsig.Options{Location: dsig.AKNProprietary("#other")})
+	sameAsTree(t, v, out, domainRequire, dsig.Options{Location: dsig.AKNProprietary("#other")}) // the bytes path
 	if dsig.CodeOf(err) != dsig.CodeMisplaced {
 		t.Fatalf("other source: %v", err)
 	}

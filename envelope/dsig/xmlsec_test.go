@@ -83,6 +83,7 @@ func TestXmlsec1SignedVerifiesHere(t *testing.T) {
 			run(t, bin, "--verify", "--trusted-pem", f.Root, "--enabled-key-data", "x509", out)
 
 			rep, el, err := v.Verify(context.Background(), raw, domainRequire, edxmlOpts)
+			sameAsTree(t, v, raw, domainRequire, edxmlOpts) // the bytes path
 			if err != nil {
 				t.Fatalf("Verify: %v\n%s", err, sigBlock(t, raw))
 			}
@@ -98,6 +99,7 @@ func TestXmlsec1SignedVerifiesHere(t *testing.T) {
 			}
 			// And the same bytes, altered, are refused by both.
 			bad := replaceOnce(t, raw, "Nguyễn Văn A", "Nguyễn Văn Ă")
+			sameAsTree(t, v, bad, domainRequire, edxmlOpts) // the bytes path
 			if _, _, err := v.Verify(context.Background(), bad, domainRequire, edxmlOpts); dsig.CodeOf(err) != dsig.CodeDigestMismatch {
 				t.Errorf("altered xmlsec1 document: %s", fmtCodes(err))
 			}
@@ -182,6 +184,7 @@ func TestXmlsec1SignedSpecCornerCasesVerifyHere(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sameAsTree(t, v, raw, domainRequire, edxmlOpts) // the bytes path
 			if _, _, err := v.Verify(context.Background(), raw, domainRequire, edxmlOpts); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}

@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +28,14 @@ func FuzzVerifyDocument(f *testing.F) {
 		f.Fatal(err)
 	}
 	bind := Binding{Code: orgFrom, CertFingerprints: []string{Fingerprint(p.ECLeaf.Cert)}}
-	v, err := New(Config{Trust: s, Directory: dirMap{orgFrom: bind}})
+	now := time.Now()
+	v, err := New(Config{Trust: s, Directory: dirMap{orgFrom: bind}, Now: func() time.Time { return now }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	// The tree path (Config.TreeVerify) must give every input the verdict
+	// and report of the default bytes path.
+	tree, err := New(Config{Trust: s, Directory: dirMap{orgFrom: bind}, Now: func() time.Time { return now }, TreeVerify: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -45,6 +54,17 @@ func FuzzVerifyDocument(f *testing.F) {
 			return
 		}
 		rep, err := v.Verify(context.Background(), doc, ChannelAPI)
+		trep, terr := tree.Verify(context.Background(), doc, ChannelAPI)
+		if dsig.CodeOf(err) != dsig.CodeOf(terr) || (err == nil) != (terr == nil) || (rep == nil) != (trep == nil) {
+			t.Fatalf("bytes path %v (report %v), tree path %v (report %v)", err, rep, terr, trep)
+		}
+		if rep != nil {
+			a, _ := json.Marshal(rep)
+			b, _ := json.Marshal(trep)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("reports differ:\nbytes path %s\ntree path  %s", a, b)
+			}
+		}
 		if err != nil {
 			if rep == nil && dsig.CodeOf(err) != "" {
 				t.Fatalf("typed refusal without a report: %v", err)

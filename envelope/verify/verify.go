@@ -101,6 +101,11 @@ type Config struct {
 	// Attachments, when set, verifies the signatures carried by the
 	// attachments (detached CMS, PAdES) of a document whose envelope passed.
 	Attachments AttachmentVerifier
+	// TreeVerify verifies a document in memory on a tree of the whole
+	// document (dsig.Verify, the signed metadata read from the verified
+	// element) instead of over its bytes (dsig.VerifyBytes, the default):
+	// the reference path of the differential tests, and a fallback.
+	TreeVerify bool
 }
 
 // AttachmentVerifier checks the signatures of a document's attachments
@@ -182,14 +187,30 @@ func (v *Verifier) Verify(ctx context.Context, doc *envelope.Document, channel s
 
 // VerifyIn is Verify with the trust domain chosen by the caller (hubctl
 // verify). checkBinding says whether b is authoritative (a directory was
-// given).
+// given). doc must be what envelope.Parse returned for doc.Raw: the
+// signature is checked over doc.Raw, and doc's metadata is taken as what it
+// covers.
 func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain string, b Binding, checkBinding bool) (*Report, error) {
 	return v.verifyIn(ctx, doc, domain, b, checkBinding, nil, func(opts dsig.Options) (*dsig.Report, signedContent, error) {
-		dr, el, err := v.ds.Verify(ctx, doc.Raw, domain, opts)
-		if el == nil {
-			return dr, nil, err
+		verify := v.ds.VerifyBytes
+		if v.cfg.TreeVerify {
+			verify = v.ds.Verify
 		}
-		return dr, func() (*envelope.Document, error) { return signedDocument(el, v.cfg.Limits, doc) }, err
+		dr, el, err := verify(ctx, doc.Raw, domain, opts)
+		switch {
+		case el != nil: // verified on a tree (an embedded signed document)
+			return dr, func() (*envelope.Document, error) { return signedDocument(el, v.cfg.Limits, doc) }, err
+		case err == nil && dr != nil && dr.Outcome == dsig.OutcomeValid:
+			// Verified over doc.Raw itself: the signed content is doc.Raw
+			// without its ds:Signature element, and doc is what
+			// envelope.Parse read from doc.Raw with the same tokenizer
+			// (envelope/xmlscan) whose tokens were digested; the parser
+			// reads no metadata inside a Signature element. As on the
+			// streaming path (the metadata of the digested pass), the
+			// signed metadata is then doc's own.
+			return dr, func() (*envelope.Document, error) { return doc, nil }, nil
+		}
+		return dr, nil, err
 	})
 }
 
