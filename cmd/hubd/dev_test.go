@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"lienthong/adapters/axis"
 	"lienthong/cmd/internal/sample"
 )
@@ -279,12 +281,34 @@ func TestMakeRunIsReadyWithin60s(t *testing.T) {
 	waitDelivered(t, c, sub.ID, 60*time.Second)
 	checkSampleSigned(t, c, sub.ID)
 	checkDevAxis(t, c, 60*time.Second)
+	checkDevPartitions(t, brokerListen, 2)
 	p.stop(t)
 	if !strings.Contains(p.out.String(), "PostgreSQL stopped") {
 		t.Errorf("Ctrl-C did not stop the private PostgreSQL:\n%s", p.out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "postgres", "data", "postmaster.pid")); err == nil {
 		t.Errorf("PostgreSQL still running after Ctrl-C of make run")
+	}
+}
+
+// checkDevPartitions checks that the dev hub made its topics with the dev
+// default of partitions (one process reads them all: more would only add
+// fsynced produce batches in the embedded broker).
+func checkDevPartitions(t *testing.T, broker string, want int) {
+	t.Helper()
+	conn, err := kafka.Dial("tcp", broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, topic := range []string{"lt.route", "lt.deliver", "lt.events"} {
+		parts, err := conn.ReadPartitions(topic)
+		if err != nil {
+			t.Fatalf("%s: %v", topic, err)
+		}
+		if len(parts) != want {
+			t.Errorf("%s has %d partitions, want the dev default %d", topic, len(parts), want)
+		}
 	}
 }
 
