@@ -75,39 +75,26 @@ func (e *Events) Run(ctx context.Context) error {
 
 func (e *Events) lead(ctx context.Context) error {
 	e.cfg.Logger.InfoContext(ctx, "lt.events publisher leads")
-	backoff := 100 * time.Millisecond
 	var (
 		next  uint64
 		known bool // next is the stored cursor
 	)
-	for ctx.Err() == nil {
-		var (
-			n   int
-			err error
-		)
+	pump(ctx, e.cfg.Logger, "lt.events publisher", e.cfg.Batch, e.cfg.Idle, func(ctx context.Context) (int, error) {
 		if !known {
-			next, err = e.tail.Cursor(ctx)
-			known = err == nil
-		}
-		if err == nil {
-			n, err = e.publish(ctx, next)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			var err error
+			if next, err = e.tail.Cursor(ctx); err != nil {
+				return 0, err
 			}
-			e.cfg.Logger.WarnContext(ctx, "lt.events publisher: publish failed; will retry", slog.Any("error", err))
+			known = true
+		}
+		n, err := e.publish(ctx, next)
+		if err != nil {
 			known = false // the cursor may or may not have moved
-			wait(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
-			continue
+			return 0, err
 		}
-		backoff = 100 * time.Millisecond
 		next += uint64(n)
-		if n < e.cfg.Batch {
-			wait(ctx, e.cfg.Idle)
-		}
-	}
+		return n, nil
+	})
 	return nil
 }
 

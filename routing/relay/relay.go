@@ -59,24 +59,32 @@ func (r *Relay) Run(ctx context.Context) error {
 
 func (r *Relay) lead(ctx context.Context) error {
 	r.cfg.Logger.InfoContext(ctx, "outbox relay leads")
+	pump(ctx, r.cfg.Logger, "outbox relay", r.cfg.Batch, r.cfg.Idle, r.Once)
+	return nil
+}
+
+// pump runs step until ctx ends: at once again after a full batch, after
+// idle when there was less, and with a doubling back-off (100 ms to 5 s)
+// after a failure, which it logs as what's.
+func pump(ctx context.Context, log *slog.Logger, what string, batch int, idle time.Duration,
+	step func(context.Context) (int, error)) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		n, err := r.Once(ctx)
+		n, err := step(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
-			r.cfg.Logger.WarnContext(ctx, "outbox relay: publish failed; will retry", slog.Any("error", err))
+			log.WarnContext(ctx, what+": publish failed; will retry", slog.Any("error", err))
 			wait(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if n < r.cfg.Batch {
-			wait(ctx, r.cfg.Idle)
+		if n < batch {
+			wait(ctx, idle)
 		}
 	}
-	return nil
 }
 
 // Once publishes one batch and returns how many rows it moved.
