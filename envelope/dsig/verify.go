@@ -492,6 +492,12 @@ func invalidError(err error) *VerifyError {
 // maxParsedCerts bounds parsedCerts; when it is full it starts again empty.
 const maxParsedCerts = 1024
 
+// maxCachedCertText is the longest X509Certificate text parsedCerts keeps
+// (a real certificate's base64 is a few KB): the text is the sender's and,
+// in a document held in memory, bounded only by the body, so without it the
+// cache could hold maxParsedCerts padded texts of a body's size each.
+const maxCachedCertText = 16 << 10
+
 // parsedCerts caches the certificates of KeyInfo by their base64 text:
 // the same signers sign document after document, and parsing a
 // certificate costs more than the rest of reading KeyInfo. A
@@ -517,6 +523,9 @@ func keyInfoCert(text string) (*x509.Certificate, *VerifyError) {
 	c, err = x509.ParseCertificate(der)
 	if err != nil {
 		return nil, verr(CodeMalformed, err, "X509Certificate is not a certificate")
+	}
+	if len(text) > maxCachedCertText {
+		return c, nil
 	}
 	parsedCerts.Lock()
 	if parsedCerts.m == nil || len(parsedCerts.m) >= maxParsedCerts {
