@@ -90,19 +90,30 @@ func lookup(stack []nsBinding, prefix string) (string, bool) {
 	return "", false
 }
 
-func (c *canonicalizer) element(el *etree.Element) error {
-	scopeMark, rendMark := len(c.scope), len(c.rendered)
-	defer func() { c.scope, c.rendered = c.scope[:scopeMark], c.rendered[:rendMark] }()
+// appendDecls appends the namespace declarations of el to scope. A prefix
+// undeclaration (xmlns:p="") is refused: Namespaces in XML 1.0 §2.2 has
+// none (as c14nStream).
+func appendDecls(scope []nsBinding, el *etree.Element) ([]nsBinding, error) {
 	for _, a := range el.Attr {
 		switch {
 		case a.Space == "xmlns":
-			if a.Value == "" { // Namespaces in XML 1.0 §2.2: no prefix undeclaration (as c14nStream)
-				return fmt.Errorf("c14n: empty namespace name for prefix %q", a.Key)
+			if a.Value == "" {
+				return scope, fmt.Errorf("c14n: empty namespace name for prefix %q", a.Key)
 			}
-			c.scope = append(c.scope, nsBinding{a.Key, a.Value})
+			scope = append(scope, nsBinding{a.Key, a.Value})
 		case a.Space == "" && a.Key == "xmlns":
-			c.scope = append(c.scope, nsBinding{"", a.Value})
+			scope = append(scope, nsBinding{"", a.Value})
 		}
+	}
+	return scope, nil
+}
+
+func (c *canonicalizer) element(el *etree.Element) error {
+	scopeMark, rendMark := len(c.scope), len(c.rendered)
+	defer func() { c.scope, c.rendered = c.scope[:scopeMark], c.rendered[:rendMark] }()
+	var err error
+	if c.scope, err = appendDecls(c.scope, el); err != nil {
+		return err
 	}
 
 	nsStart := len(c.nsOut)
@@ -278,16 +289,9 @@ func canonicalSignedInfo(si *etree.Element, alg string) ([]byte, error) {
 	}
 	var scope []nsBinding
 	for i := len(up) - 1; i >= 0; i-- {
-		for _, a := range up[i].Attr {
-			switch {
-			case a.Space == "xmlns":
-				if a.Value == "" {
-					return nil, fmt.Errorf("c14n: empty namespace name for prefix %q", a.Key)
-				}
-				scope = append(scope, nsBinding{a.Key, a.Value})
-			case a.Space == "" && a.Key == "xmlns":
-				scope = append(scope, nsBinding{"", a.Value})
-			}
+		var err error
+		if scope, err = appendDecls(scope, up[i]); err != nil {
+			return nil, err
 		}
 	}
 	var out bytes.Buffer

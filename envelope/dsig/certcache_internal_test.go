@@ -42,6 +42,16 @@ func TestKeyInfoCertIsParsedOnce(t *testing.T) {
 			t.Fatalf("%q was cached", bad)
 		}
 	}
+	padded := leaf + strings.Repeat(" ", maxCachedCertText)
+	if c, ve := keyInfoCert(padded); ve != nil || !c.Equal(a) {
+		t.Fatalf("padded text: %v", ve)
+	}
+	parsedCerts.RLock()
+	_, cached := parsedCerts.m[padded]
+	parsedCerts.RUnlock()
+	if cached {
+		t.Fatalf("a text of %d bytes was cached", len(padded))
+	}
 	for i := range maxParsedCerts + 10 {
 		if _, ve := keyInfoCert(leaf + strings.Repeat(" ", i+1)); ve != nil {
 			t.Fatal(ve)

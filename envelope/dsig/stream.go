@@ -15,13 +15,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 	"unsafe"
 
 	"github.com/beevik/etree"
 
-	"lienthong/envelope/trust"
 	"lienthong/envelope/xmlscan"
 )
 
@@ -134,18 +132,11 @@ func (v *Verifier) verifyScanned(ctx context.Context, domain string, opts Option
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
-	if v.Trust == nil {
-		return nil, false, fmt.Errorf("dsig: %w %q: no trust store", ErrUnknownDomain, domain)
+	d, rep, err := v.begin(domain)
+	if err != nil {
+		return nil, false, err
 	}
-	d, ok := v.Trust.Domain(domain)
-	if !ok {
-		return nil, false, fmt.Errorf("dsig: %w %q", ErrUnknownDomain, domain)
-	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
-	rep := &Report{Domain: d.Name, Policy: string(d.Policy), VerifiedAt: now}
+	now := rep.VerifiedAt
 	fail := func(e *VerifyError) (*Report, bool, error) {
 		rep.Outcome, rep.Code, rep.Reason = OutcomeInvalid, e.Code, e.Reason
 		return rep, false, e
@@ -164,19 +155,10 @@ func (v *Verifier) verifyScanned(ctx context.Context, domain string, opts Option
 	}
 
 	switch {
-	case sc.sigs == 0 && sc.placeholders > 0:
-		rep.Outcome = OutcomePlaceholder
-		if d.Policy == trust.PolicyRequire {
-			return fail(verr(CodePlaceholder, nil, "only a Signature outside the XML-DSig namespace (not verifiable); domain %q requires a signature", d.Name))
-		}
-		rep.Warnings = append(rep.Warnings, "Signature element is not in the XML-DSig namespace (placeholder); not verified")
-		return rep, false, nil
 	case sc.sigs == 0:
-		rep.Outcome = OutcomeAbsent
-		if d.Policy == trust.PolicyRequire {
-			return fail(verr(CodeMissing, nil, "no ds:Signature; domain %q requires a signature", d.Name))
+		if e := unsigned(d, rep, sc.placeholders > 0); e != nil {
+			return fail(e)
 		}
-		rep.Warnings = append(rep.Warnings, "document is not signed")
 		return rep, false, nil
 	case sc.sigs > 1 && opts.Embedded != nil:
 		return fail(verr(CodeMultiple, nil, "%d ds:Signature elements; a large body is verified in a stream, which checks exactly one (no embedded signed document)", sc.sigs))
@@ -208,7 +190,7 @@ func (v *Verifier) verifyScanned(ctx context.Context, domain string, opts Option
 		}
 		return nil
 	}
-	_, err := v.checkSigWith(ctx, d, sc.root, sc.sig, rep, now, treeChecks, func(leaf *x509.Certificate) (*etree.Element, error) {
+	_, err = v.checkSigWith(ctx, d, sc.root, sc.sig, rep, now, treeChecks, func(leaf *x509.Certificate) (*etree.Element, error) {
 		ref, err := verifySignedInfo(sc.root, sc.sig, leaf, idAttr)
 		if err != nil {
 			return nil, err

@@ -93,18 +93,11 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, domain string, opts O
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	if v.Trust == nil {
-		return nil, nil, fmt.Errorf("dsig: %w %q: no trust store", ErrUnknownDomain, domain)
+	d, rep, err := v.begin(domain)
+	if err != nil {
+		return nil, nil, err
 	}
-	d, ok := v.Trust.Domain(domain)
-	if !ok {
-		return nil, nil, fmt.Errorf("dsig: %w %q", ErrUnknownDomain, domain)
-	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
-	rep := &Report{Domain: d.Name, Policy: string(d.Policy), VerifiedAt: now}
+	now := rep.VerifiedAt
 	fail := func(e *VerifyError) (*Report, *etree.Element, error) {
 		rep.Outcome, rep.Code, rep.Reason = OutcomeInvalid, e.Code, e.Reason
 		return rep, nil, e
@@ -134,19 +127,10 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, domain string, opts O
 		return true
 	})
 	switch {
-	case len(sigs) == 0 && len(placeholders) > 0:
-		rep.Outcome = OutcomePlaceholder
-		if d.Policy == trust.PolicyRequire {
-			return fail(verr(CodePlaceholder, nil, "only a Signature outside the XML-DSig namespace (not verifiable); domain %q requires a signature", d.Name))
-		}
-		rep.Warnings = append(rep.Warnings, "Signature element is not in the XML-DSig namespace (placeholder); not verified")
-		return rep, nil, nil
 	case len(sigs) == 0:
-		rep.Outcome = OutcomeAbsent
-		if d.Policy == trust.PolicyRequire {
-			return fail(verr(CodeMissing, nil, "no ds:Signature; domain %q requires a signature", d.Name))
+		if e := unsigned(d, rep, len(placeholders) > 0); e != nil {
+			return fail(e)
 		}
-		rep.Warnings = append(rep.Warnings, "document is not signed")
 		return rep, nil, nil
 	case opts.Embedded != nil:
 		if handled, r, el, err := v.verifyWithEmbedded(ctx, d, root, sigs, opts, rep, now, fail); handled {
@@ -508,6 +492,12 @@ func invalidError(err error) *VerifyError {
 // maxParsedCerts bounds parsedCerts; when it is full it starts again empty.
 const maxParsedCerts = 1024
 
+// maxCachedCertText is the longest X509Certificate text parsedCerts keeps
+// (a real certificate's base64 is a few KB): the text is the sender's and,
+// in a document held in memory, bounded only by the body, so without it the
+// cache could hold maxParsedCerts padded texts of a body's size each.
+const maxCachedCertText = 16 << 10
+
 // parsedCerts caches the certificates of KeyInfo by their base64 text:
 // the same signers sign document after document, and parsing a
 // certificate costs more than the rest of reading KeyInfo. A
@@ -534,6 +524,9 @@ func keyInfoCert(text string) (*x509.Certificate, *VerifyError) {
 	if err != nil {
 		return nil, verr(CodeMalformed, err, "X509Certificate is not a certificate")
 	}
+	if len(text) > maxCachedCertText {
+		return c, nil
+	}
 	parsedCerts.Lock()
 	if parsedCerts.m == nil || len(parsedCerts.m) >= maxParsedCerts {
 		parsedCerts.m = make(map[string]*x509.Certificate)
@@ -541,4 +534,41 @@ func keyInfoCert(text string) (*x509.Certificate, *VerifyError) {
 	parsedCerts.m[strings.Clone(text)] = c
 	parsedCerts.Unlock()
 	return c, nil
+}
+
+// begin starts a verification (Verify, VerifyStream, VerifyBytes): the trust
+// domain named domain and a report for it, timed now.
+func (v *Verifier) begin(domain string) (*trust.Domain, *Report, error) {
+	if v.Trust == nil {
+		return nil, nil, fmt.Errorf("dsig: %w %q: no trust store", ErrUnknownDomain, domain)
+	}
+	d, ok := v.Trust.Domain(domain)
+	if !ok {
+		return nil, nil, fmt.Errorf("dsig: %w %q", ErrUnknownDomain, domain)
+	}
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
+	return d, &Report{Domain: d.Name, Policy: string(d.Policy), VerifiedAt: now}, nil
+}
+
+// unsigned records in rep a document without a ds:Signature (placeholder:
+// with a Signature outside the XML-DSig namespace where the document type
+// puts one), and returns the error of policy require, or nil.
+func unsigned(d *trust.Domain, rep *Report, placeholder bool) *VerifyError {
+	if placeholder {
+		rep.Outcome = OutcomePlaceholder
+		if d.Policy == trust.PolicyRequire {
+			return verr(CodePlaceholder, nil, "only a Signature outside the XML-DSig namespace (not verifiable); domain %q requires a signature", d.Name)
+		}
+		rep.Warnings = append(rep.Warnings, "Signature element is not in the XML-DSig namespace (placeholder); not verified")
+		return nil
+	}
+	rep.Outcome = OutcomeAbsent
+	if d.Policy == trust.PolicyRequire {
+		return verr(CodeMissing, nil, "no ds:Signature; domain %q requires a signature", d.Name)
+	}
+	rep.Warnings = append(rep.Warnings, "document is not signed")
+	return nil
 }
