@@ -141,6 +141,13 @@ func (s *streamContents) decodeRest() error {
 	body := ctxReader{s.ctx, rc}
 	var off int64
 	want := func(i int) bool { return s.needed[i] && !envelope.PlainSpan(s.doc, i) }
+	for i := range s.doc.Attachments {
+		if want(i) {
+			// Present even when fn is never called for i (its text
+			// decodes to nothing: whitespace and a comment).
+			s.spillOff[i] = [2]int64{}
+		}
+	}
 	err = envelope.DecodeAttachments(body, s.body.Size, s.body.Limits, s.doc, func(i int, b []byte) error {
 		if !want(i) {
 			return nil

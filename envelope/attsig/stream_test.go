@@ -315,3 +315,26 @@ func TestStreamSignatureLongerThanParsed(t *testing.T) {
 		t.Fatal("a signature decoded longer than ParseReader saw was accepted")
 	}
 }
+
+// TestStreamEmptyContentNotPlain: a signed attachment whose text is only a
+// comment (empty, and not plain text in the body) gets the same verdicts
+// as in memory, not an error for an attachment "not decoded".
+func TestStreamEmptyContentNotPlain(t *testing.T) {
+	w := newWorld(t)
+	enc := func(b64 string) string {
+		if b64 == "" {
+			return " <!-- nothing --> "
+		}
+		return b64
+	}
+	raw := edxmlEncoded(t, enc, att{"1", "a.txt", "text/plain", nil},
+		att{"2", "a.txt.p7s", "application/pkcs7-signature", w.opensslSign(t, []byte{}, w.p.RSALeaf, "-nosmimecap")})
+	now := time.Now()
+	for _, asFile := range []bool{false, true} {
+		m := jsonOf(t, memoryVerdicts(t, w, raw, attsig.Limits{}, now))
+		s := jsonOf(t, streamVerdicts(t, w, raw, attsig.Limits{}, now, asFile))
+		if m != s {
+			t.Errorf("file %v: verdicts differ\nmemory: %s\nstream: %s", asFile, m, s)
+		}
+	}
+}
