@@ -65,15 +65,16 @@ func (r *spanReader) Read(p []byte) (int, error) {
 		r.out, r.off = r.out[:0], 0
 		n, err := r.src.Read(r.raw)
 		r.dec.write(r.raw[:n])
-		if r.dec.err != nil {
-			r.done = r.mismatch("not base64: %v", r.dec.err)
-			continue
-		}
 		switch {
+		case r.dec.err != nil:
+			r.done = r.mismatch("not base64: %v", r.dec.err)
 		case err == io.EOF:
 			r.done = r.finish()
 		case err != nil:
 			return 0, fmt.Errorf("envelope: attachment %s: %w", r.att.ContentID, err)
+		}
+		if r.done != nil {
+			r.dec.release() // the decoder's pooled buffers: not used again
 		}
 	}
 	n := copy(p, r.out[r.off:])

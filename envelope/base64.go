@@ -35,12 +35,12 @@ type b64Stream struct {
 	// sink, when set, receives the decoded bytes as they are decoded
 	// (valid during the call only).
 	sink func([]byte)
-	// keep: the decoded bytes are also appended to kept, as long as they
-	// stay within keepMax (see keepDecoded); then keep is cleared.
-	keep    bool
-	keepMax int64
-	kept    []byte
-	bufs    *b64Bufs // where h, chars, out and head come from (pooled)
+	// keep: the decoded bytes are also appended to kept (by sink, see
+	// keepDecoded), as long as they stay within its max; then keep is
+	// cleared.
+	keep bool
+	kept []byte
+	bufs *b64Bufs // where h, chars, out and head come from (pooled)
 }
 
 const (
@@ -92,14 +92,23 @@ func (s *b64Stream) reset(max int64) {
 	s.chars = s.chars[:0]
 	s.head = s.head[:0]
 	s.tail = s.tail[:0]
-	s.keep, s.keepMax, s.kept = false, 0, nil
+	s.keep, s.kept = false, nil
 }
 
 // keepDecoded makes the stream keep the decoded bytes, up to max of them,
 // in a buffer of capacity hint (a fresh one: it is handed over to the
 // Document).
 func (s *b64Stream) keepDecoded(max int64, hint int) {
-	s.keep, s.keepMax, s.kept = true, max, make([]byte, 0, hint)
+	s.keep, s.kept = true, make([]byte, 0, hint)
+	s.sink = func(b []byte) {
+		switch {
+		case !s.keep:
+		case int64(len(s.kept)+len(b)) > max:
+			s.keep, s.kept = false, nil
+		default:
+			s.kept = append(s.kept, b...)
+		}
+	}
 }
 
 // write feeds a piece of the element's text.
@@ -186,13 +195,6 @@ func (s *b64Stream) consume(b []byte) {
 	}
 	if sniff(s.head) == "application/zip" {
 		s.keepTail(b)
-	}
-	if s.keep {
-		if int64(len(s.kept)+len(b)) > s.keepMax {
-			s.keep, s.kept = false, nil
-		} else {
-			s.kept = append(s.kept, b...)
-		}
 	}
 	s.h.Write(b)
 	if s.sink != nil {

@@ -141,6 +141,13 @@ func (s *streamContents) decodeRest() error {
 	body := ctxReader{s.ctx, rc}
 	var off int64
 	want := func(i int) bool { return s.needed[i] && !envelope.PlainSpan(s.doc, i) }
+	for i := range s.doc.Attachments {
+		if want(i) {
+			// Present even when fn is never called for i (its text
+			// decodes to nothing: whitespace and a comment).
+			s.spillOff[i] = [2]int64{}
+		}
+	}
 	err = envelope.DecodeAttachments(body, s.body.Size, s.body.Limits, s.doc, func(i int, b []byte) error {
 		if !want(i) {
 			return nil
@@ -177,7 +184,17 @@ func (s *streamContents) whole(i int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return io.ReadAll(io.LimitReader(r, s.doc.Attachments[i].Size+1))
+	want := s.doc.Attachments[i].Size
+	b, err := io.ReadAll(io.LimitReader(r, want+1))
+	if err == nil && int64(len(b)) != want {
+		// More bytes than ParseReader saw: the reader's own end check is
+		// never reached, so the size is checked here.
+		err = fmt.Errorf("decoded %d bytes or more, ParseReader saw %d", len(b), want)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attsig: decoding attachment %s: %w", s.doc.Attachments[i].ContentID, err)
+	}
+	return b, nil
 }
 
 // pdf decodes attachment i into a private temporary file and maps it.

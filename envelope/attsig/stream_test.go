@@ -279,3 +279,62 @@ func procStatus(field string) int64 {
 	}
 	return 0
 }
+
+// TestStreamSignatureLongerThanParsed: a body whose detached signature
+// decodes to more bytes than ParseReader saw (its whitespace replaced by
+// base64 after the parse) is an error, not a signature cut at size+1.
+func TestStreamSignatureLongerThanParsed(t *testing.T) {
+	w := newWorld(t)
+	sig := bytes.Repeat([]byte{0x30}, 30)
+	// Four spaces after each group of the signature's base64 only (the
+	// content's "aGVsbG8=" is left as it is).
+	spaced := func(b64 string) string {
+		if len(b64) <= 8 {
+			return b64
+		}
+		var b strings.Builder
+		for len(b64) > 4 {
+			b.WriteString(b64[:4] + "    ")
+			b64 = b64[4:]
+		}
+		b.WriteString(b64)
+		return b.String()
+	}
+	raw := edxmlEncoded(t, spaced, att{"1", "a.txt", "text/plain", []byte("hello")},
+		att{"2", "a.txt.p7s", "application/pkcs7-signature", sig})
+	doc, err := envelope.ParseReader(bytes.NewReader(raw), int64(len(raw)), envelope.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := bytes.ReplaceAll(raw, []byte("    "), []byte("QUFB"))
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(changed)), nil }
+	d, _ := w.store.Domain("national")
+	_, err = attsig.VerifyStreamIn(context.Background(), d, time.Now(), attsig.Limits{}, doc,
+		attsig.Body{Open: open, Size: int64(len(changed)), TempDir: t.TempDir()})
+	if err == nil {
+		t.Fatal("a signature decoded longer than ParseReader saw was accepted")
+	}
+}
+
+// TestStreamEmptyContentNotPlain: a signed attachment whose text is only a
+// comment (empty, and not plain text in the body) gets the same verdicts
+// as in memory, not an error for an attachment "not decoded".
+func TestStreamEmptyContentNotPlain(t *testing.T) {
+	w := newWorld(t)
+	enc := func(b64 string) string {
+		if b64 == "" {
+			return " <!-- nothing --> "
+		}
+		return b64
+	}
+	raw := edxmlEncoded(t, enc, att{"1", "a.txt", "text/plain", nil},
+		att{"2", "a.txt.p7s", "application/pkcs7-signature", w.opensslSign(t, []byte{}, w.p.RSALeaf, "-nosmimecap")})
+	now := time.Now()
+	for _, asFile := range []bool{false, true} {
+		m := jsonOf(t, memoryVerdicts(t, w, raw, attsig.Limits{}, now))
+		s := jsonOf(t, streamVerdicts(t, w, raw, attsig.Limits{}, now, asFile))
+		if m != s {
+			t.Errorf("file %v: verdicts differ\nmemory: %s\nstream: %s", asFile, m, s)
+		}
+	}
+}
