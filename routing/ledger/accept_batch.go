@@ -264,10 +264,18 @@ func (l *Ledger) commitBatch(batch []*pendingAccept) {
 	}
 }
 
-// retryable reports a transaction that lost a deadlock or serialisation race.
+// retryable reports a transaction that lost a deadlock or serialisation race,
+// or found its prepared statement gone from the server (insertDocuments has
+// then forgotten it, so the next attempt prepares it again).
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") || staleStatement(err)
+}
+
+// staleStatement reports an error saying a prepared statement does not exist.
+func staleStatement(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "26000"
 }
 
 // acceptBatchTx writes a batch in tx: the documents (in batch order, losers
@@ -356,6 +364,10 @@ const insertDocumentsSQL = `INSERT INTO documents (id, sender, doc_ref, format, 
 		ON CONFLICT DO NOTHING
 		RETURNING id::text`
 
+// insertDocumentsName is insertDocumentsSQL's prepared statement on each
+// connection.
+const insertDocumentsName = "lt_accept_documents"
+
 // bodyBuffers holds the buffers insertDocuments concatenates bodies into.
 var bodyBuffers sync.Pool
 
@@ -398,7 +410,7 @@ func insertDocuments(ctx context.Context, tx pgx.Tx, bodies [][]byte, small ...a
 	args = append(args, small[13:]...)
 
 	conn := tx.Conn()
-	sd, err := conn.Prepare(ctx, "lt_accept_documents", insertDocumentsSQL)
+	sd, err := conn.Prepare(ctx, insertDocumentsName, insertDocumentsSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -417,6 +429,15 @@ func insertDocuments(ctx context.Context, tx pgx.Tx, bodies [][]byte, small ...a
 	values[len(args)], formats[len(args)] = all, pgtype.BinaryFormatCode
 	res := conn.PgConn().ExecPrepared(ctx, sd.Name, values, formats, []int16{pgtype.TextFormatCode}).Read()
 	if res.Err != nil {
+		if staleStatement(res.Err) {
+			// The server forgot the statement (DEALLOCATE ALL, DISCARD ALL)
+			// but pgx still has it: drop pgx's record (closing an unknown
+			// statement is no error, even in the failed transaction), so that
+			// the retry of the batch prepares it again.
+			if err := conn.Deallocate(ctx, insertDocumentsName); err != nil {
+				return nil, errors.Join(res.Err, err)
+			}
+		}
 		return nil, res.Err
 	}
 	got := make([]string, len(res.Rows))

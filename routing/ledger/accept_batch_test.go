@@ -379,3 +379,22 @@ func TestAcceptBatchKeepsEveryBodyExact(t *testing.T) {
 		}
 	}
 }
+
+// The batch insert's prepared statement is remembered per connection; a
+// server that forgot it (DEALLOCATE ALL, DISCARD ALL from a pooler) must not
+// make every later accept on that connection fail.
+func TestAcceptBatchSurvivesDeallocate(t *testing.T) {
+	l := newBatchLedger(t)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := l.Accept(ctx, doc(fmt.Sprintf("DEALLOC%d", i), fmt.Sprintf("<d%d/>", i))); err != nil {
+			t.Fatalf("accept %d: %v", i, err)
+		}
+		for _, c := range l.Pool().AcquireAllIdle(ctx) {
+			if _, err := c.Exec(ctx, "DEALLOCATE ALL"); err != nil {
+				t.Fatal(err)
+			}
+			c.Release()
+		}
+	}
+}

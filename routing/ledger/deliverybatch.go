@@ -25,6 +25,16 @@ type newEvent struct {
 	detail                 any
 }
 
+// inboxDelivered appends to evs the events of one delivery to an inbox, the
+// two steps of the delivery stage in one (DeliverInstant, and Route with
+// Config.InboxOnRoute): delivering, then delivered.
+func inboxDelivered(evs []newEvent, doc, recp string, attempt int, channel string, seq int64) []newEvent {
+	return append(evs,
+		newEvent{doc, recp, "delivering", StateDelivering, map[string]any{"attempt": attempt}},
+		newEvent{doc, recp, "delivered", StateDelivered,
+			map[string]any{"attempt": attempt, "channel": channel, "sequence": seq}})
+}
+
 // appendEvents records events in tx, in the order given (their ids increase
 // in that order), with one statement whatever their number. lt.events is
 // published from the evidence log, not through the outbox (appendEvent).
@@ -207,10 +217,7 @@ func (l *Ledger) DeliverInstant(ctx context.Context, ids []int64, channel string
 		}
 		evs := make([]newEvent, 0, 2*len(delivered))
 		for _, d := range delivered {
-			evs = append(evs,
-				newEvent{d.DocumentID, d.Recipient, "delivering", StateDelivering, map[string]any{"attempt": d.Attempt}},
-				newEvent{d.DocumentID, d.Recipient, "delivered", StateDelivered,
-					map[string]any{"attempt": d.Attempt, "channel": d.Channel, "sequence": d.Sequence}})
+			evs = inboxDelivered(evs, d.DocumentID, d.Recipient, d.Attempt, d.Channel, d.Sequence)
 		}
 		return appendEvents(ctx, tx, evs, now)
 	})

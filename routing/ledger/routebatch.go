@@ -146,13 +146,7 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 			evs = append(evs, newEvent{x.doc, x.recp, "routed", StateRouted,
 				map[string]any{"channel": x.channel, "sequence": x.seq}})
 			if x.inbox {
-				// The events of the two steps of the delivery stage
-				// (DeliverInstant): one attempt, to the inbox.
-				attempt := x.attempts + 1
-				evs = append(evs,
-					newEvent{x.doc, x.recp, "delivering", StateDelivering, map[string]any{"attempt": attempt}},
-					newEvent{x.doc, x.recp, "delivered", StateDelivered,
-						map[string]any{"attempt": attempt, "channel": x.channel, "sequence": x.seq}})
+				evs = inboxDelivered(evs, x.doc, x.recp, x.attempts+1, x.channel, x.seq)
 				delivered++
 				continue
 			}
@@ -332,11 +326,7 @@ func (l *Ledger) deliverForward(ctx context.Context, tx pgx.Tx, fwd []forward, n
 	evs := make([]newEvent, 0, 2*len(fwd))
 	for i, f := range fwd {
 		ids[i] = f.id
-		attempt := f.attempts + 1
-		evs = append(evs,
-			newEvent{f.doc, f.recp, "delivering", StateDelivering, map[string]any{"attempt": attempt}},
-			newEvent{f.doc, f.recp, "delivered", StateDelivered,
-				map[string]any{"attempt": attempt, "channel": ChannelPull, "sequence": f.seq}})
+		evs = inboxDelivered(evs, f.doc, f.recp, f.attempts+1, ChannelPull, f.seq)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, attempts = attempts + 1, delivered_at = $3, updated_at = $3,
 		next_attempt_at = NULL, last_error = '' WHERE id = ANY ($1)`, ids, StateDelivered, now); err != nil {

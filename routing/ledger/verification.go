@@ -51,7 +51,7 @@ func encodeVerification(report any, evidence []EvidenceBlob) ([]byte, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	have := make(map[[32]byte]bool, len(evidence))
+	have := make(map[[32]byte]bool, len(evidence)) // digest → referred to by the report
 	for i, e := range evidence {
 		if len(e.DER) == 0 || e.Kind == "" {
 			return nil, "", fmt.Errorf("%w: blob %d has no bytes or no kind", ErrBadEvidence, i)
@@ -59,8 +59,9 @@ func encodeVerification(report any, evidence []EvidenceBlob) ([]byte, string, er
 		if sha256.Sum256(e.DER) != e.SHA256 {
 			return nil, "", fmt.Errorf("%w: blob %d (%s) does not hash to %x", ErrBadEvidence, i, e.Kind, e.SHA256)
 		}
-		have[e.SHA256] = true
+		have[e.SHA256] = false
 	}
+	unused := len(have)
 	for rest := b; ; {
 		i := bytes.Index(rest, refMember)
 		if i < 0 {
@@ -74,10 +75,17 @@ func encodeVerification(report any, evidence []EvidenceBlob) ([]byte, string, er
 		if _, err := hex.Decode(sum[:], rest[:64]); err != nil || !lowerHex(rest[:64]) {
 			return nil, "", fmt.Errorf("%w: malformed der_ref %q", ErrBadEvidence, rest[:64])
 		}
-		if !have[sum] {
+		used, ok := have[sum]
+		if !ok {
 			return nil, "", fmt.Errorf("%w: der_ref %x without its blob", ErrBadEvidence, sum)
 		}
+		if !used {
+			have[sum], unused = true, unused-1
+		}
 		rest = rest[65:]
+	}
+	if unused > 0 { // kept forever, and nothing would ever read it
+		return nil, "", fmt.Errorf("%w: %d blobs the report does not refer to", ErrBadEvidence, unused)
 	}
 	return b, outcome, nil
 }

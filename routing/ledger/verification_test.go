@@ -170,6 +170,10 @@ func TestVerificationEvidenceMismatchIsRefused(t *testing.T) {
 		"reference without its blob":       func(d *NewDocument) { d.Evidence = d.Evidence[1:] },
 		"blob without bytes":               func(d *NewDocument) { d.Evidence[1].DER = nil },
 		"evidence without a report":        func(d *NewDocument) { d.Verification = nil },
+		"blob the report does not refer to": func(d *NewDocument) {
+			extra := []byte("not referred to")
+			d.Evidence = append(d.Evidence, EvidenceBlob{SHA256: sha256.Sum256(extra), Kind: "cert", DER: extra})
+		},
 	} {
 		for _, batch := range []int{0, 1} {
 			t.Run(fmt.Sprint(name, "/batch ", batch), func(t *testing.T) {
