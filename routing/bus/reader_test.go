@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -159,14 +160,28 @@ func testIdleReader(t *testing.T, spinners int) {
 	spin.Wait()
 	st := rd.cur().Stats()
 
-	// Produced while every partition's fetch is parked on the broker.
-	sent := time.Now()
-	if err := p.Publish(ctx, []Message{{Topic: "route", Key: "late", Value: []byte("y")}}); err != nil {
-		t.Fatal(err)
+	// Produced while every partition's fetch is parked on the broker. The
+	// fastest of three probes counts: other tests running beside this one
+	// (make test runs packages in parallel on 2 cores) can delay one, but a
+	// broker that does not answer a parked fetch on new data delays every
+	// one by the whole long poll.
+	var lat time.Duration
+	for i := range 3 {
+		key := fmt.Sprintf("late-%d", i)
+		sent := time.Now()
+		if err := p.Publish(ctx, []Message{{Topic: "route", Key: key, Value: []byte("y")}}); err != nil {
+			t.Fatal(err)
+		}
+		if d := wait(key, 5*time.Second).Sub(sent); i == 0 || d < lat {
+			lat = d
+		}
+		if lat < 200*time.Millisecond {
+			break
+		}
+		time.Sleep(fetchLongPoll / 3) // let the fetches park again
 	}
-	lat := wait("late", 5*time.Second).Sub(sent)
 	if lat > 200*time.Millisecond {
-		t.Errorf("a message produced while the reader waited was fetched after %s, want < 200ms", lat)
+		t.Errorf("messages produced while the reader waited were fetched after %s at best, want < 200ms", lat)
 	}
 
 	if bad := warns.matching("i/o timeout", "unknown error"); len(bad) > 0 {
