@@ -84,6 +84,8 @@ type Ledger struct {
 	batch *committer      // accept_batch.go
 	dir   *directoryCache // directory_cache.go
 	known knownEvidence   // verification.go
+
+	commits commitSignal // notify.go
 }
 
 // New wraps an open pool. Run Migrate first.
@@ -191,6 +193,7 @@ func (l *Ledger) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if err := tx.Commit(ctx); err != nil {
 		return classify(err)
 	}
+	l.commits.committed() // wakes the outbox relay (notify.go)
 	return nil
 }
 
