@@ -184,7 +184,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if has("relay") {
 		prod := bus.NewProducer(busCfg)
 		defer prod.Close()
-		g.Go(afterTopics(relay.New(l, prod, relay.Config{Logger: log}).Run))
+		rl := relay.New(l, prod, relay.Config{Logger: log})
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lt_relay_publishes_total",
+				Help: "Outbox batches the broker acknowledged."}, func() float64 { return float64(rl.Stats().Publishes) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lt_relay_rows_total",
+				Help: "Outbox rows the broker acknowledged."}, func() float64 { return float64(rl.Stats().Rows) }))
+		g.Go(afterTopics(rl.Run))
 		// lt.events comes from the evidence log, not from the outbox. The
 		// log grows only while a sequencer runs, so a relay process runs one
 		// too when it has no evidence role: sequencers are leader-elected
