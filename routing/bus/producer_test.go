@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"lienthong/routing/embedbroker"
 )
 
@@ -80,5 +82,40 @@ func BenchmarkPublish(b *testing.B) {
 		if err := p.Publish(ctx, msgs); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPublishSmall publishes what the relay publishes at a light load,
+// 20 messages, to a durable broker (DataDir, fsync per partition batch, as
+// in `hubd dev`), with the messages' keys spread over 1, 2 or 8 partitions:
+// the broker's time grows with the partitions a publish touches.
+func BenchmarkPublishSmall(b *testing.B) {
+	ctx := context.Background()
+	br, err := embedbroker.Start(embedbroker.Config{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	cfg := Config{Brokers: br.Addrs(), Prefix: "s", Partitions: 8}
+	if err := EnsureTopics(ctx, cfg); err != nil {
+		b.Fatal(err)
+	}
+	p := NewProducer(cfg)
+	defer p.Close()
+	for _, keys := range []int{1, 2, 20} {
+		msgs := make([]Message, 20)
+		parts := map[int]bool{}
+		for i := range msgs {
+			k := fmt.Sprintf("000.00.00.K%02d", i%keys)
+			msgs[i] = Message{Topic: "deliver", Key: k, Value: []byte(`{"document_id":"0197a1b2-0000-7000-8000-000000000000"}`)}
+			parts[(&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(k)}, 0, 1, 2, 3, 4, 5, 6, 7)] = true
+		}
+		b.Run(fmt.Sprintf("partitions=%d", len(parts)), func(b *testing.B) {
+			for b.Loop() {
+				if err := p.Publish(ctx, msgs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
