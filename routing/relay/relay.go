@@ -11,9 +11,7 @@ package relay
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -133,20 +131,15 @@ func (r *Relay) pipeline(ctx context.Context) {
 		}
 
 		published := make(chan error, 1)
-		t0 := time.Now()
-		go func() { published <- r.pub.Publish(ctx, messages(batch)); dbgPub.Add(int64(time.Since(t0))) }()
+		go func() { published <- r.pub.Publish(ctx, messages(batch)) }()
 		deleted := make(chan error, 1)
-		go func(ids []int64) { deleted <- r.l.DeleteOutboxPublished(ctx, ids); dbgDel.Add(int64(time.Since(t0))) }(acked)
+		go func(ids []int64) { deleted <- r.l.DeleteOutboxPublished(ctx, ids) }(acked)
 		drain(wake)
 		var selErr error
 		next, selErr = r.l.OutboxNext(ctx, r.cfg.Batch, idSet(acked, batch))
-		dbgSel.Add(int64(time.Since(t0)))
 		ahead = selErr == nil
 		delErr := <-deleted
 		pubErr := <-published
-		dbgCycle.Add(int64(time.Since(t0)))
-		dbgBusy.Add(1)
-		dbgRows.Add(int64(len(batch)))
 
 		if delErr == nil {
 			acked = acked[:0]
@@ -263,20 +256,4 @@ func wait(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-var dbgSel, dbgPub, dbgDel, dbgCycle, dbgRows, dbgBusy atomic.Int64
-
-func init() {
-	if os.Getenv("LT_RELAY_STATS") == "" {
-		return
-	}
-	go func() {
-		for range time.Tick(5 * time.Second) {
-			n, b := dbgRows.Swap(0), max(dbgBusy.Swap(0), 1)
-			s, p, d, c := dbgSel.Swap(0), dbgPub.Swap(0), dbgDel.Swap(0), dbgCycle.Swap(0)
-			fmt.Fprintf(os.Stderr, "RELAYSTATS publishes/s=%.0f rows/publish=%.1f sel=%.2fms pub=%.2fms del=%.2fms cycle=%.2fms\n",
-				float64(b)/5, float64(n)/float64(b), float64(s)/float64(b)/1e6, float64(p)/float64(b)/1e6, float64(d)/float64(b)/1e6, float64(c)/float64(b)/1e6)
-		}
-	}()
 }
