@@ -22,13 +22,13 @@ import (
 // outboxRig is a migrated ledger, its pool, and topics on an embedded broker
 // reached over TCP.
 type outboxRig struct {
-	t    *testing.T
+	t    testing.TB
 	pool *pgxpool.Pool
 	l    *ledger.Ledger
 	cfg  bus.Config
 }
 
-func newOutboxRig(t *testing.T) *outboxRig {
+func newOutboxRig(t testing.TB) *outboxRig {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs PostgreSQL and the embedded broker")
@@ -329,4 +329,60 @@ func TestRelayOneLeader(t *testing.T) {
 		t.Fatalf("after a stopped: published by a %d, by b %d; want 300 and 100", a.messages.Load(), b.messages.Load())
 	}
 	checkOrder(t, r.readDeliver(), keys, 400)
+}
+
+// BenchmarkRelayHop measures one outbox hop at no load: from the commit of
+// an accept transaction (one lt.route row) to a consumer-group reader's
+// FetchMessage over TCP, through the relay and a durable broker (DataDir,
+// fsync per batch, as in hubd dev). ns/op is the hop's latency.
+func BenchmarkRelayHop(b *testing.B) {
+	r := newOutboxRig(b)
+	ctx := context.Background()
+	for _, c := range []string{"000.00.00.C01", "000.00.00.C02"} {
+		if err := r.l.UpsertOrgan(ctx, ledger.Organ{Code: c, Name: c, Channel: ledger.ChannelPull, Active: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	br, err := embedbroker.Start(embedbroker.Config{DataDir: b.TempDir(), Partitions: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(br.Close)
+	r.cfg = bus.Config{Brokers: br.Addrs(), Prefix: "hop", Partitions: 2}
+	if err := bus.EnsureTopics(ctx, r.cfg); err != nil {
+		b.Fatal(err)
+	}
+	r.run(New(r.l, r.producer(), Config{}).Run)
+	rd := bus.NewGroupReader(r.cfg, "route", "hop")
+	defer rd.Close()
+	accept := func(i int) {
+		raw := fmt.Appendf(nil, "<hop%d/>", i)
+		sum := sha256.Sum256(raw)
+		if _, err := r.l.Accept(ctx, ledger.NewDocument{Sender: "000.00.00.C01", DocRef: fmt.Sprint("H", i),
+			Format: "edxml", Recipients: []string{"000.00.00.C02"}, Raw: raw, SHA256: sum[:]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fetch := func() {
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if _, err := rd.FetchMessage(fctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	accept(-1) // the group's first assignment is not part of the hop
+	fetch()
+	var total time.Duration
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		time.Sleep(2 * time.Millisecond) // the relay is idle again
+		b.StartTimer()
+		accept(i)
+		began := time.Now() // Accept returns after the commit
+		fetch()
+		total += time.Since(began)
+		i++
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(i)/1000, "ms/hop")
 }
