@@ -196,9 +196,11 @@ type Fetcher interface {
 // Handler processes a batch; it returns nil once the batch's effects are durable.
 type Handler func(ctx context.Context, msgs []kafka.Message) error
 
-// ConsumeBatches reads from r in batches of up to max messages (waiting at
-// most linger for a batch to fill once its first message is there), calls
-// handle, and commits the batch's offsets when handle succeeds. A failing batch
+// ConsumeBatches reads from r in batches of up to max messages, calls
+// handle, and commits the batch's offsets when handle succeeds. Once a
+// batch's first message is there it waits at most linger for the batch to
+// fill, and stops waiting when no message has come for a fifth of linger
+// (see fill). A failing batch
 // is retried with back-off, never skipped. It returns when ctx ends.
 func ConsumeBatches(ctx context.Context, r Fetcher, max int, linger time.Duration, log *slog.Logger, handle Handler) error {
 	backoff := 100 * time.Millisecond
@@ -217,15 +219,7 @@ func ConsumeBatches(ctx context.Context, r Fetcher, max int, linger time.Duratio
 				continue
 			}
 			batch = append(batch, m)
-			lctx, cancel := context.WithTimeout(ctx, linger)
-			for len(batch) < max {
-				m, err := r.FetchMessage(lctx)
-				if err != nil {
-					break
-				}
-				batch = append(batch, m)
-			}
-			cancel()
+			batch = fill(ctx, r, batch, max, linger)
 		}
 		if err := handle(ctx, batch); err != nil {
 			if ctx.Err() != nil {
@@ -246,6 +240,30 @@ func ConsumeBatches(ctx context.Context, r Fetcher, max int, linger time.Duratio
 		}
 		batch = batch[:0]
 	}
+}
+
+// fill adds to batch the messages that follow its first one closely: it
+// stops at max messages, linger after it began, or when no message came for
+// linger/5. The messages of one fetch (one relay publish) come back to back,
+// so a batch still takes what was published together, but the last
+// message of a burst no longer waits the whole linger before it is handled.
+func fill(ctx context.Context, r Fetcher, batch []kafka.Message, max int, linger time.Duration) []kafka.Message {
+	deadline := time.Now().Add(linger)
+	gap := linger / 5
+	for len(batch) < max {
+		wait := min(gap, time.Until(deadline))
+		if wait <= 0 {
+			break
+		}
+		fctx, cancel := context.WithTimeout(ctx, wait)
+		m, err := r.FetchMessage(fctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		batch = append(batch, m)
+	}
+	return batch
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
