@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -197,7 +198,8 @@ type Fetcher interface {
 type Handler func(ctx context.Context, msgs []kafka.Message) error
 
 // ConsumeBatches reads from r in batches of up to max messages, calls
-// handle, and commits the batch's offsets when handle succeeds. Once a
+// handle, and commits the batch's offsets when handle succeeds: in the
+// background, at most once per commitEvery (see committer). Once a
 // batch's first message is there it waits at most linger for the batch to
 // fill, and stops waiting when no message has come for a fifth of linger
 // (see fill). A failing batch
@@ -205,6 +207,9 @@ type Handler func(ctx context.Context, msgs []kafka.Message) error
 func ConsumeBatches(ctx context.Context, r Fetcher, max int, linger time.Duration, log *slog.Logger, handle Handler) error {
 	backoff := 100 * time.Millisecond
 	var batch []kafka.Message
+	c := newCommitter(r, log)
+	go c.run(ctx)
+	defer c.stop()
 	for {
 		if len(batch) == 0 {
 			m, err := r.FetchMessage(ctx)
@@ -234,12 +239,111 @@ func ConsumeBatches(ctx context.Context, r Fetcher, max int, linger time.Duratio
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if err := r.CommitMessages(ctx, batch...); err != nil && ctx.Err() == nil {
-			// The effects are durable and idempotent: a redelivery is harmless.
-			log.WarnContext(ctx, "kafka commit failed", slog.Any("error", err))
-		}
+		c.add(batch)
 		batch = batch[:0]
 	}
+}
+
+// commitEvery spaces a consumer's offset commits. Each commit is a round
+// trip, and the embedded broker fsyncs it in the goroutine that also serves
+// every produce and fetch; a crash redelivers at most this much of handled
+// work, which every stage takes as a repeat. The delivery worker commits at
+// the same pace.
+const commitEvery = 100 * time.Millisecond
+
+// committer commits handled offsets for ConsumeBatches off its loop, the
+// latest per partition, one commit at a time and at most one per
+// commitEvery. A commit that fails is left to the next one (or to a
+// redelivery, which is harmless).
+type committer struct {
+	r    Fetcher
+	log  *slog.Logger
+	kick chan struct{}
+	done chan struct{}
+	quit chan struct{}
+
+	mu   sync.Mutex
+	pend map[string]map[int]kafka.Message // topic → partition → last handled
+}
+
+func newCommitter(r Fetcher, log *slog.Logger) *committer {
+	return &committer{r: r, log: log, kick: make(chan struct{}, 1), done: make(chan struct{}), quit: make(chan struct{}),
+		pend: map[string]map[int]kafka.Message{}}
+}
+
+// add records a handled batch.
+func (c *committer) add(batch []kafka.Message) {
+	c.mu.Lock()
+	for _, m := range batch {
+		ps := c.pend[m.Topic]
+		if ps == nil {
+			ps = map[int]kafka.Message{}
+			c.pend[m.Topic] = ps
+		}
+		if last, ok := ps[m.Partition]; !ok || m.Offset > last.Offset {
+			ps[m.Partition] = kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+		}
+	}
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *committer) take() []kafka.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []kafka.Message
+	for t, ps := range c.pend {
+		for _, m := range ps {
+			out = append(out, m)
+		}
+		delete(c.pend, t)
+	}
+	return out
+}
+
+func (c *committer) commit(ctx context.Context) {
+	if msgs := c.take(); len(msgs) > 0 {
+		if err := c.r.CommitMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
+			// The effects are durable and idempotent: a redelivery is harmless.
+			c.log.WarnContext(ctx, "kafka commit failed", slog.Any("error", err))
+		}
+	}
+}
+
+func (c *committer) run(ctx context.Context) {
+	defer close(c.done)
+	// Stopping: commit what was handled, briefly, even after ctx ended.
+	final := func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		c.commit(fctx)
+	}
+	for {
+		select {
+		case <-c.quit:
+			final()
+			return
+		case <-c.kick:
+		}
+		c.commit(ctx)
+		t := time.NewTimer(commitEvery)
+		select {
+		case <-t.C:
+		case <-c.quit:
+			t.Stop()
+			final()
+			return
+		}
+	}
+}
+
+// stop commits what is pending and waits for the committer to end.
+func (c *committer) stop() {
+	close(c.quit)
+	<-c.done
 }
 
 // fill adds to batch the messages that follow its first one closely: it

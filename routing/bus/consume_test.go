@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,5 +89,83 @@ func TestConsumeBatchesEndsLingerAfterBurst(t *testing.T) {
 	<-done
 	if len(g.msgs) != 1 || g.msgs[0] != "6" {
 		t.Fatalf("after a restart the group read %v, want only 6", g.msgs)
+	}
+}
+
+// countingFetcher counts the commits that reach the group.
+type countingFetcher struct {
+	Fetcher
+	commits atomic.Int64
+}
+
+func (c *countingFetcher) CommitMessages(ctx context.Context, msgs ...kafka.Message) error {
+	c.commits.Add(1)
+	return c.Fetcher.CommitMessages(ctx, msgs...)
+}
+
+// ConsumeBatches commits in the background, many handled batches in one
+// commit, and commits what it handled when it stops: a new member of the
+// group reads only what came after.
+func TestConsumeBatchesCoalescesCommits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the embedded broker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := embedbroker.Start(embedbroker.Config{DataDir: t.TempDir(), Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cfg := Config{Brokers: b.Addrs(), Prefix: "cc", Partitions: 2}
+	if err := EnsureTopics(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := NewProducer(cfg)
+	defer p.Close()
+	publish := func(i int) {
+		if err := p.Publish(ctx, []Message{{Topic: "route", Key: fmt.Sprint("k", i%4), Value: fmt.Appendf(nil, "%d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	handled := make(chan string, 100)
+	consume := func(cctx context.Context, f Fetcher) error {
+		return ConsumeBatches(cctx, f, 100, 0, slog.New(slog.DiscardHandler), func(_ context.Context, ms []kafka.Message) error {
+			for _, m := range ms {
+				handled <- string(m.Value)
+			}
+			return nil
+		})
+	}
+	rd := NewGroupReader(cfg, "route", "coalesce")
+	cf := &countingFetcher{Fetcher: rd}
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- consume(cctx, cf) }()
+	const n = 40
+	for i := range n {
+		publish(i)
+		<-handled // one batch per message
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rd.Close()
+	if c := cf.commits.Load(); c < 1 || c > n/4 {
+		t.Fatalf("%d commits for %d handled batches, want a few", c, n)
+	}
+	t.Logf("%d commits for %d batches", cf.commits.Load(), n)
+
+	rd = NewGroupReader(cfg, "route", "coalesce")
+	defer rd.Close()
+	cctx, stop = context.WithCancel(ctx)
+	go func() { done <- consume(cctx, rd) }()
+	publish(n)
+	got := <-handled
+	stop()
+	<-done
+	if got != fmt.Sprint(n) {
+		t.Fatalf("after a restart the group read %s first, want %d: the last commits were lost", got, n)
 	}
 }
