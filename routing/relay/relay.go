@@ -4,7 +4,10 @@
 // them only after the broker has acknowledged them. Events publishes
 // lt.events from the evidence log instead (events.go): every event is already
 // a leaf there, so it needs no outbox row. Each leads alone (a PostgreSQL
-// advisory lock); the others stand by. If Kafka is down the outbox and the
+// advisory lock); the others stand by. Relay publishes as soon as a
+// transaction of its own process commits (Ledger.Commits), polls for rows of
+// other processes, and pipelines: while the broker takes one batch it selects
+// the next and deletes the one before. If Kafka is down the outbox and the
 // unpublished part of the log grow and the API goes on accepting; the backlog
 // drains when the broker returns.
 package relay
