@@ -377,6 +377,7 @@ func TestRouteOnAcceptKeepsOrderUnderConcurrency(t *testing.T) {
 				t.Fatalf("%s: sequence %d is %s (first attempt event %d)", r, x.seq, x.state, x.first)
 			}
 			if x.first <= last {
+				raDump(t, on, r, x.seq-1, x.seq)
 				t.Fatalf("%s: sequence %d first attempted (event %d) before sequence %d (event %d)", r, x.seq, x.first, x.seq-1, last)
 			}
 			last = x.first
@@ -412,5 +413,20 @@ func raCausal(t *testing.T, l *Ledger) {
 	}
 	if bad != 0 {
 		t.Fatalf("%d pairs of events of one delivery out of causal order", bad)
+	}
+}
+
+func raDump(t *testing.T, l *Ledger, recp string, seqs ...int64) {
+	for _, q := range seqs {
+		var doc string
+		_ = l.pool.QueryRow(context.Background(), `SELECT document_id::text FROM deliveries WHERE recipient = $1 AND seq = $2`, recp, q).Scan(&doc)
+		rows, _ := l.pool.Query(context.Background(), `SELECT id, recipient, kind, detail::text FROM events WHERE document_id = $1 ORDER BY id`, doc)
+		for rows.Next() {
+			var id int64
+			var r, k, d string
+			_ = rows.Scan(&id, &r, &k, &d)
+			t.Logf("seq %d doc %s: event %d %s %s %s", q, doc, id, r, k, d)
+		}
+		rows.Close()
 	}
 }
