@@ -416,7 +416,10 @@ func raCausal(t *testing.T, l *Ledger) {
 	}
 }
 
+// raDump logs the events of the documents of recp's deliveries with the given
+// sequences, to explain a failure.
 func raDump(t *testing.T, l *Ledger, recp string, seqs ...int64) {
+	t.Helper()
 	for _, q := range seqs {
 		var doc string
 		_ = l.pool.QueryRow(context.Background(), `SELECT document_id::text FROM deliveries WHERE recipient = $1 AND seq = $2`, recp, q).Scan(&doc)
