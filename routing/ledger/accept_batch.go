@@ -105,10 +105,10 @@ func newCommitter(l *Ledger, batch, flushers int) *committer {
 // Accept records a document, one delivery row per recipient, the accepted
 // event and the outbox messages in one transaction, and returns once that
 // transaction has committed. With Config.RouteOnAccept, a group-committed
-// document is routed in that transaction as well (queueFresh). Submitting the same bytes again under the same
-// (sender, DocRef) — or the same Source — returns the first id with
-// Duplicate set; other bytes under the same DocRef give ErrConflict. Nothing
-// is written in either case. Plain documents are group-committed with other
+// document is routed in that transaction as well (queueFresh). Submitting
+// the same bytes again under the same (sender, DocRef) — or the same
+// Source — returns the first id with Duplicate set; other bytes under the
+// same DocRef give ErrConflict. Nothing is written in either case. Plain documents are group-committed with other
 // concurrent accepts (see above); the transaction then holds several
 // documents, each with the outcome it would have had alone. When ctx ends
 // before the commit, Accept returns ctx's error and the document may or may
