@@ -19,7 +19,7 @@ import (
 
 // txCounter counts the transactions committed through a pool, and the
 // statements sent one by one (a pipelined pgx.Batch is not counted).
-type txCounter struct{ commits, stmts, bodyReads atomic.Int64 }
+type txCounter struct{ commits, stmts, bodyReads, preds atomic.Int64 }
 
 func (c *txCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	c.stmts.Add(1)
@@ -29,6 +29,9 @@ func (c *txCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Trac
 	if strings.Contains(d.SQL, "SELECT body") || strings.Contains(d.SQL, "SELECT id::text, body") ||
 		strings.Contains(d.SQL, "d.body END") {
 		c.bodyReads.Add(1)
+	}
+	if strings.Contains(d.SQL, "AND seq < $2") {
+		c.preds.Add(1)
 	}
 	return ctx
 }

@@ -65,8 +65,8 @@ var deliveryQueries = []struct {
 	{"route", `SELECT id, document_id::text, recipient, coalesce(seq, 0) FROM deliveries
 		WHERE document_id = ANY ($1) AND state = $2 ORDER BY document_id, id FOR UPDATE`,
 		func(_ time.Time, f planFixture) []any { return []any{f.someDocs, StateAccepted} }},
-	{"acknowledge", `SELECT document_id::text, state FROM deliveries
-		WHERE recipient = $1 AND document_id = ANY($2) ORDER BY document_id FOR UPDATE`,
+	{"acknowledge", `SELECT document_id, state FROM deliveries WHERE recipient = $1 AND document_id = ANY ($2)
+		ORDER BY document_id FOR UPDATE`,
 		func(_ time.Time, f planFixture) []any { return []any{"000.00.00.C04", f.someDocs} }},
 	{"dead letters", `SELECT id FROM deliveries WHERE state = 'dead' AND ($1 = '' OR recipient = $1)
 		AND ($2::timestamptz IS NULL OR updated_at >= $2) AND ($3::timestamptz IS NULL OR updated_at < $3)
