@@ -177,8 +177,10 @@ func TestDeliveringEventKeepsTheStartOfTheAttempt(t *testing.T) {
 }
 
 // A run whose sequences follow on from the worker's own first attempts for
-// its recipient needs no predecessor query; a gap (a task that has not
-// come) asks the ledger, which brings the missing delivery forward.
+// its recipient needs no predecessor query, nor does the late task of a
+// delivery already brought forward; a gap (a task that has not come) or a
+// run out of order asks the ledger, which brings the missing delivery
+// forward and keeps the order.
 func TestRunThatFollowsOnSkipsThePredecessorQuery(t *testing.T) {
 	rc := &recorder{}
 	srv := httptest.NewServer(rc)
@@ -206,8 +208,18 @@ func TestRunThatFollowsOnSkipsThePredecessorQuery(t *testing.T) {
 	if want := []int64{1, 2, 3, 4, 5, 6, 7, 8}; !slices.Equal(rc.seqs, want) {
 		t.Fatalf("endpoint saw %v, want %v", rc.seqs, want)
 	}
-	r.w.handle(ctx, tasks[6]) // the late task of 7 finds it delivered
-	if len(rc.seqs) != 8 {
-		t.Fatalf("endpoint saw %v", rc.seqs)
+	r.w.handle(ctx, tasks[6]) // the late task of 7 finds it delivered, without asking for predecessors
+	if len(rc.seqs) != 8 || preds() != 2 {
+		t.Fatalf("endpoint saw %v; %d predecessor queries, want still 2", rc.seqs, preds())
+	}
+	// Tasks out of order above what is known done ask the ledger, which
+	// puts them back in order.
+	more := r.submitN(recp, 2)
+	r.w.handleRun(ctx, []ledger.DeliverMessage{more[1], more[0]})
+	if preds() != 3 {
+		t.Fatalf("%d predecessor queries for a run out of order, want 3", preds())
+	}
+	if want := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}; !slices.Equal(rc.seqs, want) {
+		t.Fatalf("endpoint saw %v, want %v", rc.seqs, want)
 	}
 }

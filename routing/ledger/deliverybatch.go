@@ -390,6 +390,14 @@ func (o Outcome) Kind() string { return o.kind }
 // Delivery is the delivery the outcome is about.
 func (o Outcome) Delivery() routing.Delivery { return o.a.Delivery }
 
+// attemptsSQL reads due deliveries for Attempts: $1 ids, $2 whether to
+// return bodies, $3 MaxPrefetchBody. The states are written out so that even
+// a generic plan reads only due rows.
+const attemptsSQL = `SELECT ` + deliveryCols + `, r.xmin::text,
+		CASE WHEN $2 AND d.body_blob IS NULL AND d.size <= $3 AND octet_length(d.body) = d.size THEN d.body END
+	FROM deliveries r JOIN documents d ON d.id = r.document_id
+	WHERE r.id = ANY ($1) AND r.state IN ('` + StateRouted + `', '` + StateRetrying + `')`
+
 // Attempts reads the deliveries ids that are due (routed or retrying) for an
 // attempt each, in the order of ids, in one query and without writing
 // anything; the others (delivered, dead, acknowledged, an old claim still
@@ -399,11 +407,7 @@ func (l *Ledger) Attempts(ctx context.Context, ids []int64, bodies bool) ([]Atte
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	// The states are written out so that even a generic plan reads only due rows.
-	rows, err := l.pool.Query(ctx, `SELECT `+deliveryCols+`, r.xmin::text,
-			CASE WHEN $2 AND d.body_blob IS NULL AND d.size <= $3 AND octet_length(d.body) = d.size THEN d.body END
-		FROM deliveries r JOIN documents d ON d.id = r.document_id
-		WHERE r.id = ANY ($1) AND r.state IN ('`+StateRouted+`', '`+StateRetrying+`')`, ids, bodies, MaxPrefetchBody)
+	rows, err := l.pool.Query(ctx, attemptsSQL, ids, bodies, MaxPrefetchBody)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: attempts: %w", classify(err))
 	}
@@ -429,6 +433,28 @@ func (l *Ledger) Attempts(ctx context.Context, ids []int64, bodies bool) ([]Atte
 	slices.SortStableFunc(out, func(a, b Attempt) int { return pos[a.ID] - pos[b.ID] })
 	return out, nil
 }
+
+// settleSQL settles outcomes for Settle: $1 delivery ids, $2 the row
+// versions read, $3 the kinds of outcome, $4 the reasons, $5 the next
+// attempts, $6 now. A row is settled only if it is still due and still the
+// version read (its xmin: any update since, by anyone, makes a new version);
+// the fenced rows are locked in id order first. "r.id = ANY ($1)" lets even
+// a generic plan find them by the primary key.
+const settleSQL = `WITH u AS (
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(id, v, k, e, n)),
+	c AS (SELECT r.id, r.state, u.k, u.e, u.n FROM deliveries r JOIN u ON u.id = r.id
+		WHERE r.id = ANY ($1) AND r.state IN ('` + StateRouted + `', '` + StateRetrying + `') AND r.xmin = u.v::xid
+		ORDER BY r.id FOR UPDATE OF r)
+	UPDATE deliveries r SET
+		state = CASE c.k WHEN '` + OutcomeDelivered + `' THEN '` + StateDelivered + `'
+			WHEN '` + OutcomeDead + `' THEN '` + StateDead + `' ELSE '` + StateRetrying + `' END,
+		attempts = r.attempts + CASE c.k WHEN '` + OutcomeDeferred + `' THEN 0 ELSE 1 END,
+		delivered_at = CASE c.k WHEN '` + OutcomeDelivered + `' THEN $6 ELSE r.delivered_at END,
+		next_attempt_at = c.n,
+		last_error = CASE WHEN c.k = '` + OutcomeDelivered + `' THEN '' WHEN c.e <> '' THEN c.e ELSE r.last_error END,
+		updated_at = $6
+	FROM c WHERE r.id = c.id AND r.id = ANY ($1)
+	RETURNING r.id, c.state`
 
 // Settle records the outcomes of attempts (and deferrals) in one
 // transaction, whatever their mix: each delivery whose row is still due and
@@ -475,21 +501,7 @@ func (l *Ledger) Settle(ctx context.Context, outs []Outcome) (int, error) {
 	}
 	n := 0
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH u AS (
-				SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(id, v, k, e, n)),
-			c AS (SELECT r.id, r.state FROM deliveries r JOIN u ON u.id = r.id
-				WHERE r.state IN ('`+StateRouted+`', '`+StateRetrying+`') AND r.xmin = u.v::xid
-				ORDER BY r.id FOR UPDATE OF r)
-			UPDATE deliveries r SET
-				state = CASE u.k WHEN '`+OutcomeDelivered+`' THEN '`+StateDelivered+`'
-					WHEN '`+OutcomeDead+`' THEN '`+StateDead+`' ELSE '`+StateRetrying+`' END,
-				attempts = r.attempts + CASE u.k WHEN '`+OutcomeDeferred+`' THEN 0 ELSE 1 END,
-				delivered_at = CASE u.k WHEN '`+OutcomeDelivered+`' THEN $6 ELSE r.delivered_at END,
-				next_attempt_at = u.n,
-				last_error = CASE WHEN u.k = '`+OutcomeDelivered+`' THEN '' WHEN u.e <> '' THEN u.e ELSE r.last_error END,
-				updated_at = $6
-			FROM c JOIN u ON u.id = c.id WHERE r.id = c.id
-			RETURNING r.id, c.state`, ids, versions, kinds, reasons, nexts, now)
+		rows, err := tx.Query(ctx, settleSQL, ids, versions, kinds, reasons, nexts, now)
 		if err != nil {
 			return err
 		}
