@@ -69,10 +69,10 @@ type Config struct {
 	// LaneWait, not one per task.
 	LaneWait time.Duration
 	// MaxRun bounds the tasks of one lane taken together as a run; default
-	// 256 (a saturated lane takes full runs: the claim, body prefetch and
-	// predecessor queries are paid once per run, on the lane's critical
-	// path). A run is claimed in one transaction and its outcomes recorded in
-	// one (see run.go); a lane's tasks still go one attempt at a time, in
+	// 256 (a saturated lane takes full runs: the read of the run with its
+	// bodies and the predecessor query are paid once per run, on the lane's
+	// critical path). A run's outcomes are recorded in one transaction per
+	// flush (see run.go); a lane's tasks still go one attempt at a time, in
 	// order.
 	MaxRun  int
 	Breaker *Breaker // nil: a default breaker using Now

@@ -15,10 +15,13 @@ import (
 )
 
 // This file holds the group-commit side of the delivery stage: a run of
-// deliveries to one recipient is claimed, settled or handed back in one
-// transaction each, with multi-row statements, instead of one or two
-// transactions per delivery. The per-delivery functions of pipeline.go keep
-// the rare paths (failures, dead letters).
+// deliveries to one recipient is read for its attempts without a write
+// (Attempts), and the outcomes of its attempts are settled together, with
+// their "delivering" events, in one transaction (Settle), with multi-row
+// statements; inbox runs are delivered in one transaction (DeliverInstant).
+// StartDeliveries and DeliveredRun, the claim-then-settle pair the delivery
+// stage used before, remain for callers that want a durable "delivering"
+// state before an attempt; pipeline.go keeps the per-delivery functions.
 
 // newEvent is one event to append with appendEvents.
 type newEvent struct {
@@ -226,52 +229,6 @@ func (l *Ledger) DeliverInstant(ctx context.Context, ids []int64, channel string
 		return nil, nil, fmt.Errorf("ledger: deliver to inbox: %w", err)
 	}
 	return delivered, other, nil
-}
-
-// ReleaseDeliveries hands back deliveries that a run claimed (delivering) but
-// made no attempt at — the endpoint's circuit opened in the middle of the run,
-// or the worker is shutting down: each becomes retrying, due at until, its
-// claim not counted as an attempt, with a "deferred" event.
-func (l *Ledger) ReleaseDeliveries(ctx context.Context, ds []routing.Delivery, until time.Time, reason string) error {
-	if len(ds) == 0 {
-		return nil
-	}
-	now := l.now().UTC()
-	ids := make([]int64, len(ds))
-	for i, d := range ds {
-		ids[i] = d.ID
-	}
-	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH c AS (SELECT id FROM deliveries WHERE id = ANY ($1) AND state = $5
-				ORDER BY id FOR UPDATE)
-			UPDATE deliveries SET state = $2, attempts = greatest(attempts - 1, 0), next_attempt_at = $3,
-				updated_at = $4, last_error = $6
-			WHERE id IN (SELECT id FROM c) RETURNING id`, ids, StateRetrying, until.UTC(), now, StateDelivering, reason)
-		if err != nil {
-			return err
-		}
-		done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		back := make(map[int64]bool, len(done))
-		for _, id := range done {
-			back[id] = true
-		}
-		var evs []newEvent
-		for _, d := range ds {
-			if back[d.ID] {
-				back[d.ID] = false
-				evs = append(evs, newEvent{d.DocumentID, d.Recipient, "deferred", StateRetrying,
-					map[string]any{"reason": reason, "next_attempt_at": until.UTC()}})
-			}
-		}
-		return appendEvents(ctx, tx, evs, now)
-	})
-	if err != nil {
-		return fmt.Errorf("ledger: release deliveries: %w", err)
-	}
-	return nil
 }
 
 // appendEventsAt is appendEvents with a time per event (ats[i] for evs[i]):
