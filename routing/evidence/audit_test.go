@@ -34,18 +34,25 @@ func tamper(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 	}
 }
 
+// fixture is the log of TestAuditNamesFirstTamperedLeaf.
+type fixture struct {
+	e      *env
+	docs   []string
+	events []int64 // by leaf index
+}
+
 func TestAuditNamesFirstTamperedLeaf(t *testing.T) {
 	// The log: leaves 0–2 accepted A, B, C; 3–5 routed A, B, C; 6–9 notes on A.
-	type fixture struct {
-		e      *env
-		docs   []string
-		events []int64 // by leaf index
-	}
+	// Since migration 0005 a leaf is rebuilt from its event and checked
+	// against its stored hash (reason rebuilt); a leaf written before keeps
+	// its bytes, so the audit also names the fields that changed (reason).
+	const rebuilt = "no longer matches its leaf hash"
 	for _, tc := range []struct {
 		name     string
 		change   func(t *testing.T, f fixture)
 		wantLeaf uint64
 		reason   string
+		rebuilt  string // the reason for leaves written since 0005, if not reason
 	}{
 		{name: "untouched"},
 		{
@@ -53,14 +60,14 @@ func TestAuditNamesFirstTamperedLeaf(t *testing.T) {
 			change: func(t *testing.T, f fixture) {
 				tamper(t, f.e.pool, `UPDATE events SET detail = '{"channel": "forged"}' WHERE id = $1`, f.events[4])
 			},
-			wantLeaf: 4, reason: "detail changed",
+			wantLeaf: 4, reason: "detail changed", rebuilt: rebuilt,
 		},
 		{
 			name: "event recipient changed",
 			change: func(t *testing.T, f fixture) {
 				tamper(t, f.e.pool, `UPDATE events SET recipient = '000.00.00.C01' WHERE id = $1`, f.events[7])
 			},
-			wantLeaf: 7, reason: "recipient changed",
+			wantLeaf: 7, reason: "recipient changed", rebuilt: rebuilt,
 		},
 		{
 			name: "two events changed: the first is named",
@@ -68,14 +75,14 @@ func TestAuditNamesFirstTamperedLeaf(t *testing.T) {
 				tamper(t, f.e.pool, `UPDATE events SET at = at + interval '1 second' WHERE id = ANY ($1)`,
 					[]int64{f.events[8], f.events[5]})
 			},
-			wantLeaf: 5, reason: "time changed",
+			wantLeaf: 5, reason: "time changed", rebuilt: rebuilt,
 		},
 		{
 			name: "document digest changed",
 			change: func(t *testing.T, f fixture) {
 				tamper(t, f.e.pool, `UPDATE documents SET sha256 = sha256('<forged/>') WHERE id = $1`, f.docs[1])
 			},
-			wantLeaf: 1, reason: "document digest changed",
+			wantLeaf: 1, reason: "document digest changed", rebuilt: rebuilt,
 		},
 		{
 			name: "document bytes changed",
@@ -89,7 +96,29 @@ func TestAuditNamesFirstTamperedLeaf(t *testing.T) {
 			change: func(t *testing.T, f fixture) {
 				tamper(t, f.e.pool, `UPDATE documents SET body = '<x/>', sha256 = sha256('<x/>') WHERE id = $1`, f.docs[1])
 			},
-			wantLeaf: 1, reason: "document digest changed",
+			wantLeaf: 1, reason: "document digest changed", rebuilt: rebuilt,
+		},
+		{
+			name: "leaf hash changed",
+			change: func(t *testing.T, f fixture) {
+				tamper(t, f.e.pool, `UPDATE log_leaves SET leaf_hash = sha256(leaf_hash) WHERE leaf_index = 3`)
+			},
+			wantLeaf: 3, reason: "stored leaf hash does not match the stored leaf bytes", rebuilt: rebuilt,
+		},
+		{
+			name: "leaf moved to another event",
+			change: func(t *testing.T, f fixture) {
+				tamper(t, f.e.pool, `UPDATE log_leaves SET event_id = $1 WHERE leaf_index = 9`, f.events[9]+1000)
+			},
+			wantLeaf: 9, reason: "gone",
+		},
+		{
+			name: "run remapped",
+			change: func(t *testing.T, f fixture) {
+				tamper(t, f.e.pool, `UPDATE log_runs SET first_event = first_event + 1, last_event = last_event + 1
+					WHERE first_index = (SELECT max(first_index) FROM log_runs)`)
+			},
+			wantLeaf: 0, reason: "log_runs maps this leaf to event",
 		},
 		{
 			name: "event deleted",
@@ -108,53 +137,88 @@ func TestAuditNamesFirstTamperedLeaf(t *testing.T) {
 					t.Fatal(err)
 				}
 				b := l.Encode()
-				tamper(t, f.e.pool, `UPDATE log_leaves SET leaf = $2, leaf_hash = $3 WHERE leaf_index = $1`, 8, b, logverify.LeafHash(b))
+				tamper(t, f.e.pool, `UPDATE log_leaves SET leaf = CASE WHEN leaf IS NOT NULL THEN $2::bytea END, leaf_hash = $3
+					WHERE leaf_index = $1`, 8, b, logverify.LeafHash(b))
 			},
 			wantLeaf: 0, reason: "signed root",
 		},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			ctx := context.Background()
-			var f fixture
-			f.e = e
-			for _, r := range []string{"A", "B", "C"} {
-				f.docs = append(f.docs, e.accept(t, r, "<"+r+"/>"))
+		for _, legacy := range []bool{false, true} {
+			name, reason := tc.name, tc.reason
+			if !legacy && tc.rebuilt != "" {
+				reason = tc.rebuilt
 			}
-			if _, err := e.led.Route(ctx, f.docs, e.led.Organ); err != nil {
-				t.Fatal(err)
+			if legacy {
+				name += "/written before 0005"
 			}
-			e.addEvents(t, f.docs[0], 4)
-			e.drain(t)
-			c, _ := e.checkpointer(t)
-			e.sign(t, c)
-			for i := range uint64(10) {
-				entry, err := e.log.Leaf(ctx, i)
-				if err != nil {
-					t.Fatal(err)
-				}
-				f.events = append(f.events, entry.EventID)
-			}
-			if tc.change != nil {
-				tc.change(t, f)
-			}
-			rep, err := Audit(ctx, e.pool)
-			if tc.change == nil {
-				if err != nil || rep.TreeSize != 10 || rep.CheckpointsChecked != 1 || rep.Latest == nil {
-					t.Fatalf("audit: %+v %v", rep, err)
-				}
-				return
-			}
-			var te *TamperError
-			if !errors.As(err, &te) {
-				t.Fatalf("audit: %v, want a *TamperError", err)
-			}
-			if te.LeafIndex != tc.wantLeaf || !strings.Contains(te.Reason, tc.reason) {
-				t.Fatalf("audit: %v; want leaf %d, reason containing %q", te, tc.wantLeaf, tc.reason)
-			}
-			if te.EventID != 0 && te.EventID != f.events[te.LeafIndex] {
-				t.Fatalf("audit names event %d for leaf %d, which holds event %d", te.EventID, te.LeafIndex, f.events[te.LeafIndex])
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				auditCase(t, legacy, tc.change, tc.wantLeaf, reason)
+			})
+		}
+	}
+}
+
+// auditCase builds the fixture (its leaves written by the sequencer of today,
+// or, legacy, by one from before migration 0005 and then upgraded in
+// place), applies change and checks what Audit names.
+func auditCase(t *testing.T, legacy bool, change func(*testing.T, fixture), wantLeaf uint64, reason string) {
+	var e *env
+	if legacy {
+		e = newEnvWith(t, func(ctx context.Context, e *env) { migrateBefore(t, e, "0005") })
+		e.seq.legacyLeaves = true
+	} else {
+		e = newEnv(t)
+	}
+	ctx := context.Background()
+	f := fixture{e: e}
+	for _, r := range []string{"A", "B", "C"} {
+		f.docs = append(f.docs, e.accept(t, r, "<"+r+"/>"))
+	}
+	if _, err := e.led.Route(ctx, f.docs, e.led.Organ); err != nil {
+		t.Fatal(err)
+	}
+	e.addEvents(t, f.docs[0], 4)
+	e.drain(t)
+	c, _ := e.checkpointer(t)
+	e.sign(t, c)
+	if legacy {
+		if err := Migrate(ctx, e.pool); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, e.pool, `SELECT count(*) FROM log_leaves WHERE leaf IS NULL`); n != 0 {
+			t.Fatalf("%d leaves without bytes before the upgrade", n)
+		}
+	}
+	for i := range uint64(10) {
+		entry, err := e.log.Leaf(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.events = append(f.events, entry.EventID)
+	}
+	if change != nil {
+		// A superuser rewriting old rows drops the check that new ones
+		// carry no bytes, too.
+		if _, err := e.pool.Exec(ctx, `ALTER TABLE log_leaves DROP CONSTRAINT log_leaves_leaf_derived`); err != nil {
+			t.Fatal(err)
+		}
+		change(t, f)
+	}
+	rep, err := Audit(ctx, e.pool)
+	if change == nil {
+		if err != nil || rep.TreeSize != 10 || rep.CheckpointsChecked != 1 || rep.Latest == nil {
+			t.Fatalf("audit: %+v %v", rep, err)
+		}
+		return
+	}
+	var te *TamperError
+	if !errors.As(err, &te) {
+		t.Fatalf("audit: %v, want a *TamperError", err)
+	}
+	if te.LeafIndex != wantLeaf || !strings.Contains(te.Reason, reason) {
+		t.Fatalf("audit: %v; want leaf %d, reason containing %q", te, wantLeaf, reason)
+	}
+	if now := count(t, e.pool, `SELECT coalesce(max(event_id), 0) FROM log_leaves WHERE leaf_index = $1`, int64(te.LeafIndex)); te.EventID != 0 && te.EventID != f.events[te.LeafIndex] && te.EventID != now {
+		t.Fatalf("audit names event %d for leaf %d, which held event %d and now names %d", te.EventID, te.LeafIndex, f.events[te.LeafIndex], now)
 	}
 }

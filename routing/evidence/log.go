@@ -76,35 +76,43 @@ func (l *Log) Size(ctx context.Context) (uint64, error) {
 	return size, err
 }
 
-// Leaf returns the leaf at index.
+// Leaf returns the leaf at index. Its bytes are rebuilt from the event row
+// (stored, for leaves written before migration 0005) and checked against
+// the stored leaf hash: a *TamperError if they no longer match.
 func (l *Log) Leaf(ctx context.Context, index uint64) (Entry, error) {
 	if index > maxIndex {
 		return Entry{}, fmt.Errorf("%w: leaf %d", ErrNotFound, index)
 	}
-	e := Entry{Index: index}
-	err := l.pool.QueryRow(ctx, `SELECT event_id, leaf, leaf_hash FROM log_leaves WHERE leaf_index = $1`,
-		int64(index)).Scan(&e.EventID, &e.Data, &e.Hash)
+	var r leafRow
+	err := l.pool.QueryRow(ctx, `SELECT `+leafColumns+leafFrom+` WHERE l.leaf_index = $1`, int64(index)).Scan(r.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Entry{}, fmt.Errorf("%w: leaf %d", ErrNotFound, index)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("evidence: leaf: %w", err)
 	}
-	return e, nil
+	b, _, err := r.resolve()
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{Index: index, EventID: r.event.EventID, Data: b, Hash: r.hash}, nil
 }
 
 // LeafIndexOfEvent returns the index of the leaf of a ledger event, or
 // ErrNotFound while it is not sequenced yet.
 func (l *Log) LeafIndexOfEvent(ctx context.Context, eventID int64) (uint64, error) {
-	var idx int64
-	err := l.pool.QueryRow(ctx, `SELECT leaf_index FROM log_leaves WHERE event_id = $1`, eventID).Scan(&idx)
+	var idx *int64
+	err := l.pool.QueryRow(ctx, `SELECT log_leaf_index($1)`, eventID).Scan(&idx)
+	if err == nil && idx == nil {
+		err = pgx.ErrNoRows
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("%w: event %d is not in the log (yet)", ErrNotFound, eventID)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("evidence: leaf of event: %w", err)
 	}
-	return uint64(idx), nil
+	return uint64(*idx), nil
 }
 
 // InclusionProof returns the RFC 6962 audit path of leaf index in the tree of

@@ -40,7 +40,8 @@ type ReceiptSet struct {
 // Receipts builds the receipts of a document: for each of its events and
 // each recipient the event concerns (its own recipient, or every recipient
 // of the document for document-wide events such as accepted). They are
-// derived from the stored leaves, never from mutable rows. ErrNotFound when
+// derived from the leaves as the log commits to them: a leaf whose bytes no
+// longer hash to its stored leaf hash is refused (*TamperError). ErrNotFound when
 // the document has no event in the log under a checkpoint yet.
 func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, error) {
 	uid, err := uuid.Parse(documentID)
@@ -61,16 +62,22 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 	var leaves []stored
 	var acc *stored
 	var scanErr error
-	rows, err := l.pool.Query(ctx, `SELECT e.id, l.leaf_index, l.leaf, l.leaf_hash FROM events e
-		LEFT JOIN log_leaves l ON l.event_id = e.id WHERE e.document_id = $1 ORDER BY e.id`, uid)
+	// The document's events, each with its leaf (log_runs: log_leaf_index)
+	// and the event row that leaf commits to.
+	rows, err := l.pool.Query(ctx, `SELECT q.id, q.idx, `+leafColumns+` FROM
+		(SELECT e.id, log_leaf_index(e.id) AS idx FROM events e WHERE e.document_id = $1 OFFSET 0) q
+		LEFT JOIN log_leaves l ON l.leaf_index = q.idx
+		LEFT JOIN events e ON e.id = l.event_id
+		LEFT JOIN documents d ON d.id = e.document_id AND e.kind = 'accepted'
+		ORDER BY q.id`, uid)
 	if err != nil {
 		return set, fmt.Errorf("evidence: receipts: %w", err)
 	}
 	for rows.Next() {
 		var id int64
 		var idx *int64
-		var b, h []byte
-		if err := rows.Scan(&id, &idx, &b, &h); err != nil {
+		var r leafRow
+		if err := rows.Scan(append([]any{&id, &idx}, r.dest()...)...); err != nil {
 			scanErr = err
 			break
 		}
@@ -78,12 +85,16 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 			set.Pending++
 			continue
 		}
-		lf, err := logverify.DecodeLeaf(b)
-		if err != nil {
-			scanErr = fmt.Errorf("leaf %d: %w", *idx, err)
+		if r.index != *idx || r.event.EventID != id {
+			scanErr = &TamperError{LeafIndex: uint64(*idx), EventID: id, Reason: "log_runs names this leaf for the event, which the leaf is not of"}
 			break
 		}
-		leaves = append(leaves, stored{uint64(*idx), lf, h})
+		_, lf, err := r.resolve()
+		if err != nil {
+			scanErr = err
+			break
+		}
+		leaves = append(leaves, stored{uint64(*idx), lf, r.hash})
 		if lf.Kind == "accepted" && acc == nil {
 			a := leaves[len(leaves)-1]
 			acc = &a

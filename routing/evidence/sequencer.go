@@ -30,6 +30,9 @@ type SequencerConfig struct {
 	LockRetry  time.Duration // how often a follower tries for the leader lock; default 2s
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Feed, if not nil, receives every batch this Sequencer commits, for a
+	// Tail of the same process (Tail.WithFeed).
+	Feed *Feed
 }
 
 func (c *SequencerConfig) setDefaults() {
@@ -81,6 +84,9 @@ type Sequencer struct {
 	blocked bool       // the last step stopped before a gap that is not permanent yet
 	tip     tip        // the tree head this Sequencer committed last
 	floor   uint       // lowest level written to log_nodes: nodeFloor (tests emulate older layouts)
+	// legacyLeaves writes the layout before migration 0005: the leaf bytes
+	// in log_leaves and no log_runs (tests emulate older hubs).
+	legacyLeaves bool
 }
 
 // gapSeen records the first observation of a missing event id.
@@ -134,7 +140,8 @@ func (s *Sequencer) Run(ctx context.Context) error {
 // Step appends at most one batch and returns how many leaves it appended. It
 // is safe to call from several processes at once: the tree head row is locked
 // for the transaction, so two appends are serialised and never duplicate an
-// event (event_id is also UNIQUE). Run calls it in a loop.
+// event (log_runs' exclusion constraint refuses an event twice, too). Run
+// calls it in a loop.
 func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -190,7 +197,7 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	}
 	for _, g := range ranges {
 		found, err := collectLeaves(ctx, tx, `SELECT `+eventColumns+eventFrom+`
-			WHERE e.id BETWEEN $2 AND $3 AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.event_id = e.id)
+			WHERE e.id BETWEEN $2 AND $3 AND log_leaf_index(e.id) IS NULL
 			ORDER BY e.id LIMIT $1`, s.cfg.BatchSize-len(late), g[0], g[1])
 		if err != nil {
 			return 0, fmt.Errorf("late events: %w", err)
@@ -242,7 +249,7 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	for i, l := range take {
 		ids[i], data[i] = l.EventID, l.Encode()
 	}
-	if err := storeLeaves(ctx, tx, r, ids, data, s.floor); err != nil {
+	if err := storeLeaves(ctx, tx, r, ids, data, s.floor, s.legacyLeaves); err != nil {
 		return 0, err
 	}
 	root, err := rootOf(r)
@@ -268,6 +275,7 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	s.tip = tip{size: r.End(), root: root, hashes: r.Hashes()}
+	s.cfg.Feed.push(uint64(size0), take)
 	return len(take), nil
 }
 
@@ -291,10 +299,13 @@ func (s *Sequencer) openRange(ctx context.Context, q querier, size uint64, root 
 }
 
 // storeLeaves appends leaves (canonical leaf bytes, of the events ids) to the
-// tree at r.End() and advances r: it copies their log_leaves rows and the
-// log_nodes rows of the perfect subtrees they complete at levels of floor
-// and above, in tx.
-func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, leaves [][]byte, floor uint) error {
+// tree at r.End() and advances r: it copies their log_leaves rows (index,
+// event id and leaf hash: the bytes are rebuilt from the event when read),
+// one log_runs row per run of consecutive event ids, and the log_nodes rows
+// of the perfect subtrees they complete at levels of floor and above, in tx.
+// legacy writes the layout before migration 0005 instead: the leaf bytes
+// and no runs.
+func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, leaves [][]byte, floor uint, legacy bool) error {
 	first := int64(r.End())
 	leafRows := make([][]any, 0, len(leaves))
 	var nodeRows [][]any
@@ -305,14 +316,35 @@ func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, 
 	}
 	for i, b := range leaves {
 		h := logverify.LeafHash(b)
-		leafRows = append(leafRows, []any{first + int64(i), ids[i], h, b})
+		if legacy {
+			leafRows = append(leafRows, []any{first + int64(i), ids[i], h, b})
+		} else {
+			leafRows = append(leafRows, []any{first + int64(i), ids[i], h})
+		}
 		if err := r.Append(h, visit); err != nil {
 			return fmt.Errorf("append: %w", err)
 		}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_leaves"}, []string{"leaf_index", "event_id", "leaf_hash", "leaf"},
-		pgx.CopyFromRows(leafRows)); err != nil {
+	cols := []string{"leaf_index", "event_id", "leaf_hash"}
+	if legacy {
+		cols = append(cols, "leaf")
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_leaves"}, cols, pgx.CopyFromRows(leafRows)); err != nil {
 		return fmt.Errorf("store leaves: %w", err)
+	}
+	if !legacy && len(ids) > 0 {
+		var firsts, lasts, idxs []int64
+		for i, id := range ids {
+			if i > 0 && id == ids[i-1]+1 {
+				lasts[len(lasts)-1] = id
+				continue
+			}
+			firsts, lasts, idxs = append(firsts, id), append(lasts, id), append(idxs, first+int64(i))
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO log_runs (first_event, last_event, first_index)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])`, firsts, lasts, idxs); err != nil {
+			return fmt.Errorf("store runs: %w", err)
+		}
 	}
 	if len(nodeRows) > 0 {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_nodes"}, []string{"level", "idx", "hash"},

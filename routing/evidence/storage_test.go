@@ -51,7 +51,7 @@ func appendSynth(t testing.TB, e *env, ref *testonly.Tree, n int, floor uint) {
 			ids[i], leaves[i] = -1-int64(idx), synthLeaf(idx)
 			ref.AppendData(leaves[i])
 		}
-		if err := storeLeaves(ctx, tx, r, ids, leaves, floor); err != nil {
+		if err := storeLeaves(ctx, tx, r, ids, leaves, floor, false); err != nil {
 			t.Fatal(err)
 		}
 		root, _ = rootOf(r)

@@ -44,28 +44,26 @@ func newLegacyEnv(t *testing.T) *env {
 	t.Helper()
 	e := newEnvWith(t, func(ctx context.Context, e *env) { migrateBefore(t, e, "0004") })
 	e.seq.floor = 1
+	e.seq.legacyLeaves = true
 	return e
 }
 
-// refOf is an in-memory tree of the stored leaves (hashed afresh from their
-// bytes).
+// refOf is an in-memory tree of the log's leaves (hashed afresh from their
+// bytes, stored or rebuilt from the events).
 func refOf(t *testing.T, e *env) *testonly.Tree {
 	t.Helper()
-	rows, err := e.pool.Query(context.Background(), `SELECT leaf FROM log_leaves ORDER BY leaf_index`)
+	ctx := context.Background()
+	size, err := e.log.Size(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
 	ref := testonly.New(hasher)
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
+	for i := range size {
+		l, err := e.log.Leaf(ctx, i)
+		if err != nil {
 			t.Fatal(err)
 		}
-		ref.AppendData(b)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		ref.AppendData(l.Data)
 	}
 	return ref
 }
