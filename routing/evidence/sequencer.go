@@ -195,9 +195,13 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("gaps: %w", err)
 	}
+	notInLog := `log_leaf_index(e.id) IS NULL`
+	if s.legacyLeaves {
+		notInLog = `NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.event_id = e.id)`
+	}
 	for _, g := range ranges {
 		found, err := collectLeaves(ctx, tx, `SELECT `+eventColumns+eventFrom+`
-			WHERE e.id BETWEEN $2 AND $3 AND log_leaf_index(e.id) IS NULL
+			WHERE e.id BETWEEN $2 AND $3 AND `+notInLog+`
 			ORDER BY e.id LIMIT $1`, s.cfg.BatchSize-len(late), g[0], g[1])
 		if err != nil {
 			return 0, fmt.Errorf("late events: %w", err)
