@@ -253,7 +253,8 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	for i, l := range take {
 		ids[i], data[i] = l.EventID, l.Encode()
 	}
-	if err := storeLeaves(ctx, tx, r, ids, data, s.floor, s.legacyLeaves); err != nil {
+	rest, err := storeLeaves(ctx, tx, r, ids, data, s.floor, s.legacyLeaves)
+	if err != nil {
 		return 0, err
 	}
 	root, err := rootOf(r)
@@ -271,9 +272,8 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("record gap: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE log_state SET size = $1, root = $2, watermark = $3, updated_at = now()`,
-		int64(r.End()), root, max(watermark, want-1)); err != nil {
-		return 0, fmt.Errorf("update tree head: %w", err)
+	if err := rest.storeHead(ctx, tx, r.End(), root, max(watermark, want-1)); err != nil {
+		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
@@ -304,18 +304,18 @@ func (s *Sequencer) openRange(ctx context.Context, q querier, size uint64, root 
 
 // storeLeaves appends leaves (canonical leaf bytes, of the events ids) to the
 // tree at r.End() and advances r: it copies their log_leaves rows (index,
-// event id and leaf hash: the bytes are rebuilt from the event when read),
-// one log_runs row per run of consecutive event ids, and the log_nodes rows
-// of the perfect subtrees they complete at levels of floor and above, in tx.
-// legacy writes the layout before migration 0005 instead: the leaf bytes
-// and no runs.
-func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, leaves [][]byte, floor uint, legacy bool) error {
+// event id and leaf hash: the bytes are rebuilt from the event when read) in
+// tx, and returns the rest of the batch for storeHead: one log_runs row per
+// run of consecutive event ids, and the log_nodes rows of the perfect
+// subtrees they complete at levels of floor and above. legacy writes the
+// layout before migration 0005 instead: the leaf bytes and no runs.
+func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, leaves [][]byte, floor uint, legacy bool) (*batchRows, error) {
 	first := int64(r.End())
 	leafRows := make([][]any, 0, len(leaves))
-	var nodeRows [][]any
+	rest := &batchRows{legacy: legacy}
 	visit := func(id compact.NodeID, h []byte) {
 		if id.Level >= floor && id.Level > 0 {
-			nodeRows = append(nodeRows, []any{int16(id.Level), int64(id.Index), h})
+			rest.levels, rest.idxs, rest.hashes = append(rest.levels, int16(id.Level)), append(rest.idxs, int64(id.Index)), append(rest.hashes, h)
 		}
 	}
 	for i, b := range leaves {
@@ -326,7 +326,7 @@ func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, 
 			leafRows = append(leafRows, []any{first + int64(i), ids[i], h})
 		}
 		if err := r.Append(h, visit); err != nil {
-			return fmt.Errorf("append: %w", err)
+			return nil, fmt.Errorf("append: %w", err)
 		}
 	}
 	cols := []string{"leaf_index", "event_id", "leaf_hash"}
@@ -334,27 +334,44 @@ func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, 
 		cols = append(cols, "leaf")
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_leaves"}, cols, pgx.CopyFromRows(leafRows)); err != nil {
-		return fmt.Errorf("store leaves: %w", err)
+		return nil, fmt.Errorf("store leaves: %w", err)
 	}
-	if !legacy && len(ids) > 0 {
-		var firsts, lasts, idxs []int64
+	if !legacy {
 		for i, id := range ids {
 			if i > 0 && id == ids[i-1]+1 {
-				lasts[len(lasts)-1] = id
+				rest.lasts[len(rest.lasts)-1] = id
 				continue
 			}
-			firsts, lasts, idxs = append(firsts, id), append(lasts, id), append(idxs, first+int64(i))
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO log_runs (first_event, last_event, first_index)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])`, firsts, lasts, idxs); err != nil {
-			return fmt.Errorf("store runs: %w", err)
+			rest.firsts, rest.lasts, rest.starts = append(rest.firsts, id), append(rest.lasts, id), append(rest.starts, first+int64(i))
 		}
 	}
-	if len(nodeRows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_nodes"}, []string{"level", "idx", "hash"},
-			pgx.CopyFromRows(nodeRows)); err != nil {
-			return fmt.Errorf("store nodes: %w", err)
-		}
+	return rest, nil
+}
+
+// batchRows is what a batch writes besides its leaves: its runs and the
+// tree nodes it completes.
+type batchRows struct {
+	firsts, lasts, starts []int64 // log_runs
+	levels                []int16 // log_nodes
+	idxs                  []int64
+	hashes                [][]byte
+	legacy                bool // before migration 0005: no log_runs
+}
+
+// storeHead writes the batch's runs and nodes and moves the tree head to
+// (size, root), the watermark to at least watermark: one statement.
+func (b *batchRows) storeHead(ctx context.Context, tx pgx.Tx, size uint64, root []byte, watermark int64) error {
+	runs := `runs AS (INSERT INTO log_runs (first_event, last_event, first_index)
+			SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::bigint[])),`
+	if b.legacy {
+		runs = `runs AS (SELECT $4::bigint[], $5::bigint[], $6::bigint[]),`
+	}
+	if _, err := tx.Exec(ctx, `WITH `+runs+`
+		nodes AS (INSERT INTO log_nodes (level, idx, hash)
+			SELECT * FROM unnest($7::smallint[], $8::bigint[], $9::bytea[]))
+		UPDATE log_state SET size = $1, root = $2, watermark = greatest(watermark, $3), updated_at = now()`,
+		int64(size), root, watermark, b.firsts, b.lasts, b.starts, b.levels, b.idxs, b.hashes); err != nil {
+		return fmt.Errorf("store runs, nodes and tree head: %w", err)
 	}
 	return nil
 }
