@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,9 +36,8 @@ type Report struct {
 }
 
 // Audit recomputes every leaf from the current events and documents rows,
-// checks it against the stored leaf hash (and the stored leaf bytes of rows
-// written before migration 0005), checks that log_runs maps each event to
-// its leaf and nothing else, that every accepted document's
+// checks each stored leaf and leaf hash, that log_runs maps each event to its
+// leaf and nothing else, that every accepted document's
 // bytes still hash to its digest (unless purged: empty body with a non-zero
 // size), rebuilds the whole tree and compares its root with every stored
 // checkpoint and the tree head. It returns a *TamperError naming the first
@@ -88,9 +88,14 @@ func Audit(ctx context.Context, pool *pgxpool.Pool) (Report, error) {
 		return rep, &TamperError{LeafIndex: size, Reason: fmt.Sprintf("checkpoint of size %d is beyond the tree head %d", cps[len(cps)-1].size, size)}
 	}
 
-	rows, err = pool.Query(ctx, `SELECT `+leafColumns+`,
+	rows, err = pool.Query(ctx, `SELECT l.leaf_index, l.event_id, l.leaf_hash, l.leaf, e.id IS NOT NULL,
+		coalesce(e.document_id::text, ''), coalesce(e.recipient, ''), coalesce(e.kind, ''), coalesce(e.state, ''),
+		coalesce(e.detail::text, ''), coalesce(e.at, 'epoch'), d.sha256,
 		CASE WHEN d.id IS NULL OR (octet_length(d.body) = 0 AND d.size > 0) THEN true
-		     ELSE coalesce(sha256(d.body) = d.sha256, d.body_blob = d.sha256) END`+leafFrom+`
+		     ELSE coalesce(sha256(d.body) = d.sha256, d.body_blob = d.sha256) END
+		FROM log_leaves l
+		LEFT JOIN events e ON e.id = l.event_id
+		LEFT JOIN documents d ON d.id = e.document_id AND e.kind = 'accepted'
 		ORDER BY l.leaf_index`)
 	if err != nil {
 		return rep, fmt.Errorf("evidence: audit: leaves: %w", err)
@@ -105,30 +110,32 @@ func Audit(ctx context.Context, pool *pgxpool.Pool) (Report, error) {
 	next := 0 // next checkpoint to compare
 	lastGood := uint64(0)
 	var i uint64
-	var lr leafRow
-	var bodyOK bool
-	dest := lr.dest(&bodyOK)
 	for ; rows.Next(); i++ {
-		if err := rows.Scan(dest...); err != nil {
+		var idx int64
+		var stored, storedHash []byte
+		var present, bodyOK bool
+		var l logverify.Leaf
+		var at time.Time
+		if err := rows.Scan(&idx, &l.EventID, &storedHash, &stored, &present, &l.DocumentID, &l.Recipient,
+			&l.Kind, &l.State, &l.Detail, &at, &l.DocumentSHA256, &bodyOK); err != nil {
 			return rep, fmt.Errorf("evidence: audit: leaves: %w", err)
 		}
-		idx, stored, storedHash := lr.index, lr.stored, lr.hash
-		l := lr.current()
+		l.At = at.UTC()
+		if len(l.DocumentSHA256) == 0 {
+			l.DocumentSHA256 = nil
+		}
 		bad := func(reason string) error { return &TamperError{LeafIndex: i, EventID: l.EventID, Reason: reason} }
 		switch {
 		case uint64(idx) != i:
 			return rep, &TamperError{LeafIndex: i, Reason: fmt.Sprintf("leaf %d is missing (next stored is %d)", i, idx)}
-		case stored != nil && !bytes.Equal(logverify.LeafHash(stored), storedHash):
+		case !bytes.Equal(logverify.LeafHash(stored), storedHash):
 			return rep, bad("stored leaf hash does not match the stored leaf bytes")
-		case !lr.present:
+		case !present:
 			return rep, bad("the event row is gone")
 		}
 		fresh := l.Encode()
-		if stored != nil && !bytes.Equal(fresh, stored) {
+		if !bytes.Equal(fresh, stored) {
 			return rep, bad("the event row no longer matches its leaf: " + leafDiff(stored, l))
-		}
-		if stored == nil && !bytes.Equal(logverify.LeafHash(fresh), storedHash) {
-			return rep, bad("the event row no longer matches its leaf hash")
 		}
 		if !bodyOK {
 			return rep, bad("the document's bytes no longer match its digest")

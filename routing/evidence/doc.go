@@ -34,11 +34,9 @@
 // The leaf format and the offline checks live in the sub-package logverify,
 // which has no database dependency (hubctl uses it).
 //
-// Storage: log_leaves holds each leaf's index, event id and hash, not its
-// bytes: a leaf is the canonical encoding of its (append-only) events row,
-// rebuilt when read and checked against the stored hash, so a changed row is
-// refused by every reader and named by Audit (leaves written before
-// migration 0005 keep their bytes). log_runs maps event ids to leaves, one
+// Storage: log_leaves holds each leaf's canonical bytes and hash (the
+// append-only copy of each event as the log committed to it; Audit compares
+// it with the events row). log_runs maps event ids to leaves, one
 // row per run of consecutive ids (about one per batch), and refuses an event
 // twice (an exclusion constraint), where a UNIQUE index on event_id took an
 // entry per leaf; log_leaf_index(event id) looks it up. log_nodes

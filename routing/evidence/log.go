@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,26 +77,35 @@ func (l *Log) Size(ctx context.Context) (uint64, error) {
 	return size, err
 }
 
-// Leaf returns the leaf at index. Its bytes are rebuilt from the event row
-// (stored, for leaves written before migration 0005) and checked against
-// the stored leaf hash: a *TamperError if they no longer match.
+// Leaf returns the leaf at index, as stored: a *TamperError if its bytes
+// no longer hash to its stored leaf hash.
 func (l *Log) Leaf(ctx context.Context, index uint64) (Entry, error) {
 	if index > maxIndex {
 		return Entry{}, fmt.Errorf("%w: leaf %d", ErrNotFound, index)
 	}
-	var r leafRow
-	err := l.pool.QueryRow(ctx, `SELECT `+leafColumns+leafFrom+` WHERE l.leaf_index = $1`, int64(index)).Scan(r.dest()...)
+	e := Entry{Index: index}
+	err := l.pool.QueryRow(ctx, `SELECT event_id, leaf, leaf_hash FROM log_leaves WHERE leaf_index = $1`,
+		int64(index)).Scan(&e.EventID, &e.Data, &e.Hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Entry{}, fmt.Errorf("%w: leaf %d", ErrNotFound, index)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("evidence: leaf: %w", err)
 	}
-	b, _, err := r.resolve()
-	if err != nil {
+	if err := checkStored(index, e.EventID, e.Data, e.Hash); err != nil {
 		return Entry{}, err
 	}
-	return Entry{Index: index, EventID: r.event.EventID, Data: b, Hash: r.hash}, nil
+	return e, nil
+}
+
+// checkStored returns a *TamperError if the stored bytes of leaf index
+// (of event id) do not hash to its stored leaf hash, which the tree and
+// every signed checkpoint commit to.
+func checkStored(index uint64, id int64, data, hash []byte) error {
+	if !bytes.Equal(logverify.LeafHash(data), hash) {
+		return &TamperError{LeafIndex: index, EventID: id, Reason: "stored leaf hash does not match the stored leaf bytes"}
+	}
+	return nil
 }
 
 // LeafIndexOfEvent returns the index of the leaf of a ledger event, or

@@ -40,8 +40,8 @@ type ReceiptSet struct {
 // Receipts builds the receipts of a document: for each of its events and
 // each recipient the event concerns (its own recipient, or every recipient
 // of the document for document-wide events such as accepted). They are
-// derived from the leaves as the log commits to them: a leaf whose bytes no
-// longer hash to its stored leaf hash is refused (*TamperError). ErrNotFound when
+// derived from the stored leaves, never from mutable rows: a leaf whose bytes
+// no longer hash to its stored leaf hash is refused (*TamperError). ErrNotFound when
 // the document has no event in the log under a checkpoint yet.
 func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, error) {
 	uid, err := uuid.Parse(documentID)
@@ -62,22 +62,19 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 	var leaves []stored
 	var acc *stored
 	var scanErr error
-	// The document's events, each with its leaf (log_runs: log_leaf_index)
-	// and the event row that leaf commits to.
-	rows, err := l.pool.Query(ctx, `SELECT q.id, q.idx, `+leafColumns+` FROM
+	// The document's events, each with its leaf (log_runs: log_leaf_index).
+	rows, err := l.pool.Query(ctx, `SELECT q.id, q.idx, l.event_id, l.leaf, l.leaf_hash FROM
 		(SELECT e.id, log_leaf_index(e.id) AS idx FROM events e WHERE e.document_id = $1 OFFSET 0) q
 		LEFT JOIN log_leaves l ON l.leaf_index = q.idx
-		LEFT JOIN events e ON e.id = l.event_id
-		LEFT JOIN documents d ON d.id = e.document_id AND e.kind = 'accepted'
 		ORDER BY q.id`, uid)
 	if err != nil {
 		return set, fmt.Errorf("evidence: receipts: %w", err)
 	}
 	for rows.Next() {
 		var id int64
-		var idx *int64
-		var r leafRow
-		if err := rows.Scan(append([]any{&id, &idx}, r.dest()...)...); err != nil {
+		var idx, of *int64
+		var b, h []byte
+		if err := rows.Scan(&id, &idx, &of, &b, &h); err != nil {
 			scanErr = err
 			break
 		}
@@ -85,16 +82,20 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 			set.Pending++
 			continue
 		}
-		if r.index != *idx || r.event.EventID != id {
+		if of == nil || *of != id {
 			scanErr = &TamperError{LeafIndex: uint64(*idx), EventID: id, Reason: "log_runs names this leaf for the event, which the leaf is not of"}
 			break
 		}
-		_, lf, err := r.resolve()
-		if err != nil {
+		if err := checkStored(uint64(*idx), id, b, h); err != nil {
 			scanErr = err
 			break
 		}
-		leaves = append(leaves, stored{uint64(*idx), lf, r.hash})
+		lf, err := logverify.DecodeLeaf(b)
+		if err != nil {
+			scanErr = fmt.Errorf("leaf %d: %w", *idx, err)
+			break
+		}
+		leaves = append(leaves, stored{uint64(*idx), lf, h})
 		if lf.Kind == "accepted" && acc == nil {
 			a := leaves[len(leaves)-1]
 			acc = &a

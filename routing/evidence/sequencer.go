@@ -84,8 +84,8 @@ type Sequencer struct {
 	blocked bool       // the last step stopped before a gap that is not permanent yet
 	tip     tip        // the tree head this Sequencer committed last
 	floor   uint       // lowest level written to log_nodes: nodeFloor (tests emulate older layouts)
-	// legacyLeaves writes the layout before migration 0005: the leaf bytes
-	// in log_leaves and no log_runs (tests emulate older hubs).
+	// legacyLeaves writes the layout before migration 0005: no log_runs and
+	// sequenced_at left to its default (tests emulate older hubs).
 	legacyLeaves bool
 }
 
@@ -176,7 +176,8 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	}
 	var size0, watermark int64
 	var root0 []byte
-	if err := tx.QueryRow(ctx, `SELECT size, root, watermark FROM log_state FOR UPDATE`).Scan(&size0, &root0, &watermark); err != nil {
+	var txTime time.Time // the transaction's now(): log_leaves.sequenced_at
+	if err := tx.QueryRow(ctx, `SELECT size, root, watermark, now() FROM log_state FOR UPDATE`).Scan(&size0, &root0, &watermark, &txTime); err != nil {
 		return 0, fmt.Errorf("tree head: %w", err)
 	}
 	now := s.cfg.Now()
@@ -253,7 +254,7 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	for i, l := range take {
 		ids[i], data[i] = l.EventID, l.Encode()
 	}
-	rest, err := storeLeaves(ctx, tx, r, ids, data, s.floor, s.legacyLeaves)
+	rest, err := storeLeaves(ctx, tx, r, ids, data, txTime, s.floor, s.legacyLeaves)
 	if err != nil {
 		return 0, err
 	}
@@ -304,12 +305,12 @@ func (s *Sequencer) openRange(ctx context.Context, q querier, size uint64, root 
 
 // storeLeaves appends leaves (canonical leaf bytes, of the events ids) to the
 // tree at r.End() and advances r: it copies their log_leaves rows (index,
-// event id and leaf hash: the bytes are rebuilt from the event when read) in
-// tx, and returns the rest of the batch for storeHead: one log_runs row per
-// run of consecutive event ids, and the log_nodes rows of the perfect
-// subtrees they complete at levels of floor and above. legacy writes the
-// layout before migration 0005 instead: the leaf bytes and no runs.
-func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, leaves [][]byte, floor uint, legacy bool) (*batchRows, error) {
+// event id, leaf hash, leaf bytes and at, their sequenced_at) in tx, and
+// returns the rest of the batch for storeHead: one log_runs row per run of
+// consecutive event ids, and the log_nodes rows of the perfect subtrees they
+// complete at levels of floor and above. legacy writes the layout before
+// migration 0005 instead: no runs, and sequenced_at left to its default.
+func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, leaves [][]byte, at time.Time, floor uint, legacy bool) (*batchRows, error) {
 	first := int64(r.End())
 	leafRows := make([][]any, 0, len(leaves))
 	rest := &batchRows{legacy: legacy}
@@ -323,15 +324,15 @@ func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, 
 		if legacy {
 			leafRows = append(leafRows, []any{first + int64(i), ids[i], h, b})
 		} else {
-			leafRows = append(leafRows, []any{first + int64(i), ids[i], h})
+			leafRows = append(leafRows, []any{first + int64(i), ids[i], h, b, at})
 		}
 		if err := r.Append(h, visit); err != nil {
 			return nil, fmt.Errorf("append: %w", err)
 		}
 	}
-	cols := []string{"leaf_index", "event_id", "leaf_hash"}
-	if legacy {
-		cols = append(cols, "leaf")
+	cols := []string{"leaf_index", "event_id", "leaf_hash", "leaf"}
+	if !legacy {
+		cols = append(cols, "sequenced_at")
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_leaves"}, cols, pgx.CopyFromRows(leafRows)); err != nil {
 		return nil, fmt.Errorf("store leaves: %w", err)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/testonly"
 
@@ -51,7 +52,7 @@ func appendSynth(t testing.TB, e *env, ref *testonly.Tree, n int, floor uint) {
 			ids[i], leaves[i] = -1-int64(idx), synthLeaf(idx)
 			ref.AppendData(leaves[i])
 		}
-		rest, err := storeLeaves(ctx, tx, r, ids, leaves, floor, false)
+		rest, err := storeLeaves(ctx, tx, r, ids, leaves, time.Now(), floor, false)
 		if err != nil {
 			t.Fatal(err)
 		}

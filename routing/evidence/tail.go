@@ -75,8 +75,7 @@ func (t *Tail) Cursor(ctx context.Context) (uint64, error) {
 // without a hole: it stops before the first index it does not see (the
 // sequencer commits whole runs of leaves, so there is none, but a reader
 // must not pass one). They come from the feed when it holds from, otherwise
-// from log_leaves, rebuilt from their events and checked against their leaf
-// hashes (a *TamperError stops the reader at a changed row).
+// from the stored leaves of log_leaves.
 func (t *Tail) Leaves(ctx context.Context, from uint64, limit int) ([]TailEntry, error) {
 	if limit <= 0 || from > maxIndex {
 		return nil, nil
@@ -88,26 +87,28 @@ func (t *Tail) Leaves(ctx context.Context, from uint64, limit int) ([]TailEntry,
 	if t.feed.caughtUp(from, t.now(), feedFresh) {
 		return nil, nil
 	}
-	rows, err := t.pool.Query(ctx, `SELECT `+leafColumns+leafFrom+`
-		WHERE l.leaf_index >= $1 ORDER BY l.leaf_index LIMIT $2`, int64(from), limit)
+	rows, err := t.pool.Query(ctx, `SELECT leaf_index, leaf FROM log_leaves
+		WHERE leaf_index >= $1 ORDER BY leaf_index LIMIT $2`, int64(from), limit)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: tail leaves: %w", err)
 	}
 	defer rows.Close()
 	out := make([]TailEntry, 0, min(limit, 1024))
 	want := from
-	var r leafRow
-	dest := r.dest()
+	var (
+		idx int64
+		raw []byte
+	)
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(&idx, &raw); err != nil {
 			return nil, fmt.Errorf("evidence: tail leaves: %w", err)
 		}
-		if uint64(r.index) != want {
+		if uint64(idx) != want {
 			break
 		}
-		_, l, err := r.resolve()
+		l, err := logverify.DecodeLeaf(raw)
 		if err != nil {
-			return nil, fmt.Errorf("evidence: tail: %w", err)
+			return nil, fmt.Errorf("evidence: tail leaf %d: %w", idx, err)
 		}
 		out = append(out, TailEntry{Index: want, Leaf: l})
 		want++

@@ -63,10 +63,10 @@ func legacyLog(t *testing.T) (*env, string, []int64) {
 // TestUpgrade0005InPlace: migration 0005 on a log written before it derives
 // log_runs from the leaves (one row per run of consecutive event ids),
 // drops UNIQUE (event_id), keeps the stored leaf bytes and serves the same
-// leaves, proofs and event → leaf lookups; a sequencer of the old layout is
-// refused; the sequencer of this code then appends leaves without bytes and
-// with their runs; an event cannot enter the log twice; the tail reads
-// across both layouts; the audit is clean and receipts verify.
+// leaves, proofs and event → leaf lookups; a sequencer of the old layout
+// (no runs) is refused; the sequencer of this code then appends leaves with
+// their bytes and their runs; an event cannot enter the log twice; the tail
+// reads across the upgrade; the audit is clean and receipts verify.
 func TestUpgrade0005InPlace(t *testing.T) {
 	e, doc, ids := legacyLog(t)
 	ctx := context.Background()
@@ -112,19 +112,20 @@ func TestUpgrade0005InPlace(t *testing.T) {
 	if n := count(t, e.pool, `SELECT count(*) FROM pg_indexes WHERE tablename = 'log_leaves'`); n != 1 {
 		t.Fatalf("log_leaves has %d indexes after 0005, want its primary key only", n)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM log_leaves WHERE leaf IS NULL`); n != 0 {
-		t.Fatalf("%d leaves lost their bytes", n)
-	}
 	if got := refOf(t, e); !bytes.Equal(got.HashAt(old.Size), old.Root) {
 		t.Fatal("the leaves read after the upgrade do not hash to the signed root")
 	}
 	checkAllProofs(t, e, ref, old.Size)
 
-	// A sequencer of the old layout appends nothing.
+	// A sequencer of the old layout, which writes no runs, appends nothing
+	// (sequenced_at has no default any more).
 	e.addEvents(t, doc, 5)
 	var pe *pgconn.PgError
-	if _, err := e.seq.Step(ctx); !errors.As(err, &pe) || pe.ConstraintName != "log_leaves_leaf_derived" {
-		t.Fatalf("old sequencer: %v, want the log_leaves_leaf_derived check", err)
+	if _, err := e.seq.Step(ctx); !errors.As(err, &pe) || pe.Code != "23502" || pe.ColumnName != "sequenced_at" {
+		t.Fatalf("old sequencer: %v, want the NOT NULL of log_leaves.sequenced_at", err)
+	}
+	if n := count(t, e.pool, `SELECT size FROM log_state`); n != int64(len(ids)) {
+		t.Fatalf("the old sequencer moved the tree head to %d", n)
 	}
 
 	// The sequencer of this code extends the log.
@@ -138,8 +139,11 @@ func TestUpgrade0005InPlace(t *testing.T) {
 		t.Fatalf("appended %d, want 30", n)
 	}
 	cur := e.sign(t, c)
-	if n := count(t, e.pool, `SELECT count(*) FROM log_leaves WHERE leaf IS NOT NULL`); n != int64(old.Size) {
-		t.Fatalf("%d leaves with bytes, want the %d written before 0005", n, old.Size)
+	if n := count(t, e.pool, `SELECT count(*) FROM log_leaves WHERE leaf IS NOT NULL AND leaf_hash = sha256('\x00'::bytea || leaf)`); n != int64(cur.Size) {
+		t.Fatalf("%d leaves with their bytes, want all %d", n, cur.Size)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM log_leaves WHERE leaf_index >= $1 AND sequenced_at <> (SELECT updated_at FROM log_state)`, int64(cur.Size-2)); n != 0 {
+		t.Fatalf("the last batch's leaves were sequenced at another time than its tree head")
 	}
 	if n := count(t, e.pool, `SELECT count(*) FROM log_runs`); n != int64(len(want))+5 { // 30 leaves in batches of 7
 		t.Fatalf("%d runs after appending 30 leaves in 5 batches", n)
@@ -164,7 +168,7 @@ func TestUpgrade0005InPlace(t *testing.T) {
 		t.Fatalf("a second run for event %d: %v, want the log_runs_each_event_once constraint", ids[10], err)
 	}
 
-	// The tail reads both layouts, in order, as Leaf does.
+	// The tail reads across the upgrade, in order, as Leaf does.
 	tail := NewTail(e.pool)
 	got, err := tail.Leaves(ctx, 0, int(cur.Size)+10)
 	if err != nil || uint64(len(got)) != cur.Size {

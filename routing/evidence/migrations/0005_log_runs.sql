@@ -1,15 +1,7 @@
--- log_leaves stops storing a copy of each event and loses its UNIQUE index
--- on event_id: a leaf row was ~400 bytes of WAL, most of it the leaf bytes
--- (which repeat the events row the leaf commits to) and the second index.
---
--- Leaf bytes: a leaf is logverify.Leaf's encoding of its events row (and,
--- for an accepted event, of its document's digest), both append-only and
--- kept for ever (retention empties a document's body, never its digest or
--- its events), so a leaf is rebuilt from them when read and checked
--- against leaf_hash, which stays: the tree, every proof and every signed
--- checkpoint commit to it, so a changed row is still detected (Audit,
--- and every reader refuses a leaf whose rebuilt bytes do not hash to it).
--- The rows written before keep their bytes: they are read as before.
+-- log_leaves loses its UNIQUE index on event_id: an entry per leaf, written
+-- (and WAL-logged) with every leaf, only to map an event to its leaf and to
+-- refuse an event twice. The leaf bytes stay stored: log_leaves is the
+-- append-only copy of each event as the log committed to it.
 --
 -- event_id -> leaf: the sequencer appends runs of consecutive event ids to
 -- consecutive leaf indexes (one run per batch, more only around a gap or a
@@ -46,9 +38,12 @@ CREATE FUNCTION log_leaf_index(ev bigint) RETURNS bigint LANGUAGE sql STABLE PAR
 $$;
 
 ALTER TABLE log_leaves DROP CONSTRAINT log_leaves_event_id_key;
-ALTER TABLE log_leaves ALTER COLUMN leaf DROP NOT NULL;
--- New rows carry no bytes. NOT VALID: the rows written before keep theirs.
--- A sequencer of an older hubd, which writes them and no run, fails its
--- batch here and appends nothing until it is upgraded.
-ALTER TABLE log_leaves ADD CONSTRAINT log_leaves_leaf_derived CHECK (leaf IS NULL) NOT VALID;
-COMMENT ON COLUMN log_leaves.leaf IS 'Canonical leaf bytes of rows written before migration 0005; NULL since: rebuilt from the events row and checked against leaf_hash.';
+
+-- A sequencer of an older hubd writes leaves without their runs (so the
+-- sequencer of this code would not see those events in the log, and would
+-- append them again) and leaves sequenced_at to its default. Without the
+-- default, its batch fails on sequenced_at's NOT NULL and it appends nothing
+-- until it is upgraded; the sequencer of this code writes sequenced_at
+-- itself (its transaction's now(), which the default was). Metadata only:
+-- no row is rewritten.
+ALTER TABLE log_leaves ALTER COLUMN sequenced_at DROP DEFAULT;
