@@ -141,6 +141,7 @@ type Scanner struct {
 	data  []byte
 	names map[string]string
 	err   error
+	tape  *Tape // Record
 }
 
 func (o *Options) defaults() {
@@ -196,6 +197,14 @@ func (s *Scanner) Next() (Token, error) {
 		return Token{}, s.err
 	}
 	t, err := s.next()
+	if s.tape != nil {
+		switch err {
+		case nil:
+			s.tape.add(t)
+		case io.EOF:
+			s.tape.complete = true
+		}
+	}
 	if err != nil {
 		var se *SyntaxError
 		if err != io.EOF && !errors.As(err, &se) {
