@@ -241,16 +241,29 @@ func (c *c14nStream) flush() error {
 }
 
 // escapeText writes character data (a string from a tree, bytes from the
-// tokenizer) as c14n requires: &, <, > and \r escaped.
+// tokenizer) as c14n requires: &, <, > and \r escaped. Each of the four is
+// searched for with IndexByte (vectorised) and searched again only once
+// passed, so the text is read four times at most, quickly, rather than once
+// byte by byte (IndexAny).
 func escapeText[T string | []byte](w *bufio.Writer, s T) {
-	for len(s) > 0 {
-		i := indexAny(s, "&<>\r")
-		if i < 0 {
-			write(w, s)
+	const specials = "&<>\r"
+	var next [len(specials)]int // where specials[k] occurs next, len(s) if not
+	for k := range next {
+		next[k] = indexByteFrom(s, specials[k], 0)
+	}
+	for pos := 0; ; {
+		i, k := len(s), -1
+		for j, n := range next {
+			if n < i {
+				i, k = n, j
+			}
+		}
+		if k < 0 {
+			write(w, s[pos:])
 			return
 		}
-		write(w, s[:i])
-		switch s[i] {
+		write(w, s[pos:i])
+		switch specials[k] {
 		case '&':
 			w.WriteString("&amp;")
 		case '<':
@@ -260,8 +273,24 @@ func escapeText[T string | []byte](w *bufio.Writer, s T) {
 		case '\r':
 			w.WriteString("&#xD;")
 		}
-		s = s[i+1:]
+		pos = i + 1
+		next[k] = indexByteFrom(s, specials[k], pos)
 	}
+}
+
+// indexByteFrom is the index of c in s at or after from, or len(s).
+func indexByteFrom[T string | []byte](s T, c byte, from int) int {
+	var i int
+	switch v := any(s[from:]).(type) {
+	case string:
+		i = strings.IndexByte(v, c)
+	case []byte:
+		i = bytes.IndexByte(v, c)
+	}
+	if i < 0 {
+		return len(s)
+	}
+	return from + i
 }
 
 // escapeAttr writes an attribute value as c14n requires: &, <, " and the
@@ -290,16 +319,6 @@ func escapeAttr(w *bufio.Writer, s string) {
 		}
 		s = s[i+1:]
 	}
-}
-
-func indexAny[T string | []byte](s T, chars string) int {
-	switch v := any(s).(type) {
-	case string:
-		return strings.IndexAny(v, chars)
-	case []byte:
-		return bytes.IndexAny(v, chars)
-	}
-	return -1
 }
 
 func write[T string | []byte](w *bufio.Writer, s T) {

@@ -130,7 +130,9 @@ func TapeServes(tape *xmlscan.Tape, raw []byte) bool {
 // and VerifyTokens (recorded: both passes replay it).
 func (v *Verifier) verifyBytes(ctx context.Context, raw []byte, recorded, rec *xmlscan.Tape, domain string, opts Options) (*Report, *etree.Element, error) {
 	rep, fallback, err := v.verifyScanned(ctx, domain, opts, true, func(s *sigScan) error {
-		if !utf8.Valid(raw) { // as parse: before anything else
+		// As parse: before anything else. A complete tape is of valid
+		// UTF-8 already (xmlscan.Tape.Complete).
+		if recorded == nil && !utf8.Valid(raw) {
 			return verr(CodeBadEncoding, nil, "input is not valid UTF-8")
 		}
 		s.maxKeep = len(raw) // in memory already: no bound of its own (as Verify)

@@ -86,6 +86,8 @@ func (s *Scanner) Record(t *Tape) {
 }
 
 // Complete reports whether t holds every token of its input, up to the end.
+// The input of a complete tape is valid UTF-8: the Scanner checks every
+// byte it consumes.
 func (t *Tape) Complete() bool { return t != nil && t.complete && !t.over }
 
 // Options returns the options (defaults applied) of the Scanner that

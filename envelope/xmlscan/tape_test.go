@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"unicode/utf8"
 )
 
 // tokens reads every token of src, copied (a token is valid only until the
@@ -51,6 +52,11 @@ func checkTape(t *testing.T, in []byte) {
 	}
 	if tape.Complete() != (werr == nil) {
 		t.Fatalf("input %q: tape complete %v, scan error %v", in, tape.Complete(), werr)
+	}
+	// The scanner checks every byte it consumes: a complete tape is of
+	// valid UTF-8 (dsig.VerifyTokens relies on it).
+	if tape.Complete() && !utf8.Valid(in) {
+		t.Fatalf("input %q: accepted, but not valid UTF-8", in)
 	}
 	if !tape.Of(in) || tape.Of(bytes.Clone(in)) && len(in) > 0 {
 		t.Fatalf("input %q: Of is not identity of the input", in)
