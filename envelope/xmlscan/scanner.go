@@ -456,6 +456,9 @@ func (s *Scanner) byteAt(i int) (byte, bool, error) {
 // the offset of its colon (-1 when none).
 func (s *Scanner) scanName(i int) (end, colon int, err error) {
 	start := i
+	if end, colon, ok := s.asciiName(i); ok {
+		return end, colon, nil
+	}
 	colon = -1
 	for {
 		b, ok, err := s.byteAt(i)
@@ -500,6 +503,32 @@ func (s *Scanner) scanName(i int) (end, colon int, err error) {
 		return 0, 0, s.fail(colon, "invalid colon in name")
 	}
 	return i, colon, nil
+}
+
+// asciiName is scanName's fast path: a valid name of ASCII characters at
+// unread offset i, wholly buffered and followed by an ASCII byte that ends
+// it. ok false means: read it the general way (which also names the error).
+func (s *Scanner) asciiName(i int) (end, colon int, ok bool) {
+	b := s.buf[s.pos:]
+	colon = -1
+	j := i
+	for ; j < len(b); j++ {
+		c := b[j]
+		if c >= utf8.RuneSelf || asciiName[c] == 0 {
+			break
+		}
+		if c == ':' {
+			if colon >= 0 {
+				return 0, 0, false
+			}
+			colon = j
+		}
+	}
+	if j == i || j >= len(b) || b[j] >= utf8.RuneSelf || j-i > s.opt.MaxNameLen ||
+		asciiName[b[i]]&2 == 0 || colon == i || colon == j-1 {
+		return 0, 0, false
+	}
+	return j, colon, true
 }
 
 // knownNames are the element, attribute and prefix names of the documents
