@@ -157,8 +157,9 @@ func (v *Verifier) verifyBytes(ctx context.Context, raw []byte, recorded, rec *x
 	return rep, nil, err
 }
 
-// verifyScanned is VerifyStream and VerifyBytes: pass1 runs the signature
-// scan over the document, pass2 tokenizes it again for the digest. With
+// verifyScanned is VerifyStream, VerifyBytes and VerifyTokens: pass1 runs
+// the signature scan over the document, pass2 reads its tokens again (from
+// the spool, or a record of them) for the digest. With
 // mayFallBack, a document the token path does not serve (see VerifyBytes)
 // returns fallback true and nothing else.
 func (v *Verifier) verifyScanned(ctx context.Context, domain string, opts Options, mayFallBack bool,
