@@ -46,15 +46,26 @@ type c14nStream struct {
 	// scratch
 	decls []nsBinding
 	attrs []c14nAttr
+	used  []string // exc-c14n: prefixes visibly used by an element
 }
 
 type c14nFrame struct {
-	name              string // qualified name as written
+	prefix, local     string // the name as written
 	scopeN, renderedN int    // lengths of scope and rendered before this element
 }
 
 type c14nAttr struct {
-	qname, uri, local, value string
+	prefix, uri, local, value string
+}
+
+// writeName writes prefix:local (local alone without a prefix), without
+// making the qualified name a string of its own.
+func writeName(w *bufio.Writer, prefix, local string) {
+	if prefix != "" {
+		w.WriteString(prefix)
+		w.WriteByte(':')
+	}
+	w.WriteString(local)
 }
 
 func newC14NStream(w io.Writer, alg, prefixList string) (*c14nStream, error) {
@@ -107,7 +118,7 @@ func (c *c14nStream) token(t xmlscan.Token) error {
 		c.frames = c.frames[:len(c.frames)-1]
 		c.scope, c.rendered = c.scope[:f.scopeN], c.rendered[:f.renderedN]
 		c.w.WriteString("</")
-		c.w.WriteString(f.name)
+		writeName(c.w, f.prefix, f.local)
 		c.w.WriteByte('>')
 	case xmlscan.CharData:
 		if len(c.frames) > 0 {
@@ -128,7 +139,7 @@ func (c *c14nStream) token(t xmlscan.Token) error {
 }
 
 func (c *c14nStream) start(t xmlscan.Token) error {
-	f := c14nFrame{name: qname(t.Prefix, t.Local), scopeN: len(c.scope), renderedN: len(c.rendered)}
+	f := c14nFrame{prefix: t.Prefix, local: t.Local, scopeN: len(c.scope), renderedN: len(c.rendered)}
 	c.decls, c.attrs = c.decls[:0], c.attrs[:0]
 	for _, a := range t.Attrs {
 		switch {
@@ -142,7 +153,7 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 		}
 	}
 	if c.exclusive {
-		used := []string{t.Prefix}
+		used := append(c.used[:0], t.Prefix)
 		for _, a := range t.Attrs {
 			switch {
 			case a.Prefix == "xmlns":
@@ -170,6 +181,7 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 			}
 			c.decls = append(c.decls, nsBinding{p, uri})
 		}
+		c.used = used[:0] // the scratch, grown, for the next element
 	} else {
 		for _, b := range c.scope[f.scopeN:] {
 			if b.prefix == "xml" && b.uri == namespaceXML {
@@ -185,7 +197,7 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 		if a.Prefix == "xmlns" || (a.Prefix == "" && a.Local == "xmlns") {
 			continue
 		}
-		ca := c14nAttr{qname: qname(a.Prefix, a.Local), local: a.Local, value: a.Value}
+		ca := c14nAttr{prefix: a.Prefix, local: a.Local, value: a.Value}
 		if a.Prefix != "" {
 			uri, ok := lookupNS(c.scope, a.Prefix)
 			if !ok {
@@ -207,7 +219,7 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 
 	w := c.w
 	w.WriteByte('<')
-	w.WriteString(f.name)
+	writeName(w, f.prefix, f.local)
 	for _, d := range c.decls {
 		if d.prefix == "" {
 			w.WriteString(` xmlns="`)
@@ -221,7 +233,7 @@ func (c *c14nStream) start(t xmlscan.Token) error {
 	}
 	for _, a := range c.attrs {
 		w.WriteByte(' ')
-		w.WriteString(a.qname)
+		writeName(w, a.prefix, a.local)
 		w.WriteString(`="`)
 		escapeAttr(w, a.value)
 		w.WriteByte('"')
