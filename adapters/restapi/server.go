@@ -112,6 +112,7 @@ func New(l Ledger, submit Submitter, cfg Config) *Server {
 	s.mountVerification(v1)
 	s.registerFlows(v1) // flows.go
 	s.registerAdmin(v1)
+	s.registerPrincipals(v1)
 	s.e = e
 	return s
 }

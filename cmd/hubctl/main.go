@@ -54,6 +54,8 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
   evidence fetch ID [-o F]                tải gói bằng chứng (kiểm toán viên) / download an evidence bundle (auditor)
   evidence verify BUNDLE --hub-cert PEM   kiểm tra gói bằng chứng ngoại tuyến / verify an evidence bundle offline
   log consistency --old CHECKPOINT --hub-cert PEM   nhật ký chỉ được nối thêm / the log only grew since CHECKPOINT
+  principals                              danh sách thông tin xác thực (vận hành) / list API credentials (operator)
+  principals revoke ID [--reason TEXT]    thu hồi thông tin xác thực (vận hành) / revoke an API credential (operator)
 
 Cờ chung / global flags:
   --credentials FILE   mặc định / default ./var/dev/credentials.json (LT_CREDENTIALS)
@@ -184,6 +186,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return c.fetchBundle(ctx, vargs[1:])
+	case "principals":
+		if err := pick("operator"); err != nil {
+			return err
+		}
+		return c.principals(ctx, vargs)
 	case "log":
 		if len(vargs) == 0 || vargs[0] != "consistency" {
 			return errors.New("cách dùng / usage: hubctl log consistency --old CHECKPOINT_FILE --hub-cert PEM")
@@ -263,13 +270,18 @@ func (e *httpError) Error() string {
 }
 
 func (c *client) do(ctx context.Context, method, path string, body []byte) ([]byte, int, error) {
+	return c.doType(ctx, method, path, "application/xml", body)
+}
+
+// doType is do with the body's content type.
+func (c *client) doType(ctx context.Context, method, path, ctype string, body []byte) ([]byte, int, error) {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/xml")
+		req.Header.Set("Content-Type", ctype)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

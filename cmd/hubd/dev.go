@@ -159,7 +159,7 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	return hub.Run(ctx, hub.Config{
-		DatabaseURL: dsn, Brokers: broker.Addrs(), Partitions: *partitions, Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody, BlobThreshold: *blobThreshold, Trust: tc,
+		DatabaseURL: dsn, Brokers: broker.Addrs(), Partitions: *partitions, Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody, BlobThreshold: *blobThreshold, SpoolDir: filepath.Join(dir, "spool"), Trust: tc,
 		Axis: axisCfg, Evidence: evCfg,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))

@@ -28,7 +28,7 @@ Cách dùng / usage:
   hubd dev      [--data-dir ./var/dev] [--listen 127.0.0.1:8080] [--broker-listen 127.0.0.1:9092]
   hubd serve    --database-url URL --kafka-brokers HOST:PORT[,…] [--listen ADDR] [--roles api,relay,router,delivery,scheduler,axis,evidence]
                 [--tls-cert PEM --tls-key PEM [--client-ca PEM]] [--directory organs.json]
-                [--axis-url URL --axis-systems FILE]
+                [--axis-url URL --axis-systems FILE] [--spool-dir DIR]
   hubd migrate  --database-url URL
   hubd audit    --database-url URL   kiểm tra nhật ký bằng chứng / recompute the evidence log, name the first tampered leaf
   (serve, dev)  [--evidence-cert PEM --evidence-key PEM] [--tsa-url URL] [--retention 8760h] [--checkpoint-interval 900ms]

@@ -33,6 +33,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	partitions := fs.Int("partitions", 8, "partitions of the topics the hub creates")
 	maxBody := fs.Int64("max-body", 32<<20, "largest accepted document in bytes")
 	blobThreshold := fs.Int64("blob-threshold", 1<<20, "bodies above this many bytes are spooled, verified as a stream and kept as large objects (LT_BLOB_THRESHOLD)")
+	spoolDir := fs.String("spool-dir", "", "where large bodies are spooled while verified (default the system's temp folder; LT_SPOOL_DIR)")
 	trustDir := fs.String("trust-dir", "", "trust anchors: one folder per trust domain with *.pem and a policy file (LT_TRUST_DIR)")
 	trustChannels := fs.String("trust-channels", "", "channel=domain list (default api=agency,axis=axis,partner=partner)")
 	axisConfig := axisFlags(fs)
@@ -72,7 +73,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 		}
 	}
 	return hub.Run(ctx, hub.Config{DatabaseURL: *dbURL, Brokers: splitList(*brokers), TopicPrefix: *prefix,
-		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, BlobThreshold: *blobThreshold, Logger: log, Trust: tc, Axis: ax,
+		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, BlobThreshold: *blobThreshold, SpoolDir: *spoolDir, Logger: log, Trust: tc, Axis: ax,
 		Evidence: evCfg, Policy: delivery.Policy{Base: *retryBase, Max: *retryMax}, StuckAfter: *stuckAfter})
 }
 

@@ -171,7 +171,7 @@ func (l *Ledger) principal(ctx context.Context, col string, v []byte) (Principal
 func (l *Ledger) lookupPrincipal(ctx context.Context, col string, v []byte) (Principal, error) {
 	var p Principal
 	var organ *string
-	err := l.pool.QueryRow(ctx, `SELECT id, kind, organ, name FROM principals WHERE `+col+` = $1`, v).
+	err := l.pool.QueryRow(ctx, `SELECT id, kind, organ, name FROM principals WHERE `+col+` = $1 AND revoked_at IS NULL`, v).
 		Scan(&p.ID, &p.Kind, &organ, &p.Name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Principal{}, ErrNotFound

@@ -54,13 +54,17 @@ type Config struct {
 	// BlobThreshold: bodies above it are spooled, verified as a stream and
 	// kept in the blob store (restapi.Config.BlobThreshold); 0: 1 MiB.
 	BlobThreshold int64
-	Verifier      intake.Verifier
-	Channels      map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
-	Axis          *axishub.Config            // the national axis edge (role "axis" and channel "axis"); nil: none
-	Policy        delivery.Policy
-	StuckAfter    time.Duration     // scheduler: re-announce work stuck this long; default 2m
-	Breaker       *delivery.Breaker // circuit breaker per endpoint; nil: defaults
-	Logger        *slog.Logger
+	// SpoolDir is where the API role keeps its private directory of spooled
+	// bodies and decoded attachments ("" = os.TempDir()); what a crashed
+	// process left there is removed at the next start (spooldir.go).
+	SpoolDir   string
+	Verifier   intake.Verifier
+	Channels   map[string]routing.Channel // extra channels (axis, partner); push and pull are built in
+	Axis       *axishub.Config            // the national axis edge (role "axis" and channel "axis"); nil: none
+	Policy     delivery.Policy
+	StuckAfter time.Duration     // scheduler: re-announce work stuck this long; default 2m
+	Breaker    *delivery.Breaker // circuit breaker per endpoint; nil: defaults
+	Logger     *slog.Logger
 	// Mount lets the caller add routes to the API (the dev demo sink).
 	Mount func(api *restapi.Server)
 	// OnListen is called with the API's bound address once it listens.
@@ -233,12 +237,17 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if has("api") {
-		verifier, err := verifierOf(cfg, l)
+		spool, release, err := openSpoolDir(cfg.SpoolDir, log)
+		if err != nil {
+			return err
+		}
+		defer release()
+		verifier, err := verifierOf(cfg, l, spool)
 		if err != nil {
 			return err
 		}
 		svc := intake.New(l, intake.Config{Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Verifier: verifier, Logger: log})
-		api := restapi.New(l, svc, restapi.Config{MaxBody: cfg.MaxBody, BlobThreshold: cfg.BlobThreshold, Registry: reg, Logger: log})
+		api := restapi.New(l, svc, restapi.Config{MaxBody: cfg.MaxBody, BlobThreshold: cfg.BlobThreshold, SpoolDir: spool, Registry: reg, Logger: log})
 		mountEvidence(api, pool, cfg.Evidence)
 		if cfg.Mount != nil {
 			cfg.Mount(api)

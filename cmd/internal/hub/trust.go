@@ -28,7 +28,8 @@ type TrustConfig struct {
 // verifierOf returns the verification step of the accept path: cfg.Verifier
 // if set, else one built from cfg.Trust over the ledger's directory, else nil
 // (documents are recorded as not_checked).
-func verifierOf(cfg Config, l *ledger.Ledger) (intake.Verifier, error) {
+// Attachments decoded from a streamed body go to tempDir ("" = os.TempDir()).
+func verifierOf(cfg Config, l *ledger.Ledger, tempDir string) (intake.Verifier, error) {
 	if cfg.Verifier != nil {
 		return cfg.Verifier, nil
 	}
@@ -37,7 +38,7 @@ func verifierOf(cfg Config, l *ledger.Ledger) (intake.Verifier, error) {
 	}
 	atts := cfg.Trust.Attachments
 	if atts == nil { // detached CMS and PAdES signatures, revocation included
-		atts = verify.AttachmentSignatures{Envelope: envelope.Limits{MaxBytes: cfg.MaxBody}}
+		atts = verify.AttachmentSignatures{Envelope: envelope.Limits{MaxBytes: cfg.MaxBody}, TempDir: tempDir}
 	}
 	v, err := verify.New(verify.Config{Trust: cfg.Trust.Store, Domains: cfg.Trust.Domains,
 		Directory: ledgerDirectory{l}, Limits: envelope.Limits{MaxBytes: cfg.MaxBody}, Attachments: atts})

@@ -253,7 +253,7 @@ func TestHostileDocumentsRefusedThroughAPI(t *testing.T) {
 // its report says "absent"; a bad signature is still refused.
 func TestAxisChannelRecordsUnsigned(t *testing.T) {
 	h, p := startTrustHub(t)
-	v, err := verifierOf(Config{Trust: &TrustConfig{Store: trustStore(t, p)}}, h.l)
+	v, err := verifierOf(Config{Trust: &TrustConfig{Store: trustStore(t, p)}}, h.l, "")
 	if err != nil {
 		t.Fatal(err)
 	}
