@@ -565,6 +565,30 @@ var knownNames = func() map[string]string {
 	return m
 }()
 
+// knownValues are attribute values every signed document of the hub
+// carries (namespace names, XML-DSig algorithm identifiers): shared instead
+// of allocated per attribute. It is never written after init.
+var knownValues = func() map[string]string {
+	vals := []string{
+		"", "1", "1.0", "base64", "ds",
+		"http://www.mic.gov.vn/TBT/QCVN_102_2016", "urn:lienthong:envelope:1",
+		"http://www.w3.org/2000/09/xmldsig#", "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+		"http://www.w3.org/2001/10/xml-exc-c14n#", "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+		"http://www.w3.org/2006/12/xml-c14n11", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+		"http://www.w3.org/2001/04/xmldsig-more#rsa-sha384", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512", "http://www.w3.org/2001/04/xmlenc#sha256",
+		"http://www.w3.org/2001/04/xmldsig-more#sha384", "http://www.w3.org/2001/04/xmlenc#sha512",
+		"http://docs.oasis-open.org/legaldocml/ns/akn/3.0", "http://www.w3.org/2001/XMLSchema-instance",
+		"http://www.w3.org/2001/XMLSchema", "application/pdf", "application/akn+xml",
+	}
+	m := make(map[string]string, len(vals))
+	for _, v := range vals {
+		m[v] = v
+	}
+	return m
+}()
+
 // intern returns b as a string, sharing repeated names.
 func (s *Scanner) intern(b []byte) string {
 	if v, ok := knownNames[string(b)]; ok {
@@ -739,6 +763,9 @@ func (s *Scanner) attrValue(vs, ve int) (string, error) {
 		}
 	}
 	if plain {
+		if v, ok := knownValues[string(raw)]; ok {
+			return v, nil
+		}
 		return string(raw), nil
 	}
 	out := s.data[:0]
