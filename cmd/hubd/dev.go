@@ -81,6 +81,7 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	blobThreshold := fs.Int64("blob-threshold", 1<<20, "bodies above this many bytes are spooled, verified as a stream and kept as large objects")
 	axisListen := fs.String("axis-listen", "127.0.0.1:0", "listen address of the simulated national axis (\"off\": none)")
 	ev := evidenceFlags(fs)
+	routeOnAccept := fs.Bool("route-on-accept", true, "route documents in their accept transaction (false: every document through lt.route and the router)")
 	brokerOnly := fs.Bool("broker-only", false, "run only the embedded broker (data in <data-dir>/kafka) until stopped")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -160,7 +161,7 @@ func runDev(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	return hub.Run(ctx, hub.Config{
 		DatabaseURL: dsn, Brokers: broker.Addrs(), Partitions: *partitions, Listen: *listen, Logger: log, Roles: rl, MaxBody: *maxBody, BlobThreshold: *blobThreshold, SpoolDir: filepath.Join(dir, "spool"), Trust: tc,
-		Axis: axisCfg, Evidence: evCfg,
+		Axis: axisCfg, Evidence: evCfg, RouteAtRouter: !*routeOnAccept,
 		Mount: func(api *restapi.Server) {
 			api.Echo().Any("/demo/webhook/:organ", echo.WrapHandler(sink))
 		},

@@ -41,6 +41,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	retryBase := fs.Duration("retry-base", 2*time.Second, "first retry back-off of a delivery (doubles, with jitter)")
 	retryMax := fs.Duration("retry-max", time.Hour, "longest retry back-off")
 	stuckAfter := fs.Duration("stuck-after", 2*time.Minute, "re-announce work stuck this long (e.g. after a crash)")
+	routeOnAccept := fs.Bool("route-on-accept", true, "route documents in their accept transaction (false: every document through lt.route and the router)")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -74,7 +75,8 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	return hub.Run(ctx, hub.Config{DatabaseURL: *dbURL, Brokers: splitList(*brokers), TopicPrefix: *prefix,
 		Partitions: *partitions, Listen: *listen, TLS: tlsCfg, Roles: rl, MaxBody: *maxBody, BlobThreshold: *blobThreshold, SpoolDir: *spoolDir, Logger: log, Trust: tc, Axis: ax,
-		Evidence: evCfg, Policy: delivery.Policy{Base: *retryBase, Max: *retryMax}, StuckAfter: *stuckAfter})
+		Evidence: evCfg, Policy: delivery.Policy{Base: *retryBase, Max: *retryMax}, StuckAfter: *stuckAfter,
+		RouteAtRouter: !*routeOnAccept})
 }
 
 func runMigrate(ctx context.Context, args []string, log *slog.Logger) error {

@@ -67,6 +67,11 @@ type pendingAccept struct {
 	report  []byte // the verification report, nil when none
 	detail  []byte // the accepted event's detail
 	route   []byte // the lt.route message
+	// channels holds, per recipient (d.Recipients' order), the channel its
+	// delivery is routed to in the accept transaction, "" for one left to
+	// the router (Config.RouteOnAccept off, or the directory did not
+	// resolve it).
+	channels []string
 
 	res  Accepted // valid once done is closed
 	err  error
@@ -99,10 +104,11 @@ func newCommitter(l *Ledger, batch, flushers int) *committer {
 
 // Accept records a document, one delivery row per recipient, the accepted
 // event and the outbox messages in one transaction, and returns once that
-// transaction has committed. Submitting the same bytes again under the same
-// (sender, DocRef) — or the same Source — returns the first id with
-// Duplicate set; other bytes under the same DocRef give ErrConflict. Nothing
-// is written in either case. Plain documents are group-committed with other
+// transaction has committed. With Config.RouteOnAccept, a group-committed
+// document is routed in that transaction as well (queueFresh). Submitting
+// the same bytes again under the same (sender, DocRef) — or the same
+// Source — returns the first id with Duplicate set; other bytes under the
+// same DocRef give ErrConflict. Nothing is written in either case. Plain documents are group-committed with other
 // concurrent accepts (see above); the transaction then holds several
 // documents, each with the outcome it would have had alone. When ctx ends
 // before the commit, Accept returns ctx's error and the document may or may
@@ -150,6 +156,12 @@ func (l *Ledger) prepareAccept(ctx context.Context, d NewDocument) (*pendingAcce
 		}
 	}
 	p.d.Recipients = rs
+	p.channels = make([]string, len(rs))
+	if l.routeOnAccept {
+		for i, r := range rs {
+			p.channels[i] = l.channelAtAccept(ctx, r)
+		}
+	}
 	if p.report, p.outcome, err = encodeVerification(d.Verification, d.Evidence); err != nil {
 		return nil, err
 	}
@@ -171,6 +183,24 @@ func (l *Ledger) prepareAccept(ctx context.Context, d NewDocument) (*pendingAcce
 		return nil, fmt.Errorf("outbox payload: %w", err)
 	}
 	return p, nil
+}
+
+// channelAtAccept is the channel recipient's delivery is routed to at
+// acceptance, as the router would route it (Route with l.Organ), or "" when
+// that is left to the router: the directory does not resolve the recipient
+// now (the router then marks the delivery dead, or retries a failed lookup),
+// or names a channel this ledger does not know. The intake has just looked
+// every recipient up, so this is normally an answer from the directory cache.
+func (l *Ledger) channelAtAccept(ctx context.Context, recipient string) string {
+	o, err := l.Organ(ctx, recipient)
+	if err != nil {
+		return ""
+	}
+	switch o.Channel {
+	case ChannelPush, ChannelPull, ChannelAxis, ChannelPartner:
+		return o.Channel
+	}
+	return ""
 }
 
 func (c *committer) enqueue(p *pendingAccept) {
@@ -225,15 +255,18 @@ func (l *Ledger) commitBatch(batch []*pendingAccept) {
 	defer cancel()
 	var err error
 	for attempt := 1; ; attempt++ {
-		var inserted int
+		var inserted, inboxed int
 		err = l.inTx(ctx, func(tx pgx.Tx) error {
 			var err error
-			inserted, err = l.acceptBatchTx(ctx, tx, batch)
+			inserted, inboxed, err = l.acceptBatchTx(ctx, tx, batch)
 			return err
 		})
 		if err == nil {
 			l.stats.transactions.Add(1)
 			l.stats.documents.Add(int64(inserted))
+			if inboxed > 0 {
+				l.onInboxDelivered(inboxed)
+			}
 			for _, p := range batch {
 				if p.terr == nil && !p.tres.Duplicate {
 					l.known.committed(p.d.Evidence)
@@ -280,10 +313,13 @@ func staleStatement(err error) bool {
 
 // acceptBatchTx writes a batch in tx: the documents (in batch order, losers
 // of a uniqueness rule skipped), then for the new ones their verification
-// reports, deliveries with sequence numbers, accepted events and lt.route
-// outbox rows.
-// It sets each document's outcome in tres/terr and returns how many were new.
-func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingAccept) (int, error) {
+// reports, accepted events, deliveries with sequence numbers (routed, or
+// delivered to an inbox, where queueFresh can; accepted otherwise), their
+// events and delivery tasks, and the lt.route outbox rows of the documents
+// with a delivery left accepted.
+// It sets each document's outcome in tres/terr and returns how many were new
+// and how many deliveries it put in inboxes.
+func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingAccept) (inserted, inboxed int, err error) {
 	n := len(batch)
 	var (
 		ids, senders, refs, formats, subjects, codeNums, codeNots, promDates = make([]string, n), make([]string, n),
@@ -307,7 +343,7 @@ func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingA
 	got, err := insertDocuments(ctx, tx, bodies, ids, senders, refs, formats, subjects, codeNums, codeNots,
 		promDates, btypes, respFor, statusCodes, sums, sizes, metas, sources, ats, versions, dues)
 	if err != nil {
-		return 0, fmt.Errorf("insert documents: %w", err)
+		return 0, 0, fmt.Errorf("insert documents: %w", err)
 	}
 	isNew := make(map[string]bool, len(got))
 	for _, id := range got {
@@ -328,12 +364,12 @@ func (l *Ledger) acceptBatchTx(ctx context.Context, tx pgx.Tx, batch []*pendingA
 		fresh = append(fresh, p)
 	}
 	if len(fresh) > 0 {
-		l.queueFresh(&b, fresh)
+		l.queueFresh(&b, fresh, &inboxed)
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return len(fresh), nil
+	return len(fresh), inboxed, nil
 }
 
 // insertDocumentsSQL inserts a batch of documents: the small columns as
@@ -467,26 +503,60 @@ func resolveDuplicate(row pgx.Row, sum []byte, res *Accepted, perr *error) error
 	return nil
 }
 
-// queueFresh queues the rows that go with new documents.
-func (l *Ledger) queueFresh(b *pgx.Batch, fresh []*pendingAccept) {
+// queueFresh queues the rows that go with new documents, and the count of
+// deliveries put in inboxes into *inboxed.
+//
+// Routing at acceptance (Config.RouteOnAccept): the recipients' channels
+// were resolved before the transaction (channelAtAccept), so each delivery
+// is inserted in the state the router would have given it, with the same
+// events, instead of being inserted accepted and updated by a routing
+// transaction fed through the outbox and lt.route:
+//   - a resolved recipient: routed with its channel and sequence, the routed
+//     event, and its lt.deliver task;
+//   - a pull recipient with Config.InboxOnRoute, when no earlier delivery to
+//     it still waits for its first attempt (accepted or routed; as inboxNow
+//     decides for the router, without bringing routed ones forward):
+//     delivered at once (one attempt), with the routed, delivering and
+//     delivered events, and no task;
+//   - a recipient left to the router: accepted, and its document gets its
+//     lt.route message.
+//
+// Order per recipient (principle 6): the sequence counters are locked by one
+// statement and the deliveries inserted by the next. In READ COMMITTED the
+// second statement takes a fresh snapshot, after the first has waited for
+// every transaction that held a counter row, so it sees every earlier
+// delivery to the recipient committed: none waiting means that every lower
+// sequence had its first attempt, and the deliveries of the batch follow in
+// sequence order (one not put in the inbox stops the later ones of the batch).
+//
+// Events are in causal order per document (principle 7, every event is a
+// leaf in id order): the accepted events of the batch are inserted first
+// (once the counters are locked), then per delivery in batch order its
+// routed, delivering and delivered ones.
+func (l *Ledger) queueFresh(b *pgx.Batch, fresh []*pendingAccept, inboxed *int) {
 	var vDocs, vOutcomes, vReports []string
 	var vAts []time.Time
-	var dDocs, dRecipients []string
+	var dDocs, dRecipients, dChannels []string
 	var dAts []time.Time
 	eDocs, eDetails := make([]string, len(fresh)), make([]string, len(fresh))
 	eAts := make([]time.Time, len(fresh))
-	rKeys, rPayloads := make([]string, len(fresh)), make([]string, len(fresh))
+	var rKeys, rPayloads []string
 	for i, p := range fresh {
 		id := p.id.String()
 		if p.report != nil {
 			vDocs, vOutcomes, vReports, vAts = append(vDocs, id), append(vOutcomes, p.outcome),
 				append(vReports, string(p.report)), append(vAts, p.now)
 		}
-		for _, r := range p.d.Recipients {
-			dDocs, dRecipients, dAts = append(dDocs, id), append(dRecipients, r), append(dAts, p.now)
+		toRouter := false
+		for j, r := range p.d.Recipients {
+			dDocs, dRecipients, dChannels, dAts = append(dDocs, id), append(dRecipients, r),
+				append(dChannels, p.channels[j]), append(dAts, p.now)
+			toRouter = toRouter || p.channels[j] == ""
 		}
 		eDocs[i], eDetails[i], eAts[i] = id, string(p.detail), p.now
-		rKeys[i], rPayloads[i] = id, string(p.route)
+		if toRouter {
+			rKeys, rPayloads = append(rKeys, id), append(rPayloads, string(p.route))
+		}
 	}
 	// The evidence the reports refer to, each blob once and only if not
 	// known to be stored already (verification.go).
@@ -504,27 +574,71 @@ func (l *Ledger) queueFresh(b *pgx.Batch, fresh []*pendingAccept) {
 			SELECT d::uuid, o, r::jsonb, t FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(d, o, r, t)`,
 			vDocs, vOutcomes, vReports, vAts)
 	}
-	// Deliveries, numbered per recipient in batch order. The counter rows
-	// are locked in recipient order (as assignSequences does) and stay
-	// locked until commit, so sequence numbers follow commit order.
-	b.Queue(`WITH d AS (
-			SELECT doc::uuid AS doc, r, t, ord FROM unnest($1::text[], $2::text[], $3::timestamptz[])
-				WITH ORDINALITY AS u(doc, r, t, ord)),
-		c AS (SELECT r, count(*) AS n FROM d GROUP BY r),
-		s AS (INSERT INTO recipient_sequences (recipient, last_seq) SELECT r, n FROM c ORDER BY r
-			ON CONFLICT (recipient) DO UPDATE SET last_seq = recipient_sequences.last_seq + EXCLUDED.last_seq
-			RETURNING recipient, last_seq)
-		INSERT INTO deliveries (document_id, recipient, state, updated_at, seq)
-		SELECT d.doc, d.r, $4, d.t, s.last_seq - c.n + row_number() OVER (PARTITION BY d.r ORDER BY d.ord)
-		FROM d JOIN c ON c.r = d.r JOIN s ON s.recipient = d.r
-		ORDER BY d.ord`, dDocs, dRecipients, dAts, StateAccepted)
-	// Accepted events, ids in batch order. lt.events is published from the
-	// evidence log (routing/relay.Events), not through the outbox.
+	// Sequence numbers: the counter rows are locked in recipient order (as
+	// assignSequences does) and stay locked until commit, so sequence
+	// numbers follow commit order.
+	b.Queue(`INSERT INTO recipient_sequences (recipient, last_seq)
+		SELECT r, count(*) FROM unnest($1::text[]) AS u(r) GROUP BY r ORDER BY r
+		ON CONFLICT (recipient) DO UPDATE SET last_seq = recipient_sequences.last_seq + EXCLUDED.last_seq`,
+		dRecipients)
+	// Accepted events, ids in batch order, before any other event of these
+	// documents; after the counters are locked, so that per recipient event
+	// ids follow sequence numbers as well. lt.events is published from the evidence log
+	// (routing/relay.Events), not through the outbox.
 	b.Queue(`INSERT INTO events (document_id, recipient, kind, state, detail, at)
 		SELECT doc::uuid, '', 'accepted', $4, detail::jsonb, at
 		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS u(doc, detail, at, ord)
 		ORDER BY ord`, eDocs, eDetails, eAts, StateAccepted)
-	b.Queue(`INSERT INTO outbox (topic, key, payload)
-		SELECT $3, k, p::jsonb FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, p, ord) ORDER BY ord`,
-		rKeys, rPayloads, TopicRoute)
+	b.Queue(acceptDeliveriesSQL, dDocs, dRecipients, dAts, dChannels, l.inboxOnRoute, TopicDeliver).
+		QueryRow(func(row pgx.Row) error { return row.Scan(inboxed) })
+	if len(rKeys) > 0 {
+		b.Queue(`INSERT INTO outbox (topic, key, payload)
+			SELECT $3, k, p::jsonb FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, p, ord) ORDER BY ord`,
+			rKeys, rPayloads, TopicRoute)
+	}
 }
+
+// acceptDeliveriesSQL inserts the deliveries of a batch ($1 documents, $2
+// recipients, $3 times, $4 channels, "" for one left to the router), numbered
+// per recipient in batch order from the counters the previous statement of
+// the batch advanced, with their events and delivery tasks ($6: the
+// lt.deliver topic); $5 is Config.InboxOnRoute. It returns how many it
+// delivered to inboxes. See queueFresh.
+//
+// The detail of the events and tasks is what routeBatch, inboxDelivered and
+// DeliverMessage write (jsonb stores both the same way).
+const acceptDeliveriesSQL = `WITH d AS (
+		SELECT doc::uuid AS doc, r, t, ch, ord FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])
+			WITH ORDINALITY AS u(doc, r, t, ch, ord)),
+	c AS (SELECT r, count(*) AS n, bool_or(ch = '` + ChannelPull + `') AS pull FROM d GROUP BY r),
+	s AS (SELECT c.r, q.last_seq - c.n AS base,
+			$5::bool AND c.pull AND NOT EXISTS (SELECT FROM deliveries w WHERE w.recipient = c.r
+				AND w.seq <= q.last_seq - c.n
+				AND w.state IN ('` + StateAccepted + `', '` + StateRouted + `')) AS open -- deliveries_waiting_seq
+		FROM c JOIN recipient_sequences q ON q.recipient = c.r),
+	x AS (SELECT d.doc, d.r, d.t, d.ch, d.ord, s.base + row_number() OVER w AS seq,
+			s.open AND bool_and(d.ch = '` + ChannelPull + `') OVER w AS inbox
+		FROM d JOIN s ON s.r = d.r
+		WINDOW w AS (PARTITION BY d.r ORDER BY d.ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)),
+	ins AS (INSERT INTO deliveries (document_id, recipient, state, channel, seq, attempts, updated_at, delivered_at)
+		SELECT doc, r, CASE WHEN inbox THEN '` + StateDelivered + `' WHEN ch <> '' THEN '` + StateRouted + `'
+				ELSE '` + StateAccepted + `' END,
+			ch, seq, CASE WHEN inbox THEN 1 ELSE 0 END, t, CASE WHEN inbox THEN t END
+		FROM x ORDER BY ord
+		RETURNING id, document_id, recipient, state, channel, seq),
+	y AS (SELECT i.id, i.document_id, i.recipient, i.state, i.channel, i.seq, x.t, x.ord
+		FROM ins i JOIN x ON x.doc = i.document_id AND x.r = i.recipient),
+	ev AS (INSERT INTO events (document_id, recipient, kind, state, detail, at)
+		SELECT y.document_id, y.recipient, k.kind, k.kind, k.detail, y.t
+		FROM y CROSS JOIN LATERAL (VALUES
+			(1, '` + StateRouted + `', jsonb_build_object('channel', y.channel, 'sequence', y.seq)),
+			(2, '` + StateDelivering + `', jsonb_build_object('attempt', 1)),
+			(3, '` + StateDelivered + `', jsonb_build_object('attempt', 1, 'channel', y.channel, 'sequence', y.seq))
+			) AS k(n, kind, detail)
+		WHERE y.state <> '` + StateAccepted + `' AND (k.n = 1 OR y.state = '` + StateDelivered + `')
+		ORDER BY y.ord, k.n),
+	task AS (INSERT INTO outbox (topic, key, payload)
+		SELECT $6, y.recipient, jsonb_build_object('delivery_id', y.id, 'document_id', y.document_id,
+			'recipient', y.recipient, 'sequence', y.seq)
+		FROM y WHERE y.state = '` + StateRouted + `' ORDER BY y.ord)
+	SELECT count(*) FROM y WHERE state = '` + StateDelivered + `'`

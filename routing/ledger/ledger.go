@@ -66,8 +66,17 @@ type Config struct {
 	// ledger state (delivery.Inbox). Off, pull deliveries are routed and the
 	// delivery stage delivers them (ledger.DeliverInstant).
 	InboxOnRoute bool
-	// OnInboxDelivered, if set, is told how many deliveries Route delivered
-	// to inboxes (for the delivery metrics).
+	// RouteOnAccept lets the accept transaction of a group-committed
+	// document route it as well (accept_batch.go): each recipient the
+	// directory resolves gets its delivery inserted routed, with its channel,
+	// the routed event and its lt.deliver task, and with InboxOnRoute a pull
+	// delivery is put in the inbox at once when the order per recipient
+	// allows. What cannot be routed there (a recipient the directory does not
+	// resolve now, a channel the ledger does not know, documents of the other
+	// flows) keeps the lt.route message and the router. The hub turns it on.
+	RouteOnAccept bool
+	// OnInboxDelivered, if set, is told how many deliveries Route (or, with
+	// RouteOnAccept, Accept) delivered to inboxes (for the delivery metrics).
 	OnInboxDelivered func(n int)
 }
 
@@ -78,6 +87,7 @@ type Ledger struct {
 	log  *slog.Logger
 
 	inboxOnRoute     bool
+	routeOnAccept    bool
 	onInboxDelivered func(n int)
 
 	stats acceptCounters  // accept_stats.go
@@ -94,7 +104,8 @@ func New(pool *pgxpool.Pool, cfg Config) *Ledger {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Ledger{pool: pool, now: cfg.Now, log: cfg.Logger, inboxOnRoute: cfg.InboxOnRoute, onInboxDelivered: cfg.OnInboxDelivered}
+	l := &Ledger{pool: pool, now: cfg.Now, log: cfg.Logger, inboxOnRoute: cfg.InboxOnRoute,
+		routeOnAccept: cfg.RouteOnAccept, onInboxDelivered: cfg.OnInboxDelivered}
 	if l.onInboxDelivered == nil {
 		l.onInboxDelivered = func(int) {}
 	}

@@ -1,10 +1,13 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -86,6 +89,7 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 			inbox   bool // delivered now (InboxOnRoute)
 		}
 		var out []routed
+		var fwdEvs []eventGroup // events of the earlier deliveries brought forward
 		for _, x := range todo {
 			f, ok := organs[x.recp]
 			if !ok {
@@ -128,25 +132,29 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 			for i := range out {
 				out[i].inbox = instant[i]
 			}
-			if inboxN, err = l.deliverForward(ctx, tx, fwd, now); err != nil {
+			if fwdEvs, err = deliverForward(ctx, tx, fwd, now); err != nil {
 				return err
 			}
+			inboxN = len(fwdEvs)
 		}
 		var (
 			ids, seqs []int64
 			channels  []string
 			inbox     []bool
-			evs       []newEvent
+			groups    = fwdEvs
 			keys      []string
 			tasks     []any
 			delivered int
 		)
 		for _, x := range out {
 			ids, seqs, channels, inbox = append(ids, x.id), append(seqs, x.seq), append(channels, x.channel), append(inbox, x.inbox)
-			evs = append(evs, newEvent{x.doc, x.recp, "routed", StateRouted,
-				map[string]any{"channel": x.channel, "sequence": x.seq}})
+			evs := []newEvent{{x.doc, x.recp, "routed", StateRouted,
+				map[string]any{"channel": x.channel, "sequence": x.seq}}}
 			if x.inbox {
 				evs = inboxDelivered(evs, x.doc, x.recp, x.attempts+1, x.channel, x.seq)
+			}
+			groups = append(groups, eventGroup{x.recp, x.seq, evs})
+			if x.inbox {
 				delivered++
 				continue
 			}
@@ -162,7 +170,7 @@ func (l *Ledger) routeBatch(ctx context.Context, docIDs []string, resolve Resolv
 			ids, seqs, channels, StateRouted, now, StateDelivered, inbox); err != nil {
 			return err
 		}
-		if err := appendEvents(ctx, tx, evs, now); err != nil {
+		if err := appendEvents(ctx, tx, flattenEvents(groups), now); err != nil {
 			return err
 		}
 		if err := enqueueMany(ctx, tx, TopicDeliver, keys, tasks); err != nil {
@@ -315,25 +323,47 @@ func inboxNow(ctx context.Context, tx pgx.Tx, ids []int64, recps []string, seqs 
 	return instant, fwd, nil
 }
 
+// eventGroup is the events of one delivery in a routing transaction.
+type eventGroup struct {
+	recp string
+	seq  int64
+	evs  []newEvent
+}
+
+// flattenEvents orders the groups of a routing transaction per recipient by
+// sequence, so that the events (and the evidence log, in event id order) show
+// the first attempts to a recipient in sequence order even when an earlier
+// delivery of the batch is delivered together with later ones brought
+// forward. Across recipients any order keeps each document's events causal:
+// its accepted event was recorded by its accept transaction.
+func flattenEvents(groups []eventGroup) []newEvent {
+	slices.SortStableFunc(groups, func(a, b eventGroup) int {
+		return cmp.Or(strings.Compare(a.recp, b.recp), cmp.Compare(a.seq, b.seq))
+	})
+	var evs []newEvent
+	for _, g := range groups {
+		evs = append(evs, g.evs...)
+	}
+	return evs
+}
+
 // deliverForward delivers the routed inbox deliveries that a routing batch
-// brings forward (locked by tx), with the events the delivery stage records
-// (DeliverInstant). Their tasks, when they come, find them delivered.
-func (l *Ledger) deliverForward(ctx context.Context, tx pgx.Tx, fwd []forward, now time.Time) (int, error) {
+// brings forward (locked by tx), and returns the events the delivery stage
+// records (DeliverInstant), for the batch to append with its own. Their
+// tasks, when they come, find them delivered.
+func deliverForward(ctx context.Context, tx pgx.Tx, fwd []forward, now time.Time) ([]eventGroup, error) {
 	if len(fwd) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	ids := make([]int64, len(fwd))
-	evs := make([]newEvent, 0, 2*len(fwd))
+	groups := make([]eventGroup, len(fwd))
 	for i, f := range fwd {
 		ids[i] = f.id
-		evs = inboxDelivered(evs, f.doc, f.recp, f.attempts+1, ChannelPull, f.seq)
+		groups[i] = eventGroup{f.recp, f.seq, inboxDelivered(nil, f.doc, f.recp, f.attempts+1, ChannelPull, f.seq)}
 	}
 	if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, attempts = attempts + 1, delivered_at = $3, updated_at = $3,
 		next_attempt_at = NULL, last_error = '' WHERE id = ANY ($1)`, ids, StateDelivered, now); err != nil {
-		return 0, fmt.Errorf("deliver earlier inbox deliveries: %w", err)
+		return nil, fmt.Errorf("deliver earlier inbox deliveries: %w", err)
 	}
-	if err := appendEvents(ctx, tx, evs, now); err != nil {
-		return 0, err
-	}
-	return len(fwd), nil
+	return groups, nil
 }

@@ -4,6 +4,13 @@
 // outbox), keyed by recipient organ so one recipient sees its documents in
 // order. A repeated message changes nothing: only deliveries still in state
 // accepted are routed.
+//
+// With ledger.Config.RouteOnAccept (the hub's default) the accept
+// transaction routes most documents itself and queues no lt.route message
+// for them; the router then routes only what the accept could not: a
+// recipient the directory did not resolve at that moment, documents of the
+// other business flows, documents accepted by an older hubd or with the flag
+// off, and what the scheduler re-announces.
 package router
 
 import (

@@ -65,6 +65,10 @@ type Config struct {
 	StuckAfter time.Duration     // scheduler: re-announce work stuck this long; default 2m
 	Breaker    *delivery.Breaker // circuit breaker per endpoint; nil: defaults
 	Logger     *slog.Logger
+	// RouteAtRouter turns routing at acceptance off (ledger.Config.RouteOnAccept):
+	// every document then goes through lt.route and the router, as before
+	// issue 7. Default: the accept transaction routes what it can.
+	RouteAtRouter bool
 	// Mount lets the caller add routes to the API (the dev demo sink).
 	Mount func(api *restapi.Server)
 	// OnListen is called with the API's bound address once it listens.
@@ -131,11 +135,13 @@ func Run(ctx context.Context, cfg Config) error {
 	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lt_delivery_attempts_total",
 		Help: "Delivery attempts by channel and outcome."}, []string{"channel", "outcome"})
 	// The built-in pull channel is the ledger state (delivery.Inbox): the
-	// router delivers to inboxes as it routes, when that keeps the order.
+	// accept transaction (or the router, for what it routes) delivers to
+	// inboxes as it routes, when that keeps the order.
 	_, pullReplaced := cfg.Channels[ledger.ChannelPull]
-	l := ledger.New(pool, ledger.Config{Logger: log, InboxOnRoute: !pullReplaced, OnInboxDelivered: func(n int) {
-		deliveries.WithLabelValues(ledger.ChannelPull, "delivered").Add(float64(n))
-	}})
+	l := ledger.New(pool, ledger.Config{Logger: log, InboxOnRoute: !pullReplaced, RouteOnAccept: !cfg.RouteAtRouter,
+		OnInboxDelivered: func(n int) {
+			deliveries.WithLabelValues(ledger.ChannelPull, "delivered").Add(float64(n))
+		}})
 	if slices.Contains(cfg.Roles, "api") {
 		if err := recordTrust(ctx, l, cfg.Trust); err != nil {
 			return fmt.Errorf("record the trust anchors: %w", err)
