@@ -1,9 +1,7 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"time"
 
@@ -25,17 +23,21 @@ import (
 //     this stage: with ledger.Config.InboxOnRoute the router delivers them
 //     as it routes them, when that keeps the order; their tasks are not
 //     queued, and a late one finds its delivery delivered.
-//   - push (and every other) deliveries are claimed in one transaction
-//     (ledger.StartDeliveries: delivering, as StartDelivery one by one) before
-//     any request goes out, so that a crash in the middle of the run leaves
-//     them visibly delivering, and the sweep (RequeueStuck) makes them
-//     retrying, to be attempted again under the same idempotency key. Then
-//     one HTTP attempt per delivery, in order; failures are recorded at once,
-//     one by one, as before; the successes are recorded together
-//     (ledger.DeliveredRun), at the end of the run or once the oldest has
-//     waited flushAfter. If the endpoint's circuit opens during the run, the
-//     deliveries not attempted yet are handed back (ledger.ReleaseDeliveries)
-//     without using up an attempt.
+//   - push (and every other) deliveries are not claimed: the run's due
+//     deliveries and their small bodies are read in one query
+//     (ledger.Attempts), then one HTTP attempt per delivery, in order, each
+//     with the delivery's idempotency key; the outcomes (delivered,
+//     retrying, dead) are recorded together (ledger.Settle), each with the
+//     "delivering" event of its attempt at the time it began, at the end of
+//     the run or once the oldest has waited flushAfter. A crash before the
+//     settle leaves the deliveries routed (or retrying): their tasks come
+//     back, or the scheduler re-announces them, and they are pushed again
+//     under the same key, harmless to a recipient that honours it
+//     (principle 2). A settle applies only to the row version its attempt
+//     read, so a second worker holding the same task (a consumer-group
+//     rebalance) cannot record it twice. If the endpoint's circuit opens
+//     during the run, or the worker shuts down, the deliveries not attempted
+//     yet are deferred in the same settle, without an attempt used.
 //
 // The run's Kafka offsets are marked done only after handleRun returns, that
 // is after its outcomes are committed.
@@ -58,14 +60,23 @@ func (w *Worker) handleRun(ctx context.Context, dms []ledger.DeliverMessage) {
 				rest = append(rest, dm)
 			}
 		}
-		list, err := w.withPredecessors(ctx, recp, same)
+		list, top, err := w.withPredecessors(ctx, recp, same)
 		if err != nil && ctx.Err() == nil {
 			w.cfg.Logger.WarnContext(ctx, "delivery: predecessors", slog.String("recipient", recp), slog.Any("error", err))
 		}
+		clean := err == nil
 		for len(list) > 0 && ctx.Err() == nil {
 			n := min(len(list), w.cfg.MaxRun)
-			w.deliverRun(ctx, recp, list[:n])
+			if !w.deliverRun(ctx, recp, list[:n]) {
+				clean = false
+			}
 			list = list[n:]
+		}
+		switch {
+		case clean && ctx.Err() == nil && top > 0:
+			w.firsts.done(recp, top)
+		case !clean || ctx.Err() != nil:
+			w.firsts.forget(recp) // some may still wait: ask the ledger next time
 		}
 		dms = rest
 	}
@@ -76,18 +87,33 @@ func (w *Worker) handleRun(ctx context.Context, dms []ledger.DeliverMessage) {
 // still wait for their first attempt (their task is late, or their document
 // not routed yet). Their own tasks find them settled later and do nothing.
 // Deliveries in retry are not waited for: they do not block later ones. One
-// query serves the whole run. On error the tasks are returned as they are.
-func (w *Worker) withPredecessors(ctx context.Context, recp string, dms []ledger.DeliverMessage) ([]ledger.DeliverMessage, error) {
-	var top int64
-	for _, dm := range dms {
+// query serves the whole run, and none when the run's sequences continue
+// without a gap from where the worker's own first attempts for the recipient
+// left off (firstAttempts). On error the tasks are returned as they are.
+//
+// top is the sequence up to which every delivery has had its first attempt
+// once the returned list is through (0: not known, for instance because the
+// query was cut at its limit).
+func (w *Worker) withPredecessors(ctx context.Context, recp string, dms []ledger.DeliverMessage) (
+	list []ledger.DeliverMessage, top int64, err error) {
+	seqs := make([]int64, len(dms))
+	for i, dm := range dms {
+		seqs[i] = dm.Sequence
 		top = max(top, dm.Sequence)
 	}
 	if top <= 0 {
-		return dms, nil
+		return dms, 0, nil
 	}
-	preds, err := w.l.Predecessors(ctx, recp, top, 256+len(dms))
+	if w.firsts.follows(recp, seqs) {
+		return dms, top, nil
+	}
+	limit := 256 + len(dms)
+	preds, err := w.l.Predecessors(ctx, recp, top, limit)
 	if err != nil {
-		return dms, err
+		return dms, 0, err
+	}
+	if len(preds) == limit {
+		top = 0 // more may wait beyond the limit
 	}
 	var unrouted []string
 	for _, p := range preds {
@@ -97,7 +123,7 @@ func (w *Worker) withPredecessors(ctx context.Context, recp string, dms []ledger
 	}
 	if len(unrouted) > 0 {
 		if _, err := w.l.Route(ctx, unrouted, w.l.Organ); err != nil {
-			return dms, err
+			return dms, 0, err
 		}
 	}
 	out := make([]ledger.DeliverMessage, 0, len(preds)+len(dms))
@@ -118,25 +144,32 @@ func (w *Worker) withPredecessors(ctx context.Context, recp string, dms []ledger
 		}
 		add(dm)
 	}
-	return out, nil
+	return out, top, nil
 }
 
-// deliverRun delivers a run of tasks to one recipient, in order.
-func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.DeliverMessage) {
+// deliverRun delivers a run of tasks to one recipient, in order. It reports
+// whether every task reached its end cleanly (an outcome recorded, or
+// nothing to do), without an error of the ledger.
+func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.DeliverMessage) (clean bool) {
+	clean = true
 	one := func(dms []ledger.DeliverMessage) {
 		for _, dm := range dms {
 			if ctx.Err() != nil {
+				clean = false
 				return
 			}
-			if err := w.Deliver(ctx, dm); err != nil && ctx.Err() == nil {
-				w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", dm.DeliveryID), slog.Any("error", err))
+			if err := w.Deliver(ctx, dm); err != nil {
+				clean = false
+				if ctx.Err() == nil {
+					w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", dm.DeliveryID), slog.Any("error", err))
+				}
 			}
 		}
 	}
 	organ, err := w.l.Organ(ctx, recp)
 	if err != nil {
 		one(run) // an unknown organ or a ledger error: one by one decides
-		return
+		return clean
 	}
 	ids := make([]int64, len(run))
 	byID := make(map[int64]ledger.DeliverMessage, len(run))
@@ -151,7 +184,7 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 			if ctx.Err() == nil {
 				w.cfg.Logger.WarnContext(ctx, "delivery: inbox run failed", slog.String("recipient", recp), slog.Any("error", err))
 			}
-			return
+			return false
 		}
 		took := w.cfg.Now().Sub(start)
 		for _, d := range done {
@@ -162,120 +195,109 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 			rest = append(rest, byID[id])
 		}
 		one(rest)
-		return
+		return clean
 	}
 	if len(run) == 1 {
-		one(run) // nothing to group: claim and outcome, as one by one
-		return
+		one(run) // nothing to group: read, attempt and settle, as one by one
+		return clean
 	}
 	circuit := ""
 	if organ.Channel != ledger.ChannelPull {
 		circuit = organ.Channel + " " + organ.Endpoint
 		if w.cfg.Breaker.State(circuit) != "closed" {
 			one(run) // deferrals and the half-open probe: one by one
-			return
+			return clean
 		}
 	}
-	ds, err := w.l.StartDeliveries(ctx, ids)
+	// The run's due deliveries with their small bodies, in one query; a
+	// body left out (large, purged) is opened on its own.
+	as, err := w.l.Attempts(ctx, ids, true)
 	if err != nil {
 		if ctx.Err() == nil {
-			w.cfg.Logger.WarnContext(ctx, "delivery: claiming a run failed", slog.String("recipient", recp), slog.Any("error", err))
+			w.cfg.Logger.WarnContext(ctx, "delivery: reading a run failed", slog.String("recipient", recp), slog.Any("error", err))
 		}
-		return
+		return false
 	}
-	// The run's small bodies in one query instead of one per push; a body
-	// left out (large, purged, or the query failed) is opened on its own.
-	docIDs := make([]string, len(ds))
-	for i, d := range ds {
-		docIDs[i] = d.DocumentID
-	}
-	bodies, err := w.l.InlineBodies(ctx, docIDs)
-	if err != nil && ctx.Err() == nil {
-		w.cfg.Logger.WarnContext(ctx, "delivery: prefetching a run's bodies failed; opening them one by one",
-			slog.String("recipient", recp), slog.Any("error", err))
-	}
-	var ok []routing.Delivery
+	var outs []ledger.Outcome
 	var oldest time.Time
-	// Successes are recorded in the background while the next pushes go
+	// Outcomes are recorded in the background while the next pushes go
 	// out, one group commit in flight at a time (so their events keep the
 	// order of the attempts); flush(true) waits for it. The run's tasks are
 	// done only after the last one is durable (handleRun returns after it).
-	var inflight chan struct{}
+	var inflight chan bool
 	settle := func() {
 		if inflight != nil {
-			<-inflight
+			if !<-inflight {
+				clean = false
+			}
 			inflight = nil
 		}
 	}
 	flush := func(wait bool) {
-		if len(ok) > 0 {
-			batch := ok
-			ok = nil
+		if len(outs) > 0 {
+			batch := outs
+			outs = nil
 			settle()
-			ch := make(chan struct{})
+			ch := make(chan bool, 1)
 			inflight = ch
 			go func() {
-				defer close(ch)
-				// Successful attempts are recorded even when shutting down.
+				// Outcomes are recorded even when shutting down.
 				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				defer cancel()
-				if _, err := w.l.DeliveredRun(fctx, batch); err != nil {
-					w.cfg.Logger.WarnContext(ctx, "delivery: recording delivered run failed; the sweep will retry it",
+				_, err := w.l.Settle(fctx, batch)
+				if err != nil {
+					w.cfg.Logger.WarnContext(ctx, "delivery: recording a run's outcomes failed; the scheduler will recover them",
 						slog.String("recipient", recp), slog.Int("deliveries", len(batch)), slog.Any("error", err))
 				}
+				ch <- err == nil
 			}()
 		}
 		if wait {
 			settle()
 		}
 	}
-	release := func(rest []routing.Delivery, until time.Time, reason string) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := w.l.ReleaseDeliveries(rctx, rest, until, reason); err != nil {
-			w.cfg.Logger.WarnContext(ctx, "delivery: handing back a run failed; the sweep will recover it",
-				slog.String("recipient", recp), slog.Any("error", err))
+	deferRest := func(rest []ledger.Attempt, until time.Time, reason string) {
+		for _, a := range rest {
+			outs = append(outs, a.Deferred(reason, until))
 		}
+		flush(true)
 	}
-	for i, d := range ds {
+	for i, a := range as {
 		if ctx.Err() != nil {
-			flush(true)
-			release(ds[i:], w.cfg.Now(), "attempt interrupted by shutdown")
-			return
+			deferRest(as[i:], w.cfg.Now(), "attempt interrupted by shutdown")
+			return false
 		}
 		probe := false
 		if circuit != "" {
 			var allowed bool
 			var until time.Time
 			if allowed, probe, until = w.cfg.Breaker.allow(circuit); !allowed {
-				flush(true)
 				until = until.Add(time.Duration(w.cfg.Rand() * float64(w.cfg.Policy.Base)))
-				for range ds[i:] {
+				for range as[i:] {
 					w.cfg.OnResult(organ.Channel, "deferred", 0)
 				}
-				release(ds[i:], until, "circuit open for "+organ.Endpoint)
-				return
+				deferRest(as[i:], until, "circuit open for "+organ.Endpoint)
+				return clean
 			}
 		}
-		var open routing.BodyOpener
-		if b, found := bodies[d.DocumentID]; found {
-			open = func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-		}
-		delivered, err := w.attempt(ctx, d, organ, nil, circuit, probe, open)
-		if err != nil && ctx.Err() == nil {
-			w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", d.ID), slog.Any("error", err))
-		}
-		if delivered {
-			if len(ok) == 0 {
-				oldest = time.Now()
+		out, err := w.attempt(ctx, a, organ, nil, circuit, probe)
+		if err != nil {
+			clean = false
+			if ctx.Err() == nil {
+				w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", a.ID), slog.Any("error", err))
 			}
-			ok = append(ok, d)
-			if time.Since(oldest) >= flushAfter {
-				flush(false)
-			}
+			continue
+		}
+		if len(outs) == 0 {
+			oldest = time.Now()
+		}
+		outs = append(outs, out)
+		if time.Since(oldest) >= flushAfter {
+			flush(false)
 		}
 	}
 	flush(true)
+	return clean
 }
 
 // isInstant reports whether a channel's delivery is the ledger state itself.

@@ -19,15 +19,19 @@ import (
 
 // txCounter counts the transactions committed through a pool, and the
 // statements sent one by one (a pipelined pgx.Batch is not counted).
-type txCounter struct{ commits, stmts, bodyReads atomic.Int64 }
+type txCounter struct{ commits, stmts, bodyReads, preds atomic.Int64 }
 
 func (c *txCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	c.stmts.Add(1)
 	if strings.EqualFold(strings.TrimSpace(d.SQL), "commit") {
 		c.commits.Add(1)
 	}
-	if strings.Contains(d.SQL, "SELECT body") || strings.Contains(d.SQL, "SELECT id::text, body") {
+	if strings.Contains(d.SQL, "SELECT body") || strings.Contains(d.SQL, "SELECT id::text, body") ||
+		strings.Contains(d.SQL, "d.body END") {
 		c.bodyReads.Add(1)
+	}
+	if strings.Contains(d.SQL, "AND seq < $2") {
+		c.preds.Add(1)
 	}
 	return ctx
 }
@@ -94,7 +98,9 @@ func TestInboxRunCommitsOnce(t *testing.T) {
 }
 
 // A run of K push deliveries: one HTTP attempt each, in sequence order, with
-// the usual idempotency key; two commits for the whole run (claim, outcomes).
+// the usual idempotency key; one read of the run (deliveries and bodies) and
+// one commit for the whole run (its outcomes): nothing is written before the
+// attempts.
 func TestPushRunGroupCommitsOutcomes(t *testing.T) {
 	rc := &recorder{}
 	srv := httptest.NewServer(rc)
@@ -104,8 +110,8 @@ func TestPushRunGroupCommitsOutcomes(t *testing.T) {
 	tasks := r.submitN(recp, 10)
 	c := r.counting()
 	r.w.handleRun(context.Background(), tasks)
-	if n := c.commits.Load(); n != 2 {
-		t.Fatalf("%d commits for a run of %d push deliveries, want 2", n, len(tasks))
+	if n := c.commits.Load(); n != 1 {
+		t.Fatalf("%d commits for a run of %d push deliveries, want 1", n, len(tasks))
 	}
 	if n := c.bodyReads.Load(); n != 1 {
 		t.Fatalf("%d body reads for a run of %d push deliveries, want 1 (prefetched together)", n, len(tasks))
@@ -153,8 +159,9 @@ func TestRunKeepsAcceptanceOrder(t *testing.T) {
 // A push failure in the middle of a run: the earlier successes are
 // delivered, the failed one is retrying, and the later ones go on in order
 // (a retry does not hold them back) — unless the failure opens the circuit:
-// then the later ones are handed back, retrying without an attempt used,
-// and delivered in order once the circuit lets them through.
+// then the later ones are deferred, retrying without an attempt used (and
+// without a "delivering" event: no attempt was made), and delivered in order
+// once the circuit lets them through.
 func TestPushFailureInTheMiddleOfARun(t *testing.T) {
 	t.Run("circuit stays closed", func(t *testing.T) {
 		rc := &recorder{fail: map[int64]bool{3: true}}
@@ -203,7 +210,7 @@ func TestPushFailureInTheMiddleOfARun(t *testing.T) {
 				}
 			default:
 				if x.state != ledger.StateRetrying || x.attempts != 0 || x.next == nil ||
-					x.next.Before(r.clk.now().Add(5*time.Second)) || kinds != "routed delivering deferred" {
+					x.next.Before(r.clk.now().Add(5*time.Second)) || kinds != "routed deferred" {
 					t.Fatalf("seq %d handed back: %+v %q", m.Sequence, x, kinds)
 				}
 			}

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,10 +69,10 @@ type Config struct {
 	// LaneWait, not one per task.
 	LaneWait time.Duration
 	// MaxRun bounds the tasks of one lane taken together as a run; default
-	// 256 (a saturated lane takes full runs: the claim, body prefetch and
-	// predecessor queries are paid once per run, on the lane's critical
-	// path). A run is claimed in one transaction and its outcomes recorded in
-	// one (see run.go); a lane's tasks still go one attempt at a time, in
+	// 256 (a saturated lane takes full runs: the read of the run with its
+	// bodies and the predecessor query are paid once per run, on the lane's
+	// critical path). A run's outcomes are recorded in one transaction per
+	// flush (see run.go); a lane's tasks still go one attempt at a time, in
 	// order.
 	MaxRun  int
 	Breaker *Breaker // nil: a default breaker using Now
@@ -91,6 +92,9 @@ type Config struct {
 type Worker struct {
 	l   *ledger.Ledger
 	cfg Config
+	// firsts spares the predecessor query of a run that follows on from
+	// what the worker did last for its recipient (see withPredecessors).
+	firsts firstAttempts
 }
 
 // New returns a worker; nothing starts before Run.
@@ -132,7 +136,7 @@ func New(l *ledger.Ledger, cfg Config) (*Worker, error) {
 	if len(cfg.Channels) == 0 {
 		return nil, errors.New("delivery: no channels configured")
 	}
-	return &Worker{l: l, cfg: cfg}, nil
+	return &Worker{l: l, cfg: cfg, firsts: firstAttempts{upTo: map[string]int64{}}}, nil
 }
 
 // Breaker returns the worker's circuit breaker.
@@ -403,7 +407,9 @@ func (w *Worker) handle(ctx context.Context, dm ledger.DeliverMessage) {
 }
 
 // Deliver makes one attempt at a delivery, if it is due and the circuit of
-// its endpoint lets it through; otherwise it defers it.
+// its endpoint lets it through; otherwise it defers it. Nothing is written
+// before the attempt: its outcome is settled after it, in one transaction
+// (see ledger.Attempt).
 func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 	organ, oerr := w.l.Organ(ctx, dm.Recipient)
 	if oerr != nil && !errors.Is(oerr, ledger.ErrUnknownOrgan) {
@@ -418,29 +424,33 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 			return w.deferOpen(ctx, dm, organ, until)
 		}
 	}
-	d, ok, err := w.l.StartDelivery(ctx, dm.DeliveryID)
-	if err != nil || !ok {
+	as, err := w.l.Attempts(ctx, []int64{dm.DeliveryID}, true)
+	if err != nil || len(as) == 0 {
 		if circuit != "" {
 			w.cfg.Breaker.Release(circuit)
 		}
 		return err
 	}
-	delivered, err := w.attempt(ctx, d, organ, oerr, circuit, probe, nil)
-	if delivered {
-		return w.l.Delivered(ctx, d, d.Channel)
+	out, err := w.attempt(ctx, as[0], organ, oerr, circuit, probe)
+	if err != nil {
+		return err
 	}
+	// An outcome is recorded even when shutting down.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, err = w.l.Settle(sctx, []ledger.Outcome{out})
 	return err
 }
 
-// attempt makes the attempt at a claimed (delivering) delivery and records a
-// failure. A success is only reported (delivered true): the caller records
-// it, alone (Delivered) or with the others of its run (DeliveredRun).
-//
-// open, when not nil, gives the body instead of the ledger (a run's
-// prefetched bodies).
-func (w *Worker) attempt(ctx context.Context, d routing.Delivery, organ ledger.Organ, oerr error, circuit string,
-	probe bool, open routing.BodyOpener) (delivered bool, err error) {
+// attempt makes the attempt at a delivery read for it (ledger.Attempts) and
+// returns its outcome; the caller settles it, alone (Deliver) or with the
+// others of its run (deliverRun). It records nothing itself. An error (the
+// retry window could not be read) leaves the delivery as it was, for the
+// scheduler: nothing is settled.
+func (w *Worker) attempt(ctx context.Context, a ledger.Attempt, organ ledger.Organ, oerr error, circuit string,
+	probe bool) (ledger.Outcome, error) {
 	start := w.cfg.Now()
+	d := a.Delivery
 	ch, found := w.cfg.Channels[d.Channel]
 	var derr error
 	switch {
@@ -450,8 +460,9 @@ func (w *Worker) attempt(ctx context.Context, d routing.Delivery, organ ledger.O
 		derr = &routing.PermanentError{Reason: fmt.Sprintf("no channel %q configured for %s", d.Channel, d.Recipient)}
 	default:
 		d.Endpoint = organ.Endpoint
-		if open == nil {
-			open = w.opener(d.DocumentID)
+		open := w.opener(d.DocumentID)
+		if b := a.Body; b != nil {
+			open = func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 		}
 		derr = ch.Deliver(ctx, d, open)
 	}
@@ -460,24 +471,26 @@ func (w *Worker) attempt(ctx context.Context, d routing.Delivery, organ ledger.O
 	case derr == nil:
 		w.success(circuit)
 		w.cfg.OnResult(d.Channel, "delivered", took)
-		return true, nil
+		return a.Delivered(start), nil
 	case ctx.Err() != nil:
-		// Shutting down: hand the attempt back, due now, for another worker.
+		// Shutting down: the request may or may not have arrived; the
+		// attempt counts and the delivery is due again now, for another
+		// worker (the same idempotency key makes a repeat harmless).
 		if circuit != "" {
 			w.cfg.Breaker.Release(circuit)
 		}
-		return false, w.l.Failed(context.WithoutCancel(ctx), d, "attempt interrupted by shutdown", w.cfg.Now())
+		return a.Retry(start, "attempt interrupted by shutdown", w.cfg.Now()), nil
 	case routing.IsPermanent(derr):
 		w.success(circuit) // the endpoint answered: it is alive
 		w.cfg.OnResult(d.Channel, "dead", took)
-		return false, w.l.Failed(ctx, d, derr.Error(), time.Time{})
+		return a.Dead(start, derr.Error()), nil
 	}
 	if circuit != "" {
 		w.cfg.Breaker.Failure(circuit)
 	}
 	lim, winStart, err := w.l.RetryWindow(ctx, d.ID)
 	if err != nil {
-		return false, err
+		return ledger.Outcome{}, err
 	}
 	now := w.cfg.Now()
 	end := winStart.Add(lim.MaxAge)
@@ -486,15 +499,15 @@ func (w *Worker) attempt(ctx context.Context, d routing.Delivery, organ ledger.O
 	// (the window, max_age, still bounds it).
 	if (d.Attempt >= lim.MaxAttempts && !probe) || !now.Before(end) {
 		w.cfg.OnResult(d.Channel, "dead", took)
-		return false, w.l.Failed(ctx, d, fmt.Sprintf("retries exhausted (%d attempts of %d, window %s): %v",
-			d.Attempt, lim.MaxAttempts, lim.MaxAge, derr), time.Time{})
+		return a.Dead(start, fmt.Sprintf("retries exhausted (%d attempts of %d, window %s): %v",
+			d.Attempt, lim.MaxAttempts, lim.MaxAge, derr)), nil
 	}
 	w.cfg.OnResult(d.Channel, "retrying", took)
 	next := now.Add(w.cfg.Policy.Backoff(d.Attempt, w.cfg.Rand))
 	if next.After(end) {
 		next = end // a last attempt when the window closes
 	}
-	return false, w.l.Failed(ctx, d, derr.Error(), next)
+	return a.Retry(start, derr.Error(), next), nil
 }
 
 func (w *Worker) success(circuit string) {

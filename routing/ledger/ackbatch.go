@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // MaxAckBatch bounds the documents of one AckMany call.
@@ -49,43 +48,37 @@ func (l *Ledger) AckMany(ctx context.Context, recipient string, ids []string) ([
 		return out, nil
 	}
 	now := l.now().UTC()
-	state := map[string]string{}
-	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		clear(state)
-		rows, err := tx.Query(ctx, `SELECT document_id::text, state FROM deliveries
-			WHERE recipient = $1 AND document_id = ANY($2) ORDER BY document_id FOR UPDATE`, recipient, uids)
-		if err != nil {
-			return err
-		}
+	state := make(map[string]string, len(uids))
+	// One statement, so one round trip and an implicit transaction: lock the
+	// recipient's rows of these documents in document order (two
+	// acknowledgements of overlapping pages never deadlock), acknowledge the
+	// delivered ones and append their events in the order of ids. The locked
+	// rows' states (as of the lock) tell the outcome of each.
+	rows, err := l.pool.Query(ctx, `WITH l AS (
+			SELECT document_id, state FROM deliveries WHERE recipient = $1 AND document_id = ANY ($2)
+			ORDER BY document_id FOR UPDATE),
+		a AS (UPDATE deliveries r SET state = $4, acknowledged_at = $3, updated_at = $3
+			FROM l WHERE r.recipient = $1 AND r.document_id = l.document_id AND l.state = $5
+			RETURNING r.document_id),
+		e AS (INSERT INTO events (document_id, recipient, kind, state, detail, at)
+			SELECT u.d, $1, 'acknowledged', $4, '{}', $3
+			FROM unnest($2::uuid[]) WITH ORDINALITY AS u(d, o) JOIN a ON a.document_id = u.d ORDER BY u.o)
+		SELECT document_id::text, state FROM l`, recipient, uids, now, StateAcknowledged, StateDelivered)
+	if err == nil {
 		for rows.Next() {
 			var id, st string
-			if err := rows.Scan(&id, &st); err != nil {
-				return err
+			if err = rows.Scan(&id, &st); err != nil {
+				break
 			}
 			state[id] = st
 		}
-		if err := rows.Err(); err != nil {
-			return err
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
 		}
-		var ack []uuid.UUID
-		var evs []newEvent
-		for _, u := range uids {
-			if state[u.String()] == StateDelivered {
-				ack = append(ack, u)
-				evs = append(evs, newEvent{doc: u.String(), recp: recipient, kind: "acknowledged", state: StateAcknowledged})
-			}
-		}
-		if len(ack) == 0 {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $3, acknowledged_at = $4, updated_at = $4
-			WHERE recipient = $1 AND document_id = ANY($2)`, recipient, ack, StateAcknowledged, now); err != nil {
-			return err
-		}
-		return appendEvents(ctx, tx, evs, now)
-	})
+	}
 	if err != nil {
-		return nil, fmt.Errorf("ledger: ack: %w", err)
+		return nil, fmt.Errorf("ledger: ack: %w", classify(err))
 	}
 	for i := range out {
 		u, err := uuid.Parse(out[i].ID)

@@ -24,6 +24,10 @@ import (
 // are counts, not timings: they do not depend on the load of the machine.
 const EnvDeliveryCost = "LT_DELIVERY_COST"
 
+// costPhase, when set, is told as runDocs finishes each phase of the life
+// cycle (accept, route, push, pull, ack), so that the measure can be split.
+var costPhase func(phase string)
+
 // costDocs is the number of documents of TestDeliveryWriteCost
 // (LT_DELIVERY_COST=<n> overrides it).
 const costDocs = 1000
@@ -77,6 +81,30 @@ func measureDeliveryCost(t *testing.T, n int, inboxOnRoute bool) {
 	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&start); err != nil {
 		t.Fatal(err)
 	}
+	pool.Reset() // the backends so far flush their statistics as they exit
+	time.Sleep(100 * time.Millisecond)
+	var commits0 int64
+	if err := pool.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).
+		Scan(&commits0); err != nil {
+		t.Fatal(err)
+	}
+	// The WAL of each phase of the life cycle, as ranges of LSNs.
+	type span struct{ from, to string }
+	var phases []string
+	spans := map[string][]span{}
+	mark := start
+	costPhase = func(phase string) {
+		var now string
+		if err := pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&now); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := spans[phase]; !ok {
+			phases = append(phases, phase)
+		}
+		spans[phase] = append(spans[phase], span{mark, now})
+		mark = now
+	}
+	defer func() { costPhase = nil }()
 	if w, err := strconv.Atoi(os.Getenv(EnvDeliveryCost + "_WAVE")); err == nil && w > 0 {
 		// Waves of w documents each taken to their end before the next
 		// is accepted: rows are updated while their page still fills.
@@ -107,15 +135,17 @@ func measureDeliveryCost(t *testing.T, n int, inboxOnRoute bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	var ins, upd, hot int64
+	var ins, upd, hot, commits int64
 	var walBytes float64
-	if err := pool.QueryRow(ctx, `SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, pg_wal_lsn_diff($2, $1)
-		FROM pg_stat_user_tables WHERE relname = 'deliveries'`, start, end).Scan(&ins, &upd, &hot, &walBytes); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, pg_wal_lsn_diff($2, $1),
+			(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())
+		FROM pg_stat_user_tables WHERE relname = 'deliveries'`, start, end).Scan(&ins, &upd, &hot, &walBytes, &commits); err != nil {
 		t.Fatal(err)
 	}
 	per := func(x float64) float64 { return x / float64(n) }
-	t.Logf("%d documents, 2 recipients (push, pull): per document deliveries %.2f inserted, %.2f updated, %.2f HOT; WAL %.0f bytes",
-		n, per(float64(ins)), per(float64(upd)), per(float64(hot)), per(walBytes))
+	t.Logf("%d documents, 2 recipients (push, pull): per document deliveries %.2f inserted, %.2f updated, %.2f HOT; "+
+		"WAL %.0f bytes; %.2f transactions committed (read-only ones included)",
+		n, per(float64(ins)), per(float64(upd)), per(float64(hot)), per(walBytes), per(float64(commits-commits0)))
 
 	// WAL records of the run, by the relation of their first block.
 	rows, err := pool.Query(ctx, `SELECT coalesce(block_ref, ''), record_length FROM pg_get_wal_records_info($1, $2)`, start, end)
@@ -201,6 +231,33 @@ func measureDeliveryCost(t *testing.T, n int, inboxOnRoute bool) {
 		fmt.Fprintf(&b, "%-30s %8.2f records %8.0f bytes per document\n", kind, per(float64(cnt)), per(float64(bytes)))
 	}
 	t.Log("deliveries heap records:\n" + b.String())
+
+	// Write transactions: their commit records (a read-only transaction
+	// writes none).
+	var commitRecs int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_get_wal_records_info($1, $2)
+		WHERE resource_manager = 'Transaction' AND record_type LIKE 'COMMIT%'`, start, end).Scan(&commitRecs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("write transactions: %.3f per document (%d commit records)", per(float64(commitRecs)), commitRecs)
+
+	// Per phase: write transactions (commit records), WAL records and bytes.
+	b.Reset()
+	fmt.Fprintf(&b, "%-8s %14s %12s %10s\n", "phase", "transactions", "records", "bytes")
+	for _, ph := range phases {
+		var commits, records, bytes int64
+		for _, sp := range spans[ph] {
+			var c, r, by int64
+			if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE resource_manager = 'Transaction' AND record_type LIKE 'COMMIT%'),
+				count(*), coalesce(sum(record_length), 0) FROM pg_get_wal_records_info($1, $2)`, sp.from, sp.to).
+				Scan(&c, &r, &by); err != nil {
+				t.Fatal(err)
+			}
+			commits, records, bytes = commits+c, records+r, bytes+by
+		}
+		fmt.Fprintf(&b, "%-8s %14.3f %12.2f %10.0f\n", ph, per(float64(commits)), per(float64(records)), per(float64(bytes)))
+	}
+	t.Log("per document, by phase (without full-page images):\n" + b.String())
 }
 
 // runLifecycle accepts n documents from C01 to C03 (push) and C04 (pull)
@@ -239,6 +296,9 @@ func runDocs(t *testing.T, l *Ledger, from, n int) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	if costPhase != nil {
+		costPhase("accept")
+	}
 	// The router sees the documents in the order of their route messages,
 	// which the accepts queued in commit order: the order of sequences.
 	rows, err := l.pool.Query(ctx, `SELECT document_id::text FROM deliveries WHERE recipient = $1
@@ -263,6 +323,9 @@ func runDocs(t *testing.T, l *Ledger, from, n int) {
 			t.Fatal(err)
 		}
 	}
+	if costPhase != nil {
+		costPhase("route")
+	}
 	runs := func(recipient string) [][]int64 {
 		rows, err := l.pool.Query(ctx, `SELECT id FROM deliveries WHERE recipient = $1 AND document_id::text = ANY ($2)
 			AND state = $3 ORDER BY seq`, recipient, ids, StateRouted)
@@ -284,18 +347,38 @@ func runDocs(t *testing.T, l *Ledger, from, n int) {
 		return out
 	}
 	for _, run := range runs("000.00.00.C03") {
-		ds, err := l.StartDeliveries(ctx, run)
-		if err != nil || len(ds) != len(run) {
-			t.Fatalf("start: %d of %d, %v", len(ds), len(run), err)
+		if os.Getenv(EnvDeliveryCost+"_CLAIM") != "" { // the claim before the pushes, as before issue 7's perf-claim
+			ds, err := l.StartDeliveries(ctx, run)
+			if err != nil || len(ds) != len(run) {
+				t.Fatalf("start: %d of %d, %v", len(ds), len(run), err)
+			}
+			if k, err := l.DeliveredRun(ctx, ds); err != nil || k != len(run) {
+				t.Fatalf("delivered: %d of %d, %v", k, len(run), err)
+			}
+			continue
 		}
-		if k, err := l.DeliveredRun(ctx, ds); err != nil || k != len(run) {
-			t.Fatalf("delivered: %d of %d, %v", k, len(run), err)
+		as, err := l.Attempts(ctx, run, true)
+		if err != nil || len(as) != len(run) {
+			t.Fatalf("attempts: %d of %d, %v", len(as), len(run), err)
 		}
+		outs := make([]Outcome, len(as))
+		for i, a := range as {
+			outs[i] = a.Delivered(l.now())
+		}
+		if k, err := l.Settle(ctx, outs); err != nil || k != len(run) {
+			t.Fatalf("settle: %d of %d, %v", k, len(run), err)
+		}
+	}
+	if costPhase != nil {
+		costPhase("push")
 	}
 	for _, run := range runs("000.00.00.C04") { // the routed ones (all of them unless InboxOnRoute)
 		if _, other, err := l.DeliverInstant(ctx, run, ChannelPull); err != nil || len(other) != 0 {
 			t.Fatalf("instant: %d other, %v", len(other), err)
 		}
+	}
+	if costPhase != nil {
+		costPhase("pull")
 	}
 	var inInbox int
 	if err := l.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE recipient = $1 AND document_id::text = ANY ($2)
@@ -318,5 +401,8 @@ func runDocs(t *testing.T, l *Ledger, from, n int) {
 		if _, err := l.AckMany(ctx, "000.00.00.C04", docs); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if costPhase != nil {
+		costPhase("ack")
 	}
 }

@@ -65,9 +65,18 @@ var deliveryQueries = []struct {
 	{"route", `SELECT id, document_id::text, recipient, coalesce(seq, 0) FROM deliveries
 		WHERE document_id = ANY ($1) AND state = $2 ORDER BY document_id, id FOR UPDATE`,
 		func(_ time.Time, f planFixture) []any { return []any{f.someDocs, StateAccepted} }},
-	{"acknowledge", `SELECT document_id::text, state FROM deliveries
-		WHERE recipient = $1 AND document_id = ANY($2) ORDER BY document_id FOR UPDATE`,
+	{"acknowledge", `SELECT document_id, state FROM deliveries WHERE recipient = $1 AND document_id = ANY ($2)
+		ORDER BY document_id FOR UPDATE`,
 		func(_ time.Time, f planFixture) []any { return []any{"000.00.00.C04", f.someDocs} }},
+	{"attempts", attemptsSQL, func(_ time.Time, f planFixture) []any { return []any{f.someIDs, true, MaxPrefetchBody} }},
+	{"settle", settleSQL, func(now time.Time, f planFixture) []any {
+		n := len(f.someIDs)
+		vs, ks, es, ns := make([]string, n), make([]string, n), make([]string, n), make([]*time.Time, n)
+		for i := range n {
+			vs[i], ks[i] = "1", OutcomeDelivered
+		}
+		return []any{f.someIDs, vs, ks, es, ns, now}
+	}},
 	{"dead letters", `SELECT id FROM deliveries WHERE state = 'dead' AND ($1 = '' OR recipient = $1)
 		AND ($2::timestamptz IS NULL OR updated_at >= $2) AND ($3::timestamptz IS NULL OR updated_at < $3)
 		ORDER BY id LIMIT $4 FOR UPDATE`,
@@ -80,6 +89,7 @@ var deliveryQueries = []struct {
 type planFixture struct {
 	topSeq   int64    // the highest sequence of the push recipient
 	someDocs []string // a few document ids
+	someIDs  []int64  // a few delivery ids
 }
 
 // TestDeliveryQueriesUseIndexes fills a ledger with deliveries in every
@@ -190,6 +200,10 @@ func fillEveryState(t *testing.T, l *Ledger, k int) planFixture {
 	f.someDocs = ids[:5]
 	// ids[0:k/7] stay accepted; the rest are routed.
 	if _, err := l.Route(ctx, ids[k/7:], l.Organ); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM deliveries
+		WHERE document_id::text = ANY ($1) ORDER BY id LIMIT 5) s`, ids[k/7:]).Scan(&f.someIDs); err != nil {
 		t.Fatal(err)
 	}
 	pushIDs := func(docs []string) []int64 {
