@@ -22,7 +22,7 @@ func sameAsParse(t *testing.T, raw []byte, want *Document) {
 		t.Fatalf("ParseElement: %v", err)
 	}
 	w := *want
-	w.Raw, w.spans, w.decoded = nil, nil, nil // spans locate attachments in Raw, decoded is what Parse read there
+	w.Raw, w.spans, w.decoded, w.parsed = nil, nil, nil, nil // spans locate attachments in Raw, decoded is what Parse read there
 	if !reflect.DeepEqual(got, &w) {
 		t.Fatalf("ParseElement differs from Parse:\n%+v\n%+v", got, &w)
 	}

@@ -1,5 +1,11 @@
 package envelope
 
+import (
+	"unsafe"
+
+	"lienthong/envelope/xmlscan"
+)
+
 // Format names the kind of envelope a document arrived in.
 type Format string
 
@@ -95,6 +101,28 @@ type Document struct {
 	// whose attachment text is the same, and EachAttachmentOf hands out the
 	// kept content instead of decoding it again.
 	decoded *decodedAtts
+	// parsed is the slice Parse read the document from (Raw as Parse got
+	// it; ParsedFrom).
+	parsed []byte
+	// tokens, set by ParseRecorded, are the tokens Parse read from Raw, for
+	// the verification step (TakeTokens).
+	tokens *xmlscan.Tape
+}
+
+// ParsedFrom reports whether d is what Parse (or ParseRecorded) returned
+// for exactly raw: the same bytes in memory, not a copy of them or other
+// bytes put in Raw since.
+func (d *Document) ParsedFrom(raw []byte) bool {
+	return d.parsed != nil && len(d.parsed) == len(raw) && unsafe.SliceData(d.parsed) == unsafe.SliceData(raw)
+}
+
+// TakeTokens returns the tokens ParseRecorded read d.Raw as and forgets
+// them: the caller owns the tape and may Release it. Nil when d was not
+// read by ParseRecorded or its tokens were taken already.
+func (d *Document) TakeTokens() *xmlscan.Tape {
+	t := d.tokens
+	d.tokens = nil
+	return t
 }
 
 // decodedAtts is what Parse decoded from the attachments' spans.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"lienthong/envelope/xmlscan"
 )
 
 // Namespaces the parser recognises. Elements are matched by namespace URI and
@@ -75,6 +77,26 @@ func (l Limits) withDefaults() Limits {
 //
 // Every rejection is an *Error; CodeOf gives its Code.
 func Parse(raw []byte, lim Limits) (*Document, error) {
+	return parse(raw, lim, nil)
+}
+
+// ParseRecorded is Parse keeping the tokens it read (Document.TakeTokens),
+// so that the verification step verifies the signature over these very
+// tokens (dsig.Verifier.VerifyTokens) instead of tokenizing Raw again:
+// the metadata and the digested content are then one reading of Raw.
+func ParseRecorded(raw []byte, lim Limits) (*Document, error) {
+	tape := xmlscan.NewTape()
+	doc, err := parse(raw, lim, tape)
+	if err != nil {
+		tape.Release()
+		return nil, err
+	}
+	doc.tokens = tape
+	return doc, nil
+}
+
+// parse is Parse, recording its tokens into tape when it is not nil.
+func parse(raw []byte, lim Limits, tape *xmlscan.Tape) (*Document, error) {
 	lim = lim.withDefaults()
 	if int64(len(raw)) > lim.MaxBytes {
 		return nil, newErr(CodeTooLarge, "%d bytes is over the limit of %d", len(raw), lim.MaxBytes)
@@ -86,7 +108,7 @@ func Parse(raw []byte, lim Limits) (*Document, error) {
 	if !utf8.Valid(data) {
 		return nil, newErr(CodeBadEncoding, "the document is not valid UTF-8")
 	}
-	p := parser{lim: lim, doc: &Document{Raw: raw}, rawOff: len(raw) - len(data), keepBudget: keepDecodedMax}
+	p := parser{lim: lim, doc: &Document{Raw: raw, parsed: raw}, rawOff: len(raw) - len(data), keepBudget: keepDecodedMax, tape: tape}
 	defer p.b64.release()
 	p.stack = make([]frame, 0, 16)
 	p.ns = make([]nsBinding, 0, 8)
@@ -457,7 +479,8 @@ type parser struct {
 	data               []byte
 	tokStart, tokAfter int
 	rawOff             int
-	reader             bool // ParseReader: offsets are in the body read
+	reader             bool          // ParseReader: offsets are in the body read
+	tape               *xmlscan.Tape // ParseRecorded: scan records its tokens here
 	// sink, when set, receives each attachment's decoded content in pieces
 	// (DecodeAttachments).
 	sink func(i int, b []byte)

@@ -13,6 +13,9 @@ import (
 func (p *parser) scan(data []byte) error {
 	s := xmlscan.NewBytes(data, xmlscan.Options{MaxDepth: p.lim.MaxDepth, MaxAttrs: 1 << 16, MaxNameLen: 1 << 16})
 	p.data = data
+	if p.tape != nil {
+		s.Record(p.tape)
+	}
 	return p.drive(s)
 }
 

@@ -30,7 +30,7 @@ func sameVerdict(t *testing.T, name string, mem, str *Document, memErr, strErr e
 		return
 	}
 	m := *mem
-	m.Raw, m.spans, m.decoded = nil, nil, nil // spans locate attachments in Raw, decoded is what Parse read there
+	m.Raw, m.spans, m.decoded, m.parsed = nil, nil, nil, nil // spans locate attachments in Raw, decoded is what Parse read there
 	s := *str
 	s.bodySpans = nil // and bodySpans in the body read
 	if !reflect.DeepEqual(&m, &s) {

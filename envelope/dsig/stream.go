@@ -14,9 +14,7 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/beevik/etree"
 
@@ -79,43 +77,79 @@ func (v *Verifier) VerifyStream(ctx context.Context, open StreamOpener, domain s
 var bytesScan = xmlscan.Options{MaxDepth: MaxDepth, MaxAttrs: 1 << 16, MaxNameLen: 1 << 16}
 
 // VerifyBytes is Verify for a document held in memory, without building a
-// tree when it need not: raw is read as tokens, in bytes mode (no copy),
-// twice, as VerifyStream reads a spool (pass 1 finds and checks the
-// signature, pass 2 canonicalises raw without it into the digest), with
-// the same checks and codes as Verify.
+// tree when it need not: raw is tokenized once, in bytes mode (no copy),
+// and its tokens are read twice from a record (xmlscan.Tape), as
+// VerifyStream reads a spool twice (pass 1 finds and checks the signature,
+// pass 2 canonicalises raw without it into the digest), with the same
+// checks and codes as Verify.
 //
 // When the signature is valid and tree is nil, what was verified is raw
 // itself: the whole document without exactly its ds:Signature element, read
 // by the same tokenizer (envelope/xmlscan, bytes mode) as envelope.Parse
 // reads it. Metadata must then be read from raw (envelope.Parse(raw)), as
-// VerifyStream's callers read it from the digested pass.
+// VerifyStream's callers read it from the digested pass; VerifyTokens
+// verifies the very tokens envelope.Parse read.
 //
 // Where the token path does not serve, Verify (the tree path) runs instead
 // and tree is its verified element: a document with an embedded signed
 // document (Options.Embedded and a second ds:Signature, or the only one
 // elsewhere than at Options.Location).
 func (v *Verifier) VerifyBytes(ctx context.Context, raw []byte, domain string, opts Options) (rep *Report, tree *etree.Element, err error) {
-	// Pass 2 replays the tokens pass 1 read from a small document (it is
-	// not tokenized twice); a larger one is tokenized again rather than
-	// copied into the record.
-	var rec *tokenRecord
-	if len(raw) <= maxRecorded {
-		rec = records.Get().(*tokenRecord)
-		defer rec.release()
+	rec := xmlscan.NewTape()
+	defer rec.Release()
+	return v.verifyBytes(ctx, raw, nil, rec, domain, opts)
+}
+
+// VerifyTokens is VerifyBytes over the tokens tape holds of raw, without
+// tokenizing raw again: tape must be the complete record of raw itself
+// (xmlscan.Tape.Of; not a copy of it) made by a Scanner whose limits are
+// within VerifyBytes' (depth, attributes, name length), as envelope.Parse
+// makes it (envelope.ParseRecorded). Both passes then read the very tokens
+// the caller read its metadata from. Any other tape (nil, incomplete, of
+// other bytes, wider limits) is ignored and VerifyBytes runs. The caller
+// keeps ownership of tape.
+func (v *Verifier) VerifyTokens(ctx context.Context, raw []byte, tape *xmlscan.Tape, domain string, opts Options) (rep *Report, tree *etree.Element, err error) {
+	if !TapeServes(tape, raw) {
+		return v.VerifyBytes(ctx, raw, domain, opts)
 	}
+	return v.verifyBytes(ctx, raw, tape, nil, domain, opts)
+}
+
+// TapeServes reports whether VerifyTokens verifies raw over tape's tokens
+// (rather than tokenizing raw again).
+func TapeServes(tape *xmlscan.Tape, raw []byte) bool {
+	if !tape.Complete() || !tape.Of(raw) {
+		return false
+	}
+	o := tape.Options()
+	return o.MaxDepth <= bytesScan.MaxDepth && o.MaxAttrs <= bytesScan.MaxAttrs &&
+		o.MaxNameLen <= bytesScan.MaxNameLen && !o.KeepSpaceOutsideRoot
+}
+
+// verifyBytes is VerifyBytes (recorded nil: pass 1 tokenizes raw into rec)
+// and VerifyTokens (recorded: both passes replay it).
+func (v *Verifier) verifyBytes(ctx context.Context, raw []byte, recorded, rec *xmlscan.Tape, domain string, opts Options) (*Report, *etree.Element, error) {
 	rep, fallback, err := v.verifyScanned(ctx, domain, opts, true, func(s *sigScan) error {
-		if !utf8.Valid(raw) { // as parse: before anything else
+		// As parse: before anything else. A complete tape is of valid
+		// UTF-8 already (xmlscan.Tape.Complete).
+		if recorded == nil && !utf8.Valid(raw) {
 			return verr(CodeBadEncoding, nil, "input is not valid UTF-8")
 		}
 		s.maxKeep = len(raw) // in memory already: no bound of its own (as Verify)
-		s.rec = rec
-		return s.scan(ctx, xmlscan.NewBytes(raw, bytesScan))
-	}, func() (tokenSource, error) {
-		if rec == nil {
-			return xmlscan.NewBytes(raw, bytesScan), nil
+		if recorded != nil {
+			return s.scan(ctx, recorded.Replay())
 		}
-		rec.i = 0
-		return rec, nil
+		sc := xmlscan.NewBytes(raw, bytesScan)
+		sc.Record(rec)
+		return s.scan(ctx, sc)
+	}, func() (tokenSource, error) {
+		switch {
+		case recorded != nil:
+			return recorded.Replay(), nil
+		case rec.Complete():
+			return rec.Replay(), nil
+		}
+		return xmlscan.NewBytes(raw, bytesScan), nil // a tape that outgrew its bound
 	})
 	if fallback {
 		return v.Verify(ctx, raw, domain, opts)
@@ -123,8 +157,9 @@ func (v *Verifier) VerifyBytes(ctx context.Context, raw []byte, domain string, o
 	return rep, nil, err
 }
 
-// verifyScanned is VerifyStream and VerifyBytes: pass1 runs the signature
-// scan over the document, pass2 tokenizes it again for the digest. With
+// verifyScanned is VerifyStream, VerifyBytes and VerifyTokens: pass1 runs
+// the signature scan over the document, pass2 reads its tokens again (from
+// the spool, or a record of them) for the digest. With
 // mayFallBack, a document the token path does not serve (see VerifyBytes)
 // returns fallback true and nothing else.
 func (v *Verifier) verifyScanned(ctx context.Context, domain string, opts Options, mayFallBack bool,
@@ -327,7 +362,6 @@ type sigScan struct {
 	injection   string // the element a comment splits the text of
 
 	maxKeep   int          // bound of captured; 0 means MaxSignatureBytes
-	rec       *tokenRecord // when set, every token read is recorded
 	afterRoot bool         // a comment or PI after the root element
 	dupAttr   *VerifyError // the first attribute repeated through two prefixes
 }
@@ -365,7 +399,7 @@ func (s *sigScan) run(ctx context.Context, r io.Reader) error {
 // As Verify's parse, it refuses a comment or processing instruction after
 // the root element (not_xml), and only once the whole document is known to
 // be well-formed an attribute repeated through two prefixes.
-func (s *sigScan) scan(ctx context.Context, sc *xmlscan.Scanner) error {
+func (s *sigScan) scan(ctx context.Context, sc tokenSource) error {
 	for i := 0; ; i++ {
 		if i&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -384,9 +418,6 @@ func (s *sigScan) scan(ctx context.Context, sc *xmlscan.Scanner) error {
 		}
 		if err != nil {
 			return scanError(err)
-		}
-		if s.rec != nil {
-			s.rec.add(t)
 		}
 		if err := s.token(t); err != nil {
 			return err
@@ -595,70 +626,8 @@ func element(f scanFrame) *etree.Element {
 	return el
 }
 
-// tokenSource is what pass 2 reads: a tokenizer, or the tokens pass 1 read.
+// tokenSource is what the passes read: a tokenizer, or the replay of a
+// record of its tokens.
 type tokenSource interface {
 	Next() (xmlscan.Token, error)
-}
-
-// tokenRecord holds the tokens of a document (VerifyBytes' pass 1) for a
-// replay (pass 2): character data and attributes copied into arenas, as a
-// token's are valid only until the tokenizer's next call.
-type tokenRecord struct {
-	toks  []recToken
-	data  []byte
-	attrs []xmlscan.Attr
-	i     int // next token of the replay
-}
-
-type recToken struct {
-	kind                xmlscan.Kind
-	prefix, local, tgt  string
-	data0, data1        int
-	attr0, attr1        int
-	cdata, ref, selfEnd bool
-}
-
-// records pools tokenRecords; one above maxPooledRecord bytes is dropped.
-var records = sync.Pool{New: func() any { return new(tokenRecord) }}
-
-const maxPooledRecord = 1 << 20
-
-// maxRecorded is the largest document whose tokens VerifyBytes records.
-const maxRecorded = 256 << 10
-
-func (r *tokenRecord) add(t xmlscan.Token) {
-	rt := recToken{kind: t.Kind, prefix: t.Prefix, local: t.Local, tgt: t.Target,
-		data0: len(r.data), attr0: len(r.attrs), cdata: t.CDATA, ref: t.Ref, selfEnd: t.SelfClosing}
-	r.data = append(r.data, t.Data...)
-	r.attrs = append(r.attrs, t.Attrs...)
-	rt.data1, rt.attr1 = len(r.data), len(r.attrs)
-	r.toks = append(r.toks, rt)
-}
-
-// Next returns the recorded tokens in order, then io.EOF.
-func (r *tokenRecord) Next() (xmlscan.Token, error) {
-	if r.i == len(r.toks) {
-		return xmlscan.Token{}, io.EOF
-	}
-	rt := &r.toks[r.i]
-	r.i++
-	t := xmlscan.Token{Kind: rt.kind, Prefix: rt.prefix, Local: rt.local, Target: rt.tgt,
-		CDATA: rt.cdata, Ref: rt.ref, SelfClosing: rt.selfEnd}
-	if rt.data1 > rt.data0 {
-		t.Data = r.data[rt.data0:rt.data1:rt.data1]
-	}
-	if rt.attr1 > rt.attr0 {
-		t.Attrs = r.attrs[rt.attr0:rt.attr1:rt.attr1]
-	}
-	return t, nil
-}
-
-func (r *tokenRecord) release() {
-	if cap(r.data)+cap(r.toks)*int(unsafe.Sizeof(recToken{}))+cap(r.attrs)*int(unsafe.Sizeof(xmlscan.Attr{})) > maxPooledRecord {
-		return
-	}
-	clear(r.toks) // drop the strings
-	clear(r.attrs)
-	r.toks, r.data, r.attrs, r.i = r.toks[:0], r.data[:0], r.attrs[:0], 0
-	records.Put(r)
 }

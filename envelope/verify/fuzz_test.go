@@ -17,7 +17,9 @@ import (
 
 // FuzzVerifyDocument: the whole verification step (envelope parse, XML-DSig,
 // signed-metadata check, binding) never panics, refuses with a typed code,
-// and accepts only documents whose metadata is the signed metadata.
+// accepts only documents whose metadata is the signed metadata, and gives
+// the same verdict and report on the tree path, the bytes path and the
+// single pass over Parse's tokens.
 func FuzzVerifyDocument(f *testing.F) {
 	p, err := testpki.NewEC(time.Now()) // RSA keys are too slow under the fuzzer
 	if err != nil {
@@ -63,6 +65,23 @@ func FuzzVerifyDocument(f *testing.F) {
 			b, _ := json.Marshal(trep)
 			if !bytes.Equal(a, b) {
 				t.Fatalf("reports differ:\nbytes path %s\ntree path  %s", a, b)
+			}
+		}
+		// And the accept path's single pass (the verifier replays the
+		// tokens ParseRecorded read) gives the verdict and report of both.
+		rec, rerr := envelope.ParseRecorded(raw, lim)
+		if rerr != nil {
+			t.Fatalf("ParseRecorded refuses what Parse accepted: %v", rerr)
+		}
+		srep, serr := v.Verify(context.Background(), rec, ChannelAPI)
+		if dsig.CodeOf(err) != dsig.CodeOf(serr) || (err == nil) != (serr == nil) || (rep == nil) != (srep == nil) {
+			t.Fatalf("two-pass %v (report %v), single pass %v (report %v)", err, rep, serr, srep)
+		}
+		if rep != nil {
+			a, _ := json.Marshal(rep)
+			b, _ := json.Marshal(srep)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("reports differ:\ntwo-pass    %s\nsingle pass %s", a, b)
 			}
 		}
 		if err != nil {

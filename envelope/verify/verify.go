@@ -21,6 +21,7 @@ import (
 	"lienthong/envelope"
 	"lienthong/envelope/dsig"
 	"lienthong/envelope/trust"
+	"lienthong/envelope/xmlscan"
 )
 
 // Rejection codes of this step, beside dsig's.
@@ -170,6 +171,8 @@ func (v *Verifier) Domain(channel string, b Binding) string {
 // together with the report saying why; infrastructure failures (directory
 // or revocation checker unavailable) are plain errors.
 func (v *Verifier) Verify(ctx context.Context, doc *envelope.Document, channel string) (*Report, error) {
+	tape := doc.TakeTokens() // released whatever the outcome
+	defer tape.Release()
 	var b Binding
 	if v.cfg.Directory != nil {
 		var err error
@@ -178,7 +181,7 @@ func (v *Verifier) Verify(ctx context.Context, doc *envelope.Document, channel s
 		}
 	}
 	domain := v.Domain(channel, b)
-	rep, err := v.VerifyIn(ctx, doc, domain, b, v.cfg.Directory != nil)
+	rep, err := v.verifyTokens(ctx, doc, tape, domain, b, v.cfg.Directory != nil)
 	if rep != nil {
 		rep.Channel = channel
 	}
@@ -189,26 +192,45 @@ func (v *Verifier) Verify(ctx context.Context, doc *envelope.Document, channel s
 // verify). checkBinding says whether b is authoritative (a directory was
 // given). doc must be what envelope.Parse returned for doc.Raw: the
 // signature is checked over doc.Raw, and doc's metadata is taken as what it
-// covers.
+// covers. A doc read by envelope.ParseRecorded is verified over the tokens
+// that read took (dsig.Verifier.VerifyTokens; VerifyIn takes and releases
+// them), so Raw is tokenized once.
 func (v *Verifier) VerifyIn(ctx context.Context, doc *envelope.Document, domain string, b Binding, checkBinding bool) (*Report, error) {
+	tape := doc.TakeTokens()
+	defer tape.Release()
+	return v.verifyTokens(ctx, doc, tape, domain, b, checkBinding)
+}
+
+// verifyTokens is VerifyIn with doc's tokens (nil: none) taken by the caller.
+func (v *Verifier) verifyTokens(ctx context.Context, doc *envelope.Document, tape *xmlscan.Tape, domain string, b Binding, checkBinding bool) (*Report, error) {
 	return v.verifyIn(ctx, doc, domain, b, checkBinding, nil, func(opts dsig.Options) (*dsig.Report, signedContent, error) {
-		verify := v.ds.VerifyBytes
+		var (
+			dr  *dsig.Report
+			el  *etree.Element
+			err error
+		)
 		if v.cfg.TreeVerify {
-			verify = v.ds.Verify
+			dr, el, err = v.ds.Verify(ctx, doc.Raw, domain, opts)
+		} else {
+			dr, el, err = v.ds.VerifyTokens(ctx, doc.Raw, tape, domain, opts)
 		}
-		dr, el, err := verify(ctx, doc.Raw, domain, opts)
 		switch {
 		case el != nil: // verified on a tree (an embedded signed document)
 			return dr, func() (*envelope.Document, error) { return signedDocument(el, v.cfg.Limits, doc) }, err
 		case err == nil && dr != nil && dr.Outcome == dsig.OutcomeValid:
 			// Verified over doc.Raw itself: the signed content is doc.Raw
-			// without its ds:Signature element, and doc is what
-			// envelope.Parse read from doc.Raw with the same tokenizer
-			// (envelope/xmlscan) whose tokens were digested; the parser
-			// reads no metadata inside a Signature element. As on the
-			// streaming path (the metadata of the digested pass), the
-			// signed metadata is then doc's own.
-			return dr, func() (*envelope.Document, error) { return doc, nil }, nil
+			// without its ds:Signature element, read by the same tokenizer
+			// (envelope/xmlscan) as envelope.Parse read doc from it — with
+			// ParseRecorded, the very tokens Parse read; the parser reads
+			// no metadata inside a Signature element. As on the streaming
+			// path (the metadata of the digested pass), the signed
+			// metadata is then doc's own, provided doc was read from
+			// exactly doc.Raw; otherwise (Raw replaced after Parse) it is
+			// read from doc.Raw again and must be the same.
+			if doc.ParsedFrom(doc.Raw) {
+				return dr, func() (*envelope.Document, error) { return doc, nil }, nil
+			}
+			return dr, func() (*envelope.Document, error) { return envelope.Parse(doc.Raw, v.cfg.Limits) }, nil
 		}
 		return dr, nil, err
 	})

@@ -141,6 +141,7 @@ type Scanner struct {
 	data  []byte
 	names map[string]string
 	err   error
+	tape  *Tape // Record
 }
 
 func (o *Options) defaults() {
@@ -196,6 +197,14 @@ func (s *Scanner) Next() (Token, error) {
 		return Token{}, s.err
 	}
 	t, err := s.next()
+	if s.tape != nil {
+		switch err {
+		case nil:
+			s.tape.add(t)
+		case io.EOF:
+			s.tape.complete = true
+		}
+	}
 	if err != nil {
 		var se *SyntaxError
 		if err != io.EOF && !errors.As(err, &se) {
@@ -447,6 +456,9 @@ func (s *Scanner) byteAt(i int) (byte, bool, error) {
 // the offset of its colon (-1 when none).
 func (s *Scanner) scanName(i int) (end, colon int, err error) {
 	start := i
+	if end, colon, ok := s.asciiName(i); ok {
+		return end, colon, nil
+	}
 	colon = -1
 	for {
 		b, ok, err := s.byteAt(i)
@@ -493,6 +505,32 @@ func (s *Scanner) scanName(i int) (end, colon int, err error) {
 	return i, colon, nil
 }
 
+// asciiName is scanName's fast path: a valid name of ASCII characters at
+// unread offset i, wholly buffered and followed by an ASCII byte that ends
+// it. ok false means: read it the general way (which also names the error).
+func (s *Scanner) asciiName(i int) (end, colon int, ok bool) {
+	b := s.buf[s.pos:]
+	colon = -1
+	j := i
+	for ; j < len(b); j++ {
+		c := b[j]
+		if c >= utf8.RuneSelf || asciiName[c] == 0 {
+			break
+		}
+		if c == ':' {
+			if colon >= 0 {
+				return 0, 0, false
+			}
+			colon = j
+		}
+	}
+	if j == i || j >= len(b) || b[j] >= utf8.RuneSelf || j-i > s.opt.MaxNameLen ||
+		asciiName[b[i]]&2 == 0 || colon == i || colon == j-1 {
+		return 0, 0, false
+	}
+	return j, colon, true
+}
+
 // knownNames are the element, attribute and prefix names of the documents
 // the hub reads (edXML, XML-DSig, the hub envelope, Akoma Ntoso metadata):
 // every scanner shares these strings instead of allocating its own. It is
@@ -523,6 +561,30 @@ var knownNames = func() map[string]string {
 	m := make(map[string]string, len(names))
 	for _, n := range names {
 		m[n] = n
+	}
+	return m
+}()
+
+// knownValues are attribute values every signed document of the hub
+// carries (namespace names, XML-DSig algorithm identifiers): shared instead
+// of allocated per attribute. It is never written after init.
+var knownValues = func() map[string]string {
+	vals := []string{
+		"", "1", "1.0", "base64", "ds",
+		"http://www.mic.gov.vn/TBT/QCVN_102_2016", "urn:lienthong:envelope:1",
+		"http://www.w3.org/2000/09/xmldsig#", "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+		"http://www.w3.org/2001/10/xml-exc-c14n#", "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+		"http://www.w3.org/2006/12/xml-c14n11", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+		"http://www.w3.org/2001/04/xmldsig-more#rsa-sha384", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512", "http://www.w3.org/2001/04/xmlenc#sha256",
+		"http://www.w3.org/2001/04/xmldsig-more#sha384", "http://www.w3.org/2001/04/xmlenc#sha512",
+		"http://docs.oasis-open.org/legaldocml/ns/akn/3.0", "http://www.w3.org/2001/XMLSchema-instance",
+		"http://www.w3.org/2001/XMLSchema", "application/pdf", "application/akn+xml",
+	}
+	m := make(map[string]string, len(vals))
+	for _, v := range vals {
+		m[v] = v
 	}
 	return m
 }()
@@ -701,6 +763,9 @@ func (s *Scanner) attrValue(vs, ve int) (string, error) {
 		}
 	}
 	if plain {
+		if v, ok := knownValues[string(raw)]; ok {
+			return v, nil
+		}
 		return string(raw), nil
 	}
 	out := s.data[:0]

@@ -20,9 +20,10 @@ import (
 //     attempt outside PostgreSQL between the claim and the outcome, so the
 //     delivering state, which exists to make an interrupted attempt visible,
 //     never needs to be durable on its own. In the hub most never reach
-//     this stage: with ledger.Config.InboxOnRoute the router delivers them
-//     as it routes them, when that keeps the order; their tasks are not
-//     queued, and a late one finds its delivery delivered.
+//     this stage: with ledger.Config.InboxOnRoute they are delivered where
+//     they are routed, in the accept transaction (Config.RouteOnAccept) or
+//     by the router, when that keeps the order; their tasks are not queued,
+//     and a late one finds its delivery delivered.
 //   - push (and every other) deliveries are not claimed: the run's due
 //     deliveries and their small bodies are read in one query
 //     (ledger.Attempts), then one HTTP attempt per delivery, in order, each

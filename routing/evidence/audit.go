@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"lienthong/routing/evidence/logverify"
@@ -35,7 +36,8 @@ type Report struct {
 }
 
 // Audit recomputes every leaf from the current events and documents rows,
-// checks each stored leaf and leaf hash, that every accepted document's
+// checks each stored leaf and leaf hash, that log_runs maps each event to its
+// leaf and nothing else, that every accepted document's
 // bytes still hash to its digest (unless purged: empty body with a non-zero
 // size), rebuilds the whole tree and compares its root with every stored
 // checkpoint and the tree head. It returns a *TamperError naming the first
@@ -99,6 +101,11 @@ func Audit(ctx context.Context, pool *pgxpool.Pool) (Report, error) {
 		return rep, fmt.Errorf("evidence: audit: leaves: %w", err)
 	}
 	defer rows.Close()
+	runs, err := newRunCheck(ctx, pool)
+	if err != nil {
+		return rep, err
+	}
+	defer runs.close()
 	r := rangeFactory.NewEmptyRange(0)
 	next := 0 // next checkpoint to compare
 	lastGood := uint64(0)
@@ -133,6 +140,11 @@ func Audit(ctx context.Context, pool *pgxpool.Pool) (Report, error) {
 		if !bodyOK {
 			return rep, bad("the document's bytes no longer match its digest")
 		}
+		if reason, err := runs.check(i, l.EventID); err != nil {
+			return rep, err
+		} else if reason != "" {
+			return rep, bad(reason)
+		}
 		if err := r.Append(storedHash, nil); err != nil {
 			return rep, fmt.Errorf("evidence: audit: %w", err)
 		}
@@ -157,12 +169,17 @@ func Audit(ctx context.Context, pool *pgxpool.Pool) (Report, error) {
 	if i != size {
 		return rep, &TamperError{LeafIndex: i, Reason: fmt.Sprintf("the log holds %d leaves, its head says %d", i, size)}
 	}
+	if reason, err := runs.finish(size); err != nil {
+		return rep, err
+	} else if reason != "" {
+		return rep, &TamperError{LeafIndex: size, Reason: reason}
+	}
 	if got, err := rootOf(r); err != nil || !bytes.Equal(got, root) {
 		return rep, &TamperError{LeafIndex: lastGood, Reason: fmt.Sprintf(
 			"leaves [%d, %d) no longer hash to the tree head's root", lastGood, size)}
 	}
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events e
-		WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.event_id = e.id)`).Scan(&rep.Unsequenced); err != nil {
+		WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.event_id = e.id)`).Scan(&rep.Unsequenced); err != nil { // one hash anti-join
 		return rep, fmt.Errorf("evidence: audit: unsequenced: %w", err)
 	}
 	return rep, nil
@@ -194,4 +211,73 @@ func leafDiff(stored []byte, now logverify.Leaf) string {
 		return "encoding differs"
 	}
 	return string(diff) + " changed"
+}
+
+// runCheck walks log_runs in leaf order beside the leaves: the runs must
+// tile [0, size) and map each leaf's index to its event id, so that
+// log_leaf_index finds every event at its leaf and only there.
+type runCheck struct {
+	rows               pgx.Rows
+	first, last, index int64 // the current run
+	have               bool
+	end                uint64 // leaf index after the current run
+}
+
+func newRunCheck(ctx context.Context, pool *pgxpool.Pool) (*runCheck, error) {
+	rows, err := pool.Query(ctx, `SELECT first_event, last_event, first_index FROM log_runs ORDER BY first_index`)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: audit: runs: %w", err)
+	}
+	return &runCheck{rows: rows}, nil
+}
+
+func (c *runCheck) close() { c.rows.Close() }
+
+// advance moves to the next run; false at the end.
+func (c *runCheck) advance() (bool, error) {
+	if !c.rows.Next() {
+		c.have = false
+		if err := c.rows.Err(); err != nil {
+			return false, fmt.Errorf("evidence: audit: runs: %w", err)
+		}
+		return false, nil
+	}
+	if err := c.rows.Scan(&c.first, &c.last, &c.index); err != nil {
+		return false, fmt.Errorf("evidence: audit: runs: %w", err)
+	}
+	c.have = true
+	return true, nil
+}
+
+// check returns why leaf i of event id is not where log_runs says, or "".
+func (c *runCheck) check(i uint64, id int64) (string, error) {
+	if !c.have || i >= c.end {
+		ok, err := c.advance()
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "no run of log_runs covers this leaf", nil
+		}
+		if uint64(c.index) != i {
+			return fmt.Sprintf("the next run of log_runs starts at leaf %d", c.index), nil
+		}
+		c.end = i + uint64(c.last-c.first) + 1
+	}
+	if want := c.first + int64(i-uint64(c.index)); want != id {
+		return fmt.Sprintf("log_runs maps this leaf to event %d", want), nil
+	}
+	return "", nil
+}
+
+// finish returns why log_runs goes beyond a log of size leaves, or "".
+func (c *runCheck) finish(size uint64) (string, error) {
+	if c.have && c.end > size {
+		return fmt.Sprintf("a run of log_runs covers leaves up to %d, beyond the tree head %d", c.end, size), nil
+	}
+	ok, err := c.advance()
+	if err != nil || !ok {
+		return "", err
+	}
+	return fmt.Sprintf("a run of log_runs starts at leaf %d, beyond the tree head %d", c.index, size), nil
 }

@@ -7,8 +7,11 @@
 //
 // Roles:
 //   - Sequencer (one leader per database, PostgreSQL advisory lock
-//     LockSequencer) tails events by id and appends leaves, the new tree
-//     nodes and the new tree head in one transaction per batch.
+//     LockSequencer) tails events by id and appends leaves, their runs, the
+//     new tree nodes and the new tree head in one transaction per batch, and
+//     hands each committed batch to a Feed, from which a Tail of the same
+//     process (routing/relay.Events, lt.events) reads without going back to
+//     PostgreSQL.
 //   - Checkpointer (leader lock LockCheckpointer) signs a checkpoint with a
 //     golang.org/x/mod/sumdb/note Ed25519 key whenever the tree grew, at most
 //     once per Interval (schemas/checkpoint.md).
@@ -31,7 +34,12 @@
 // The leaf format and the offline checks live in the sub-package logverify,
 // which has no database dependency (hubctl uses it).
 //
-// Storage: log_leaves holds each leaf's canonical bytes and hash; log_nodes
+// Storage: log_leaves holds each leaf's canonical bytes and hash (the
+// append-only copy of each event as the log committed to it; Audit compares
+// it with the events row). log_runs maps event ids to leaves, one
+// row per run of consecutive ids (about one per batch), and refuses an event
+// twice (an exclusion constraint), where a UNIQUE index on event_id took an
+// entry per leaf; log_leaf_index(event id) looks it up. log_nodes
 // holds the hash of every perfect subtree at level 6 (nodeFloor) and above,
 // one row per 32 leaves, written as the sequencer's compact range completes
 // them. A proof for a tree of size n reads, in one query, one stored hash

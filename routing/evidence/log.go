@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,7 +77,8 @@ func (l *Log) Size(ctx context.Context) (uint64, error) {
 	return size, err
 }
 
-// Leaf returns the leaf at index.
+// Leaf returns the leaf at index, as stored: a *TamperError if its bytes
+// no longer hash to its stored leaf hash.
 func (l *Log) Leaf(ctx context.Context, index uint64) (Entry, error) {
 	if index > maxIndex {
 		return Entry{}, fmt.Errorf("%w: leaf %d", ErrNotFound, index)
@@ -90,21 +92,37 @@ func (l *Log) Leaf(ctx context.Context, index uint64) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("evidence: leaf: %w", err)
 	}
+	if err := checkStored(index, e.EventID, e.Data, e.Hash); err != nil {
+		return Entry{}, err
+	}
 	return e, nil
+}
+
+// checkStored returns a *TamperError if the stored bytes of leaf index
+// (of event id) do not hash to its stored leaf hash, which the tree and
+// every signed checkpoint commit to.
+func checkStored(index uint64, id int64, data, hash []byte) error {
+	if !bytes.Equal(logverify.LeafHash(data), hash) {
+		return &TamperError{LeafIndex: index, EventID: id, Reason: "stored leaf hash does not match the stored leaf bytes"}
+	}
+	return nil
 }
 
 // LeafIndexOfEvent returns the index of the leaf of a ledger event, or
 // ErrNotFound while it is not sequenced yet.
 func (l *Log) LeafIndexOfEvent(ctx context.Context, eventID int64) (uint64, error) {
-	var idx int64
-	err := l.pool.QueryRow(ctx, `SELECT leaf_index FROM log_leaves WHERE event_id = $1`, eventID).Scan(&idx)
+	var idx *int64
+	err := l.pool.QueryRow(ctx, `SELECT log_leaf_index($1)`, eventID).Scan(&idx)
+	if err == nil && idx == nil {
+		err = pgx.ErrNoRows
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("%w: event %d is not in the log (yet)", ErrNotFound, eventID)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("evidence: leaf of event: %w", err)
 	}
-	return uint64(idx), nil
+	return uint64(*idx), nil
 }
 
 // InclusionProof returns the RFC 6962 audit path of leaf index in the tree of

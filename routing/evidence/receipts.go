@@ -40,7 +40,8 @@ type ReceiptSet struct {
 // Receipts builds the receipts of a document: for each of its events and
 // each recipient the event concerns (its own recipient, or every recipient
 // of the document for document-wide events such as accepted). They are
-// derived from the stored leaves, never from mutable rows. ErrNotFound when
+// derived from the stored leaves, never from mutable rows: a leaf whose bytes
+// no longer hash to its stored leaf hash is refused (*TamperError). ErrNotFound when
 // the document has no event in the log under a checkpoint yet.
 func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, error) {
 	uid, err := uuid.Parse(documentID)
@@ -61,22 +62,33 @@ func (l *Log) Receipts(ctx context.Context, documentID string) (ReceiptSet, erro
 	var leaves []stored
 	var acc *stored
 	var scanErr error
-	rows, err := l.pool.Query(ctx, `SELECT e.id, l.leaf_index, l.leaf, l.leaf_hash FROM events e
-		LEFT JOIN log_leaves l ON l.event_id = e.id WHERE e.document_id = $1 ORDER BY e.id`, uid)
+	// The document's events, each with its leaf (log_runs: log_leaf_index).
+	rows, err := l.pool.Query(ctx, `SELECT q.id, q.idx, l.event_id, l.leaf, l.leaf_hash FROM
+		(SELECT e.id, log_leaf_index(e.id) AS idx FROM events e WHERE e.document_id = $1 OFFSET 0) q
+		LEFT JOIN log_leaves l ON l.leaf_index = q.idx
+		ORDER BY q.id`, uid)
 	if err != nil {
 		return set, fmt.Errorf("evidence: receipts: %w", err)
 	}
 	for rows.Next() {
 		var id int64
-		var idx *int64
+		var idx, of *int64
 		var b, h []byte
-		if err := rows.Scan(&id, &idx, &b, &h); err != nil {
+		if err := rows.Scan(&id, &idx, &of, &b, &h); err != nil {
 			scanErr = err
 			break
 		}
 		if idx == nil || uint64(*idx) >= cp.Size {
 			set.Pending++
 			continue
+		}
+		if of == nil || *of != id {
+			scanErr = &TamperError{LeafIndex: uint64(*idx), EventID: id, Reason: "log_runs names this leaf for the event, which the leaf is not of"}
+			break
+		}
+		if err := checkStored(uint64(*idx), id, b, h); err != nil {
+			scanErr = err
+			break
 		}
 		lf, err := logverify.DecodeLeaf(b)
 		if err != nil {

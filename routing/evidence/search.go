@@ -150,8 +150,8 @@ func (l *Log) Search(ctx context.Context, q Query) (Page[EventRow], error) {
 			"WHERE r.document_id = e.document_id AND r.recipient = " + p + ")))"
 	}, &args)
 	rows, err := l.pool.Query(ctx, `SELECT e.id, coalesce(e.document_id::text, ''), coalesce(d.sender, ''), e.recipient,
-		e.kind, e.state, e.at, lf.leaf_index, e.detail
-		FROM events e LEFT JOIN documents d ON d.id = e.document_id LEFT JOIN log_leaves lf ON lf.event_id = e.id
+		e.kind, e.state, e.at, log_leaf_index(e.id), e.detail
+		FROM events e LEFT JOIN documents d ON d.id = e.document_id
 		WHERE e.id > $1 AND `+where+` ORDER BY e.id LIMIT $2`, args...)
 	if err != nil {
 		return Page[EventRow]{}, fmt.Errorf("evidence: search: %w", err)
@@ -204,10 +204,9 @@ func (l *Log) SearchReceipts(ctx context.Context, q Query) (Page[ReceiptRow], er
 	}
 	args := []any{after, afterRecp, q.Limit + 1}
 	where := q.filters(func(p string) string { return "r.recipient = " + p }, &args)
-	rows, err := l.pool.Query(ctx, `SELECT e.document_id::text, d.sender, r.recipient, e.id, e.kind, e.state, e.at, lf.leaf_index
+	rows, err := l.pool.Query(ctx, `SELECT e.document_id::text, d.sender, r.recipient, e.id, e.kind, e.state, e.at, log_leaf_index(e.id)
 		FROM events e JOIN documents d ON d.id = e.document_id
 		JOIN deliveries r ON r.document_id = e.document_id AND (e.recipient = '' OR e.recipient = r.recipient)
-		LEFT JOIN log_leaves lf ON lf.event_id = e.id
 		WHERE (e.id, r.recipient) > ($1, $2) AND `+where+` ORDER BY e.id, r.recipient LIMIT $3`, args...)
 	if err != nil {
 		return Page[ReceiptRow]{}, fmt.Errorf("evidence: search receipts: %w", err)

@@ -30,6 +30,9 @@ type SequencerConfig struct {
 	LockRetry  time.Duration // how often a follower tries for the leader lock; default 2s
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Feed, if not nil, receives every batch this Sequencer commits, for a
+	// Tail of the same process (Tail.WithFeed).
+	Feed *Feed
 }
 
 func (c *SequencerConfig) setDefaults() {
@@ -81,6 +84,9 @@ type Sequencer struct {
 	blocked bool       // the last step stopped before a gap that is not permanent yet
 	tip     tip        // the tree head this Sequencer committed last
 	floor   uint       // lowest level written to log_nodes: nodeFloor (tests emulate older layouts)
+	// legacyLeaves writes the layout before migration 0005: no log_runs and
+	// sequenced_at left to its default (tests emulate older hubs).
+	legacyLeaves bool
 }
 
 // gapSeen records the first observation of a missing event id.
@@ -134,7 +140,8 @@ func (s *Sequencer) Run(ctx context.Context) error {
 // Step appends at most one batch and returns how many leaves it appended. It
 // is safe to call from several processes at once: the tree head row is locked
 // for the transaction, so two appends are serialised and never duplicate an
-// event (event_id is also UNIQUE). Run calls it in a loop.
+// event (log_runs' exclusion constraint refuses an event twice, too). Run
+// calls it in a loop.
 func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -169,7 +176,8 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	}
 	var size0, watermark int64
 	var root0 []byte
-	if err := tx.QueryRow(ctx, `SELECT size, root, watermark FROM log_state FOR UPDATE`).Scan(&size0, &root0, &watermark); err != nil {
+	var txTime time.Time // the transaction's now(): log_leaves.sequenced_at
+	if err := tx.QueryRow(ctx, `SELECT size, root, watermark, now() FROM log_state FOR UPDATE`).Scan(&size0, &root0, &watermark, &txTime); err != nil {
 		return 0, fmt.Errorf("tree head: %w", err)
 	}
 	now := s.cfg.Now()
@@ -188,9 +196,13 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("gaps: %w", err)
 	}
+	notInLog := `log_leaf_index(e.id) IS NULL`
+	if s.legacyLeaves {
+		notInLog = `NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.event_id = e.id)`
+	}
 	for _, g := range ranges {
 		found, err := collectLeaves(ctx, tx, `SELECT `+eventColumns+eventFrom+`
-			WHERE e.id BETWEEN $2 AND $3 AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.event_id = e.id)
+			WHERE e.id BETWEEN $2 AND $3 AND `+notInLog+`
 			ORDER BY e.id LIMIT $1`, s.cfg.BatchSize-len(late), g[0], g[1])
 		if err != nil {
 			return 0, fmt.Errorf("late events: %w", err)
@@ -242,7 +254,8 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 	for i, l := range take {
 		ids[i], data[i] = l.EventID, l.Encode()
 	}
-	if err := storeLeaves(ctx, tx, r, ids, data, s.floor); err != nil {
+	rest, err := storeLeaves(ctx, tx, r, ids, data, txTime, s.floor, s.legacyLeaves)
+	if err != nil {
 		return 0, err
 	}
 	root, err := rootOf(r)
@@ -260,14 +273,14 @@ func (s *Sequencer) step(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("record gap: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE log_state SET size = $1, root = $2, watermark = $3, updated_at = now()`,
-		int64(r.End()), root, max(watermark, want-1)); err != nil {
-		return 0, fmt.Errorf("update tree head: %w", err)
+	if err := rest.storeHead(ctx, tx, r.End(), root, max(watermark, want-1)); err != nil {
+		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	s.tip = tip{size: r.End(), root: root, hashes: r.Hashes()}
+	s.cfg.Feed.push(uint64(size0), take)
 	return len(take), nil
 }
 
@@ -291,34 +304,75 @@ func (s *Sequencer) openRange(ctx context.Context, q querier, size uint64, root 
 }
 
 // storeLeaves appends leaves (canonical leaf bytes, of the events ids) to the
-// tree at r.End() and advances r: it copies their log_leaves rows and the
-// log_nodes rows of the perfect subtrees they complete at levels of floor
-// and above, in tx.
-func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, leaves [][]byte, floor uint) error {
+// tree at r.End() and advances r: it copies their log_leaves rows (index,
+// event id, leaf hash, leaf bytes and at, their sequenced_at) in tx, and
+// returns the rest of the batch for storeHead: one log_runs row per run of
+// consecutive event ids, and the log_nodes rows of the perfect subtrees they
+// complete at levels of floor and above. legacy writes the layout before
+// migration 0005 instead: no runs, and sequenced_at left to its default.
+func storeLeaves(ctx context.Context, tx pgx.Tx, r *compact.Range, ids []int64, leaves [][]byte, at time.Time, floor uint, legacy bool) (*batchRows, error) {
 	first := int64(r.End())
 	leafRows := make([][]any, 0, len(leaves))
-	var nodeRows [][]any
+	rest := &batchRows{legacy: legacy}
 	visit := func(id compact.NodeID, h []byte) {
 		if id.Level >= floor && id.Level > 0 {
-			nodeRows = append(nodeRows, []any{int16(id.Level), int64(id.Index), h})
+			rest.levels, rest.idxs, rest.hashes = append(rest.levels, int16(id.Level)), append(rest.idxs, int64(id.Index)), append(rest.hashes, h)
 		}
 	}
 	for i, b := range leaves {
 		h := logverify.LeafHash(b)
-		leafRows = append(leafRows, []any{first + int64(i), ids[i], h, b})
+		if legacy {
+			leafRows = append(leafRows, []any{first + int64(i), ids[i], h, b})
+		} else {
+			leafRows = append(leafRows, []any{first + int64(i), ids[i], h, b, at})
+		}
 		if err := r.Append(h, visit); err != nil {
-			return fmt.Errorf("append: %w", err)
+			return nil, fmt.Errorf("append: %w", err)
 		}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_leaves"}, []string{"leaf_index", "event_id", "leaf_hash", "leaf"},
-		pgx.CopyFromRows(leafRows)); err != nil {
-		return fmt.Errorf("store leaves: %w", err)
+	cols := []string{"leaf_index", "event_id", "leaf_hash", "leaf"}
+	if !legacy {
+		cols = append(cols, "sequenced_at")
 	}
-	if len(nodeRows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_nodes"}, []string{"level", "idx", "hash"},
-			pgx.CopyFromRows(nodeRows)); err != nil {
-			return fmt.Errorf("store nodes: %w", err)
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_leaves"}, cols, pgx.CopyFromRows(leafRows)); err != nil {
+		return nil, fmt.Errorf("store leaves: %w", err)
+	}
+	if !legacy {
+		for i, id := range ids {
+			if i > 0 && id == ids[i-1]+1 {
+				rest.lasts[len(rest.lasts)-1] = id
+				continue
+			}
+			rest.firsts, rest.lasts, rest.starts = append(rest.firsts, id), append(rest.lasts, id), append(rest.starts, first+int64(i))
 		}
+	}
+	return rest, nil
+}
+
+// batchRows is what a batch writes besides its leaves: its runs and the
+// tree nodes it completes.
+type batchRows struct {
+	firsts, lasts, starts []int64 // log_runs
+	levels                []int16 // log_nodes
+	idxs                  []int64
+	hashes                [][]byte
+	legacy                bool // before migration 0005: no log_runs
+}
+
+// storeHead writes the batch's runs and nodes and moves the tree head to
+// (size, root), the watermark to at least watermark: one statement.
+func (b *batchRows) storeHead(ctx context.Context, tx pgx.Tx, size uint64, root []byte, watermark int64) error {
+	runs := `runs AS (INSERT INTO log_runs (first_event, last_event, first_index)
+			SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::bigint[])),`
+	if b.legacy {
+		runs = `runs AS (SELECT $4::bigint[], $5::bigint[], $6::bigint[]),`
+	}
+	if _, err := tx.Exec(ctx, `WITH `+runs+`
+		nodes AS (INSERT INTO log_nodes (level, idx, hash)
+			SELECT * FROM unnest($7::smallint[], $8::bigint[], $9::bytea[]))
+		UPDATE log_state SET size = $1, root = $2, watermark = greatest(watermark, $3), updated_at = now()`,
+		int64(size), root, watermark, b.firsts, b.lasts, b.starts, b.levels, b.idxs, b.hashes); err != nil {
+		return fmt.Errorf("store runs, nodes and tree head: %w", err)
 	}
 	return nil
 }

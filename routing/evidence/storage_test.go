@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/testonly"
 
@@ -51,11 +52,12 @@ func appendSynth(t testing.TB, e *env, ref *testonly.Tree, n int, floor uint) {
 			ids[i], leaves[i] = -1-int64(idx), synthLeaf(idx)
 			ref.AppendData(leaves[i])
 		}
-		if err := storeLeaves(ctx, tx, r, ids, leaves, floor); err != nil {
+		rest, err := storeLeaves(ctx, tx, r, ids, leaves, time.Now(), floor, false)
+		if err != nil {
 			t.Fatal(err)
 		}
 		root, _ = rootOf(r)
-		if _, err := tx.Exec(ctx, `UPDATE log_state SET size = $1, root = $2`, int64(r.End()), root); err != nil {
+		if err := rest.storeHead(ctx, tx, r.End(), root, 0); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(ctx); err != nil {

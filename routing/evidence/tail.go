@@ -3,6 +3,8 @@ package evidence
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -18,10 +20,41 @@ import (
 // back.
 type Tail struct {
 	pool *pgxpool.Pool
+	feed *Feed
+	now  func() time.Time
+
+	fromFeed, fromLog atomic.Int64 // leaves handed on from each source
 }
 
 // NewTail returns a Tail over pool. Run Migrate first.
-func NewTail(pool *pgxpool.Pool) *Tail { return &Tail{pool: pool} }
+func NewTail(pool *pgxpool.Pool) *Tail { return &Tail{pool: pool, now: time.Now} }
+
+// WithFeed makes Leaves take the leaves the sequencer of this process has
+// just committed from feed (the one in its SequencerConfig) rather than from
+// log_leaves, whenever feed holds them. It returns t.
+func (t *Tail) WithFeed(feed *Feed) *Tail {
+	t.feed = feed
+	return t
+}
+
+// Wait returns a channel closed when the feed receives leaves, or nil (never
+// ready) without a feed.
+func (t *Tail) Wait() <-chan struct{} {
+	if t.feed == nil {
+		return nil
+	}
+	return t.feed.Wait()
+}
+
+// Served returns how many leaves Leaves has returned from the feed and from
+// log_leaves.
+func (t *Tail) Served() (fromFeed, fromLog int64) { return t.fromFeed.Load(), t.fromLog.Load() }
+
+// feedFresh is how long after the feed's last batch a reader at its end
+// takes the log to hold nothing more: the sequencer of this process leads
+// and appends through the feed. A sequencer elsewhere that took over meanwhile
+// is read from log_leaves once this has passed.
+const feedFresh = time.Second
 
 // TailEntry is one leaf of the log, decoded.
 type TailEntry struct {
@@ -41,9 +74,17 @@ func (t *Tail) Cursor(ctx context.Context) (uint64, error) {
 // Leaves returns at most limit leaves from index from on, in index order,
 // without a hole: it stops before the first index it does not see (the
 // sequencer commits whole runs of leaves, so there is none, but a reader
-// must not pass one).
+// must not pass one). They come from the feed when it holds from, otherwise
+// from the stored leaves of log_leaves.
 func (t *Tail) Leaves(ctx context.Context, from uint64, limit int) ([]TailEntry, error) {
 	if limit <= 0 || from > maxIndex {
+		return nil, nil
+	}
+	if out, ok := t.feed.read(from, limit); ok {
+		t.fromFeed.Add(int64(len(out)))
+		return out, nil
+	}
+	if t.feed.caughtUp(from, t.now(), feedFresh) {
 		return nil, nil
 	}
 	rows, err := t.pool.Query(ctx, `SELECT leaf_index, leaf FROM log_leaves
@@ -76,6 +117,7 @@ func (t *Tail) Leaves(ctx context.Context, from uint64, limit int) ([]TailEntry,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("evidence: tail leaves: %w", err)
 	}
+	t.fromLog.Add(int64(len(out)))
 	return out, nil
 }
 

@@ -44,6 +44,7 @@ func newLegacyEnv(t *testing.T) *env {
 	t.Helper()
 	e := newEnvWith(t, func(ctx context.Context, e *env) { migrateBefore(t, e, "0004") })
 	e.seq.floor = 1
+	e.seq.legacyLeaves = true
 	return e
 }
 

@@ -41,6 +41,9 @@ var errNoStreamVerifier = errors.New("intake: the verification step cannot check
 
 func (s *Service) parse(sub Submission) (*envelope.Document, error) {
 	if sub.Spool == nil {
+		if s.cfg.Verifier != nil { // its tokens are verified, not Raw tokenized again
+			return envelope.ParseRecorded(sub.Raw, s.cfg.Limits)
+		}
 		return envelope.Parse(sub.Raw, s.cfg.Limits)
 	}
 	f, err := sub.Spool.open()

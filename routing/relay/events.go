@@ -34,8 +34,14 @@ type EventsConfig struct {
 // just stays. A message exists only for an event already in the evidence
 // log, and one document's events, created causally, keep their order. It
 // needs an evidence.Sequencer running in some process (hubd's relay role
-// starts one when the process has no evidence role). One Events leads at a
-// time (LockEvents); the others stand by.
+// starts one when the process has no evidence role). When that sequencer
+// runs in this process and shares an evidence.Feed with the tail
+// (Tail.WithFeed), the leaves it has just committed are published from
+// memory, as soon as they commit, without being read back from PostgreSQL;
+// the cursor and log_leaves remain the crash-safe path whenever the feed
+// does not hold the next leaf (a restart, a lagging broker, a sequencer in
+// another process). One Events leads at a time (LockEvents); the others
+// stand by.
 type Events struct {
 	l    *ledger.Ledger
 	tail *evidence.Tail
@@ -79,23 +85,52 @@ func (e *Events) lead(ctx context.Context) error {
 		next  uint64
 		known bool // next is the stored cursor
 	)
-	pump(ctx, e.cfg.Logger, "lt.events publisher", e.cfg.Batch, e.cfg.Idle, func(ctx context.Context) (int, error) {
-		if !known {
-			var err error
-			if next, err = e.tail.Cursor(ctx); err != nil {
-				return 0, err
-			}
-			known = true
-		}
-		n, err := e.publish(ctx, next)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		// Taken before reading, so that a batch the sequencer of this
+		// process commits meanwhile wakes the wait below.
+		woken := e.tail.Wait()
+		n, err := e.step(ctx, &next, &known)
 		if err != nil {
-			known = false // the cursor may or may not have moved
+			if ctx.Err() != nil {
+				return nil
+			}
+			e.cfg.Logger.WarnContext(ctx, "lt.events publisher: publish failed; will retry", slog.Any("error", err))
+			wait(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if n < e.cfg.Batch {
+			t := time.NewTimer(e.cfg.Idle)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			case <-woken: // leaves in the feed (Tail.WithFeed): publish them now
+			}
+			t.Stop()
+		}
+	}
+	return nil
+}
+
+// step publishes the next batch after next (the stored cursor, read again
+// when known is false) and moves next past it.
+func (e *Events) step(ctx context.Context, next *uint64, known *bool) (int, error) {
+	if !*known {
+		var err error
+		if *next, err = e.tail.Cursor(ctx); err != nil {
 			return 0, err
 		}
-		next += uint64(n)
-		return n, nil
-	})
-	return nil
+		*known = true
+	}
+	n, err := e.publish(ctx, *next)
+	if err != nil {
+		*known = false // the cursor may or may not have moved
+		return 0, err
+	}
+	*next += uint64(n)
+	return n, nil
 }
 
 // Once publishes the next batch of leaves after the stored cursor and

@@ -82,9 +82,10 @@ func LoadEvidence(certPath, keyPath, chainPath string) (EvidenceConfig, error) {
 	return ec, nil
 }
 
-// runEvidence starts the evidence role's loops in g.
-func runEvidence(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, ec EvidenceConfig, log *slog.Logger) error {
-	seq, err := evidence.NewSequencer(pool, evidence.SequencerConfig{Logger: log})
+// runEvidence starts the evidence role's loops in g. Its sequencer hands
+// the leaves it commits to feed (the lt.events publisher of this process).
+func runEvidence(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, ec EvidenceConfig, feed *evidence.Feed, log *slog.Logger) error {
+	seq, err := evidence.NewSequencer(pool, evidence.SequencerConfig{Logger: log, Feed: feed})
 	if err != nil {
 		return err
 	}

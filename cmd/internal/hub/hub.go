@@ -156,7 +156,10 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	tail := evidence.NewTail(pool)
+	// The sequencer of this process (evidence or relay role) hands the leaves
+	// it commits to the lt.events publisher through feed.
+	feed := evidence.NewFeed(0)
+	tail := evidence.NewTail(pool).WithFeed(feed)
 	backlog := countGauge("lt_outbox_backlog", "Outbox rows waiting for Kafka.", l.OutboxBacklog)
 	eventsBacklog := countGauge("lt_events_backlog", "Evidence log leaves not yet published to lt.events.", tail.Backlog)
 	reg.MustRegister(deliveries, backlog, eventsBacklog)
@@ -208,7 +211,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// elsewhere just stays the leader.
 		g.Go(afterTopics(relay.NewEvents(l, tail, prod, relay.EventsConfig{Logger: log}).Run))
 		if !has("evidence") {
-			seq, err := evidence.NewSequencer(pool, evidence.SequencerConfig{Logger: log})
+			seq, err := evidence.NewSequencer(pool, evidence.SequencerConfig{Logger: log, Feed: feed})
 			if err != nil {
 				return err
 			}
@@ -244,7 +247,7 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return ax.Run(gctx) })
 	}
 	if has("evidence") {
-		if err := runEvidence(gctx, g, pool, cfg.Evidence, log); err != nil {
+		if err := runEvidence(gctx, g, pool, cfg.Evidence, feed, log); err != nil {
 			return err
 		}
 	}

@@ -24,9 +24,10 @@ const (
 // (signtest: tampered, wrapped, misplaced and hostile edXML, hub envelopes
 // with a signed Akoma Ntoso payload and their attacks) and valid documents
 // through Verify, which verifies a document in memory over its bytes
-// (dsig.VerifyBytes), and through the tree path it replaced: every case
-// must get the same code and the same report, and each corpus case its
-// expected code.
+// (dsig.VerifyBytes; for a document read by envelope.ParseRecorded, over
+// the tokens Parse read, dsig.VerifyTokens), and through the tree path it
+// replaced: every case must get the same code and the same report on each
+// route, and each corpus case its expected code.
 func TestBytesPathMatchesTreePath(t *testing.T) {
 	now := time.Now()
 	p, err := signtest.New(now, diffOrgA, diffOrgB)
@@ -85,6 +86,15 @@ func TestBytesPathMatchesTreePath(t *testing.T) {
 				return // refused before verification, on both paths
 			}
 			rep := sameAsTree(t, v, tree, doc)
+			// The single pass (the verifier replays Parse's tokens, what
+			// the accept path does) gives the same verdict and report.
+			rec, err := envelope.ParseRecorded(c.Raw, lim)
+			if err != nil {
+				t.Fatalf("ParseRecorded: %v, Parse accepted it", err)
+			}
+			if rep1 := sameAsTree(t, v, tree, rec); (rep1 == nil) != (rep == nil) || rep1 != nil && rep1.Code != rep.Code {
+				t.Fatalf("single pass %+v, two-pass %+v", rep1, rep)
+			}
 			if c.Code != "" && (rep == nil || rep.Code != c.Code) {
 				t.Fatalf("report %+v, want code %s", rep, c.Code)
 			}
