@@ -63,7 +63,7 @@ func (l *Ledger) AckMany(ctx context.Context, recipient string, ids []string) ([
 		e AS (INSERT INTO events (document_id, recipient, kind, state, detail, at)
 			SELECT u.d, $1, 'acknowledged', $4, '{}', $3
 			FROM unnest($2::uuid[]) WITH ORDINALITY AS u(d, o) JOIN a ON a.document_id = u.d ORDER BY u.o)
-		SELECT document_id::text, state FROM l`, recipient, uids, now, StateAcknowledged, StateDelivered)
+		SELECT document_id::text, state FROM l`, replanned, recipient, uids, now, StateAcknowledged, StateDelivered)
 	if err == nil {
 		for rows.Next() {
 			var id, st string

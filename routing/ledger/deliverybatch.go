@@ -347,6 +347,18 @@ func (o Outcome) Kind() string { return o.kind }
 // Delivery is the delivery the outcome is about.
 func (o Outcome) Delivery() routing.Delivery { return o.a.Delivery }
 
+// replanned runs a statement as an unnamed one, planned at each call with
+// its arguments and the tables' current size, never from a plan cached per
+// connection. It is for the statements of the delivery stage that reach
+// deliveries by a list of keys (Attempts, Settle, AckMany): on a young
+// database, the generic plan PostgreSQL settles on after a few calls is
+// made while deliveries is a few pages, chooses sequential scans (a nested
+// loop of them for Settle), and is kept as the table grows until
+// autovacuum's first ANALYZE; under hubbench a settle then read the whole
+// table once per row, and deliveries fell behind acceptance. Planning per
+// call costs far less than that (one plan per run of deliveries).
+const replanned = pgx.QueryExecModeDescribeExec
+
 // attemptsSQL reads due deliveries for Attempts: $1 ids, $2 whether to
 // return bodies, $3 MaxPrefetchBody. The states are written out so that even
 // a generic plan reads only due rows.
@@ -364,7 +376,7 @@ func (l *Ledger) Attempts(ctx context.Context, ids []int64, bodies bool) ([]Atte
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := l.pool.Query(ctx, attemptsSQL, ids, bodies, MaxPrefetchBody)
+	rows, err := l.pool.Query(ctx, attemptsSQL, replanned, ids, bodies, MaxPrefetchBody)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: attempts: %w", classify(err))
 	}
@@ -458,7 +470,7 @@ func (l *Ledger) Settle(ctx context.Context, outs []Outcome) (int, error) {
 	}
 	n := 0
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, settleSQL, ids, versions, kinds, reasons, nexts, now)
+		rows, err := tx.Query(ctx, settleSQL, replanned, ids, versions, kinds, reasons, nexts, now)
 		if err != nil {
 			return err
 		}
