@@ -43,32 +43,11 @@ func inboxDelivered(evs []newEvent, doc, recp string, attempt int, channel strin
 // in that order), with one statement whatever their number. lt.events is
 // published from the evidence log, not through the outbox (appendEvent).
 func appendEvents(ctx context.Context, tx pgx.Tx, evs []newEvent, at time.Time) error {
-	if len(evs) == 0 {
-		return nil
+	ats := make([]time.Time, len(evs))
+	for i := range ats {
+		ats[i] = at
 	}
-	var (
-		docs    = make([]string, len(evs))
-		recps   = make([]string, len(evs))
-		kinds   = make([]string, len(evs))
-		states  = make([]string, len(evs))
-		details = make([]string, len(evs))
-	)
-	for i, e := range evs {
-		d := []byte("{}")
-		if e.detail != nil {
-			var err error
-			if d, err = json.Marshal(e.detail); err != nil {
-				return fmt.Errorf("event detail: %w", err)
-			}
-		}
-		docs[i], recps[i], kinds[i], states[i], details[i] = e.doc, e.recp, e.kind, e.state, string(d)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO events (document_id, recipient, kind, state, detail, at)
-		SELECT d::uuid, r, k, s, x::jsonb, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-		WITH ORDINALITY AS u(d, r, k, s, x, o) ORDER BY o`, docs, recps, kinds, states, details, at); err != nil {
-		return fmt.Errorf("insert events: %w", err)
-	}
-	return nil
+	return appendEventsAt(ctx, tx, evs, ats)
 }
 
 // deliveryCols are what a claimed delivery returns (r: deliveries, d: documents).
