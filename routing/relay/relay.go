@@ -207,30 +207,6 @@ func drain(c <-chan struct{}) {
 	}
 }
 
-// pump runs step until ctx ends: at once again after a full batch, after
-// idle when there was less, and with a doubling back-off (100 ms to 5 s)
-// after a failure, which it logs as what's.
-func pump(ctx context.Context, log *slog.Logger, what string, batch int, idle time.Duration,
-	step func(context.Context) (int, error)) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		n, err := step(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			log.WarnContext(ctx, what+": publish failed; will retry", slog.Any("error", err))
-			wait(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		if n < batch {
-			wait(ctx, idle)
-		}
-	}
-}
-
 // Once publishes one batch and returns how many rows it moved.
 func (r *Relay) Once(ctx context.Context) (int, error) {
 	rows, err := r.l.OutboxBatch(ctx, r.cfg.Batch)
