@@ -294,7 +294,22 @@ func TestRouteOnAcceptKeepsOrderUnderConcurrency(t *testing.T) {
 		}
 	}()
 	errs := make(chan error, n)
+	// A document accepted the old way, not routed until half the others are
+	// in: the pull deliveries accepted meanwhile must wait routed behind it
+	// (whatever the timing), the later ones may go to the inbox at once.
+	seed := doc("RC-seed", "<rc-seed/>")
+	seed.Recipients = []string{raPull}
+	sa, err := off.Accept(ctx, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range n {
+		if i == n/2 {
+			wg.Wait()
+			mu.Lock()
+			oldPath = append(oldPath, sa.ID)
+			mu.Unlock()
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
