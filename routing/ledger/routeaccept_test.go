@@ -398,11 +398,20 @@ func TestRouteOnAcceptKeepsOrderUnderConcurrency(t *testing.T) {
 			last = x.first
 		}
 	}
-	if instant == 0 || len(waiting) == 0 {
-		t.Fatalf("%d pull deliveries went to the inbox at acceptance or routing, %d waited routed: the test tests nothing",
-			instant, len(waiting))
+	// Those left routed with a task at acceptance (behind the seed at
+	// least) may since have been delivered by the router bringing them
+	// forward, or by the delivery stage above: count the tasks.
+	var tasked int
+	if err := on.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries r WHERE recipient = $1 AND EXISTS (
+		SELECT FROM outbox o WHERE o.topic = $2 AND (o.payload->>'delivery_id')::bigint = r.id)`, raPull, TopicDeliver).
+		Scan(&tasked); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("pull deliveries: %d to the inbox without a task, %d left routed", instant, len(waiting))
+	if instant == 0 || tasked == 0 {
+		t.Fatalf("%d pull deliveries went to the inbox at acceptance or routing, %d waited routed with a task: the test tests nothing",
+			instant, tasked)
+	}
+	t.Logf("pull deliveries: %d to the inbox without a task, %d waited with a task (%d still routed at the end)", instant, tasked, len(waiting))
 	raCausal(t, on)
 }
 
