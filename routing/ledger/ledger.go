@@ -113,6 +113,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Ledger {
 	}
 	l.batch = newCommitter(l, cfg.AcceptBatch, cfg.AcceptFlushers)
 	l.dir = newDirectoryCache(cfg.DirectoryTTL)
+	l.commits = make(commitSignal, 1)
 	return l
 }
 

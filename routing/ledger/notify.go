@@ -3,29 +3,21 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // commitSignal tells the outbox relay of this process that a transaction has
 // committed and may have written outbox rows, so that it publishes them at
-// once instead of at its next poll. Signals coalesce: one pending signal
-// stands for any number of commits. Relays in other processes still poll.
-type commitSignal struct {
-	once sync.Once
-	ch   chan struct{}
-}
-
-func (s *commitSignal) c() chan struct{} {
-	s.once.Do(func() { s.ch = make(chan struct{}, 1) })
-	return s.ch
-}
+// once instead of at its next poll. Signals coalesce: one pending signal (the
+// channel holds one) stands for any number of commits. Relays in other
+// processes still poll.
+type commitSignal chan struct{}
 
 // committed records a commit; it never blocks.
-func (s *commitSignal) committed() {
+func (s commitSignal) committed() {
 	select {
-	case s.c() <- struct{}{}:
+	case s <- struct{}{}:
 	default:
 	}
 }
@@ -34,7 +26,7 @@ func (s *commitSignal) committed() {
 // transactions of this Ledger committed (each may have written outbox rows).
 // It is meant for one reader, the outbox relay: a value taken by one reader is
 // not seen by another.
-func (l *Ledger) Commits() <-chan struct{} { return l.commits.c() }
+func (l *Ledger) Commits() <-chan struct{} { return l.commits }
 
 // OutboxNext returns up to limit outbox rows in id order, leaving out the
 // rows whose id skip holds (rows the relay is publishing or deleting). It reads
