@@ -117,10 +117,20 @@ func (c *canonicalizer) element(el *etree.Element) error {
 	}
 
 	nsStart := len(c.nsOut)
+	// renderedHere holds the prefixes rendered on this element once there are
+	// many (a hostile SignedInfo may carry thousands of declarations on
+	// its ancestors): below that a scan of nsOut is cheaper than a map.
+	var renderedHere map[string]struct{}
 	render := func(p, uri string) {
-		for _, b := range c.nsOut[nsStart:] {
-			if b.prefix == p {
+		if renderedHere != nil {
+			if _, dup := renderedHere[p]; dup {
 				return
+			}
+		} else {
+			for _, b := range c.nsOut[nsStart:] {
+				if b.prefix == p {
+					return
+				}
 			}
 		}
 		r, ok := lookup(c.rendered[:rendMark], p)
@@ -131,6 +141,15 @@ func (c *canonicalizer) element(el *etree.Element) error {
 			return
 		}
 		c.nsOut = append(c.nsOut, nsBinding{p, uri})
+		switch out := c.nsOut[nsStart:]; {
+		case renderedHere != nil:
+			renderedHere[p] = struct{}{}
+		case len(out) > 16:
+			renderedHere = make(map[string]struct{}, 2*len(out))
+			for _, b := range out {
+				renderedHere[b.prefix] = struct{}{}
+			}
+		}
 	}
 	if c.exclusive {
 		utilise := func(p string) error {
@@ -164,9 +183,26 @@ func (c *canonicalizer) element(el *etree.Element) error {
 		if c.detached {
 			bs, c.detached = c.scope, false
 		}
+		// A binding shadowed by one closer to the element is left out. With
+		// many bindings (the whole scope of a detached element; a hostile
+		// one may carry thousands) the closer prefixes go in a map, so the
+		// cost stays linear.
+		var inner map[string]struct{}
+		if len(bs) > 16 {
+			inner = make(map[string]struct{}, len(bs))
+		}
 		for i := len(bs) - 1; i >= 0; i-- { // innermost first: it wins
 			b := bs[i]
-			if b.prefix == "xml" && b.uri == nsXML || slices.ContainsFunc(bs[i+1:], func(o nsBinding) bool { return o.prefix == b.prefix }) {
+			if inner != nil {
+				_, shadowed := inner[b.prefix]
+				inner[b.prefix] = struct{}{}
+				if shadowed {
+					continue
+				}
+			} else if slices.ContainsFunc(bs[i+1:], func(o nsBinding) bool { return o.prefix == b.prefix }) {
+				continue
+			}
+			if b.prefix == "xml" && b.uri == nsXML {
 				continue
 			}
 			render(b.prefix, b.uri)

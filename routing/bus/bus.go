@@ -253,8 +253,7 @@ const commitEvery = 100 * time.Millisecond
 
 // committer commits handled offsets for ConsumeBatches off its loop, the
 // latest per partition, one commit at a time and at most one per
-// commitEvery. A commit that fails is left to the next one (or to a
-// redelivery, which is harmless).
+// commitEvery. What a failed commit held is committed with the next one.
 type committer struct {
 	r    Fetcher
 	log  *slog.Logger
@@ -306,9 +305,15 @@ func (c *committer) take() []kafka.Message {
 
 func (c *committer) commit(ctx context.Context) {
 	if msgs := c.take(); len(msgs) > 0 {
-		if err := c.r.CommitMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
-			// The effects are durable and idempotent: a redelivery is harmless.
-			c.log.WarnContext(ctx, "kafka commit failed", slog.Any("error", err))
+		if err := c.r.CommitMessages(ctx, msgs...); err != nil {
+			// Keep them for the next commit (add keeps the highest offset
+			// per partition), and for the final one when stopping: a
+			// commit interrupted by the end of ctx is made again there.
+			// Until then a redelivery is harmless (idempotent stages).
+			c.add(msgs)
+			if ctx.Err() == nil {
+				c.log.WarnContext(ctx, "kafka commit failed", slog.Any("error", err))
+			}
 		}
 	}
 }
