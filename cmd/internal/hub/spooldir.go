@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -52,7 +53,7 @@ var errLocked = errors.New("locked by a running process")
 
 // lockDir takes the exclusive lock of dir/.lock without waiting.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -69,14 +70,24 @@ func lockDir(dir string) (*os.File, error) {
 // sweepSpoolDirs removes the spool directories under base that no running
 // process holds.
 func sweepSpoolDirs(base string, log *slog.Logger) {
-	dirs, err := filepath.Glob(filepath.Join(base, spoolPrefix+"*"))
+	entries, err := os.ReadDir(base)
 	if err != nil {
+		log.Warn("hub: cannot list the spool base", "dir", base, "error", err)
 		return
 	}
-	for _, d := range dirs {
-		// A directory made in the last seconds may be one whose process
-		// has not taken its lock yet.
-		if fi, err := os.Lstat(d); err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < spoolGrace {
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), spoolPrefix) {
+			continue
+		}
+		d := filepath.Join(base, e.Name())
+		// Only a real directory of ours, private as openSpoolDir makes it
+		// (the base may be a shared temp folder). A directory made in the
+		// last seconds may be one whose process has not taken its lock yet.
+		fi, err := os.Lstat(d)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || time.Since(fi.ModTime()) < spoolGrace {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != uint32(os.Geteuid()) {
 			continue
 		}
 		lock, err := lockDir(d)

@@ -48,6 +48,25 @@ func TestSpoolDirSweepsWhatACrashLeft(t *testing.T) {
 	if err := os.MkdirAll(other, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// Not a private directory of a hub: a shared one (mode 0755) and a
+	// symbolic link to a folder elsewhere are left alone, however old.
+	shared := filepath.Join(base, spoolPrefix+"shared")
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sharedFile := write(shared, "keep", 1)
+	target := t.TempDir()
+	targetFile := write(target, "keep", 1)
+	link := filepath.Join(base, spoolPrefix+"link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(shared, old0(), old0()); err != nil {
+		t.Fatal(err)
+	}
 
 	next, releaseNext, err := openSpoolDir(base, log)
 	if err != nil {
@@ -56,7 +75,7 @@ func TestSpoolDirSweepsWhatACrashLeft(t *testing.T) {
 	if _, err := os.Stat(crashed); !os.IsNotExist(err) {
 		t.Errorf("the crashed process's spool directory is still there (%v)", err)
 	}
-	for _, keep := range []string{liveFile, young, other, next} {
+	for _, keep := range []string{liveFile, young, other, next, sharedFile, targetFile, link} {
 		if _, err := os.Stat(keep); err != nil {
 			t.Errorf("%s was removed: %v", keep, err)
 		}
@@ -80,3 +99,5 @@ func TestHubSpoolsUnderSpoolDir(t *testing.T) {
 		t.Fatalf("spool directory %s: %v %v, want mode 0700", dirs[0], fi.Mode(), err)
 	}
 }
+
+func old0() time.Time { return time.Now().Add(-time.Minute) }
