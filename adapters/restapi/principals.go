@@ -7,7 +7,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -78,8 +81,14 @@ func (s *Server) registerPrincipals(v1 *echo.Group) {
 		if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
 			return fail("bad_request", "body must be empty or JSON {reason}: "+err.Error())
 		}
+		if dec.More() {
+			return fail("bad_request", "body must be one JSON object {reason}, nothing after it")
+		}
 		if len(req.Reason) > 500 {
 			return fail("bad_request", "reason must be at most 500 bytes")
+		}
+		if strings.ContainsFunc(req.Reason, func(r rune) bool { return r == utf8.RuneError || unicode.IsControl(r) }) {
+			return fail("bad_request", "reason must be valid UTF-8 text without control characters")
 		}
 		p, err := pl.RevokePrincipal(c.Request().Context(), id, operatorName(c), req.Reason)
 		switch {

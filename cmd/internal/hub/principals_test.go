@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"lienthong/routing/ledger"
@@ -89,6 +90,15 @@ func TestOperatorRevokesACredential(t *testing.T) {
 			t.Errorf("POST %s: %d %q, want %d %q", c.path, st, p.Code, c.want, c.code)
 		}
 	}
+	// Malformed bodies are refused and revoke nothing.
+	for _, body := range []string{`{"reason": "a"} trailing`, `{"reason": "a"}{"reason": "b"}`, `{"reason": "line\nbreak"}`,
+		"{\"reason\": \"\xff\"}", `{"why": "x"}`, `{"reason": "` + strings.Repeat("x", 501) + `"}`} {
+		var p struct{ Code string }
+		if st := h.call("POST", fmt.Sprintf("/v1/admin/principals/%d/revoke", opID), op, []byte(body), &p); st != http.StatusBadRequest || p.Code != "bad_request" {
+			t.Errorf("revoke with body %.40q: %d %q, want 400 bad_request", body, st, p.Code)
+		}
+	}
+
 	if st := h.call("GET", "/v1/admin/principals", op, nil, nil); st != http.StatusOK {
 		t.Fatalf("the operator was locked out: %d", st)
 	}
