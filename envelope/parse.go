@@ -104,6 +104,12 @@ func parse(raw []byte, lim Limits, tape *xmlscan.Tape) (*Document, error) {
 	data := raw
 	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
 		data = data[3:]
+		// The scanner would skip a BOM at its offset 0 too, so a second one
+		// would pass here; ParseReader sees it as character data before the
+		// root, and so must Parse.
+		if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
+			return nil, newErr(CodeNotXML, "not well-formed: offset 3: a second byte order mark, character data outside the root element")
+		}
 	}
 	if !utf8.Valid(data) {
 		return nil, newErr(CodeBadEncoding, "the document is not valid UTF-8")

@@ -80,3 +80,31 @@ func FuzzParseReader(f *testing.F) {
 		sameVerdict(t, "fuzz", mem, str, me, se)
 	})
 }
+
+// TestParsePathsAgreeOnByteOrderMarks: one BOM in front of the document is
+// allowed on both paths; a second one (U+FEFF as character data before the
+// root) is not well-formed XML, and both paths must refuse it the same way.
+func TestParsePathsAgreeOnByteOrderMarks(t *testing.T) {
+	const bom = "\xef\xbb\xbf"
+	raw, err := os.ReadFile("../testdata/edxml/new-1-recipient-pdf.edxml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = bytes.TrimPrefix(raw, []byte(bom))
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		ok   bool
+	}{
+		{"none", raw, true},
+		{"one", append([]byte(bom), raw...), true},
+		{"two", append([]byte(bom+bom), raw...), false},
+		{"after the declaration", bytes.Replace(raw, []byte("?>"), []byte("?>"+bom), 1), false},
+	} {
+		mem, str, me, se := parseBoth(tc.in, Limits{})
+		if (me == nil) != tc.ok {
+			t.Errorf("%s: Parse err %v, want ok=%v", tc.name, me, tc.ok)
+		}
+		sameVerdict(t, tc.name, mem, str, me, se)
+	}
+}
