@@ -141,28 +141,16 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 
 func waitReady(t *testing.T, p *proc, api string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(api + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("hubd exited before ready: %v\n%s", err, p.out)
-		case <-time.After(200 * time.Millisecond):
-		}
+	if !readyOrPortTaken(t, p, api, within) {
+		t.Fatalf("hubd exited before ready: a port it was given was taken\n%s", p.out)
 	}
-	t.Fatalf("/readyz did not answer 200 within %s\n%s", within, p.out)
 }
 
-// readyOrPortTaken is waitReady, except that it returns false when hubd
-// exited because a port freePort had found was taken meanwhile (by any
-// process of the machine: the kernel hands the same range out for outgoing
-// connections), so that the caller can try again with other ports.
+// readyOrPortTaken waits until hubd at api answers /readyz with 200 and
+// returns true. It returns false when hubd exited because a port freePort
+// had found was taken meanwhile (by any process of the machine: the kernel
+// hands the same range out for outgoing connections), so that the caller can
+// try again with other ports.
 func readyOrPortTaken(t *testing.T, p *proc, api string, within time.Duration) bool {
 	t.Helper()
 	deadline := time.Now().Add(within)
