@@ -2,6 +2,8 @@ package dsig
 
 import (
 	"bytes"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -194,4 +196,105 @@ func FuzzSignedInfoC14N(f *testing.F) {
 			return true
 		})
 	})
+}
+
+// manyNamespaces is a Signature under depth ancestors that declare n
+// prefixes between them, each prefix declared again (to another URI) two
+// levels further in, and default namespaces, undeclared (xmlns="") closer
+// in. With mixed, SignedInfo's child uses up to 30 of the prefixes on its
+// attributes, one of them twice (goxmldsig misorders attributes of several
+// prefixes, so it cannot be the oracle for that one). Past 16 bindings the
+// canonicalizer deduplicates through maps: the shadowed ones in scope, the
+// ones rendered on an element.
+func manyNamespaces(n, depth int, mixed bool) string {
+	var b strings.Builder
+	for d := 0; d < depth; d++ {
+		b.WriteString("<a")
+		switch d % 3 {
+		case 0:
+			fmt.Fprintf(&b, ` xmlns="urn:default:%d"`, d)
+		case 1:
+			b.WriteString(` xmlns=""`)
+		}
+		for i := d; i < n; i += depth {
+			fmt.Fprintf(&b, ` xmlns:p%d="urn:p:%d:%d"`, i, i, d)
+		}
+		if d >= 2 {
+			for i := d - 2; i < n; i += depth {
+				fmt.Fprintf(&b, ` xmlns:p%d="urn:p:%d:again:%d"`, i, i, d)
+			}
+		}
+		b.WriteString(">")
+	}
+	b.WriteString(`<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="x"/><p1:e`)
+	if mixed {
+		used := min(n, 30)
+		for i := range used {
+			fmt.Fprintf(&b, ` p%d:a=""`, i)
+		}
+		fmt.Fprintf(&b, ` p%d:b=""`, used-1)
+	} else {
+		b.WriteString(` p1:a="" p1:b=""`)
+	}
+	b.WriteString(`/></ds:SignedInfo></ds:Signature>`)
+	for d := 0; d < depth; d++ {
+		b.WriteString("</a>")
+	}
+	return b.String()
+}
+
+// TestSignedInfoC14NManyAncestorNamespaces checks the map path (many
+// in-scope bindings, shadowed prefixes, undeclared default namespaces)
+// against goxmldsig, for sizes on both sides of the threshold, and that no
+// prefix is declared twice on an element that uses many.
+func TestSignedInfoC14NManyAncestorNamespaces(t *testing.T) {
+	si := func(n int, mixed bool) *etree.Element {
+		doc, err := parse([]byte(manyNamespaces(n, 6, mixed)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc.FindElement("//SignedInfo")
+	}
+	for _, n := range []int{4, 17, 40, 300} {
+		for _, alg := range []string{AlgExcC14N, AlgC14N10, AlgC14N11} {
+			want, err := goxSignedInfo(si(n, false), alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := canonicalSignedInfo(si(n, false), alg)
+			if err != nil {
+				t.Fatalf("n=%d %s: %v", n, alg, err)
+			}
+			if !bytes.Equal(got, want) && !onlyEmptyDefault(got, want) {
+				t.Fatalf("n=%d %s\n got %s\nwant %s", n, alg, got, want)
+			}
+			if got, err = canonicalSignedInfo(si(n, true), alg); err != nil {
+				t.Fatalf("n=%d %s, mixed: %v", n, alg, err)
+			}
+			for i := range min(n, 30) {
+				if c := bytes.Count(got, fmt.Appendf(nil, ` xmlns:p%d=`, i)); c != 1 {
+					t.Fatalf("n=%d %s: xmlns:p%d rendered %d times: %s", n, alg, i, c, got)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkSignedInfoC14NManyAncestorNamespaces: inclusive c14n of a
+// detached SignedInfo under many ancestor declarations grows linearly.
+func BenchmarkSignedInfoC14NManyAncestorNamespaces(b *testing.B) {
+	for _, n := range []int{100, 1000, 16000} {
+		doc, err := parse([]byte(manyNamespaces(n, 6, true)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		si := doc.FindElement("//SignedInfo")
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := canonicalSignedInfo(si, AlgC14N10); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
