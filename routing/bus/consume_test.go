@@ -169,3 +169,91 @@ func TestConsumeBatchesCoalescesCommits(t *testing.T) {
 		t.Fatalf("after a restart the group read %s first, want %d: the last commits were lost", got, n)
 	}
 }
+
+// failingFetcher refuses commits while failing is set, without reaching the
+// group, as when the broker is down or the commit's context ends.
+type failingFetcher struct {
+	Fetcher
+	failing atomic.Bool
+	refused atomic.Int64
+}
+
+func (f *failingFetcher) CommitMessages(ctx context.Context, msgs ...kafka.Message) error {
+	if f.failing.Load() {
+		f.refused.Add(1)
+		return fmt.Errorf("commit refused (test)")
+	}
+	return f.Fetcher.CommitMessages(ctx, msgs...)
+}
+
+// The offsets of a commit that failed are kept and committed later (here by
+// the final commit when ConsumeBatches stops), not dropped: a new member of
+// the group does not read the handled messages again.
+func TestConsumeBatchesCommitsWhatAFailedCommitHeld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the embedded broker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := embedbroker.Start(embedbroker.Config{DataDir: t.TempDir(), Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cfg := Config{Brokers: b.Addrs(), Prefix: "fc", Partitions: 1}
+	if err := EnsureTopics(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := NewProducer(cfg)
+	defer p.Close()
+	publish := func(i int) {
+		if err := p.Publish(ctx, []Message{{Topic: "route", Key: "k", Value: fmt.Appendf(nil, "%d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	handled := make(chan string, 100)
+	consume := func(cctx context.Context, f Fetcher) error {
+		return ConsumeBatches(cctx, f, 100, 0, slog.New(slog.DiscardHandler), func(_ context.Context, ms []kafka.Message) error {
+			for _, m := range ms {
+				handled <- string(m.Value)
+			}
+			return nil
+		})
+	}
+	rd := NewGroupReader(cfg, "route", "failedcommit")
+	ff := &failingFetcher{Fetcher: rd}
+	ff.failing.Store(true)
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- consume(cctx, ff) }()
+	const n = 5
+	for i := range n {
+		publish(i)
+		<-handled
+	}
+	// Let the committer try (and fail) twice more after the last handled
+	// batch, so that every offset was taken by a failed commit. Without
+	// the retry there is only one more try; after a second the test goes
+	// on, and then the group reads the handled messages again.
+	for r0, deadline := ff.refused.Load(), time.Now().Add(time.Second); ff.refused.Load() < r0+2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ff.failing.Store(false) // the broker is back; nothing new is handled
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rd.Close()
+
+	rd = NewGroupReader(cfg, "route", "failedcommit")
+	defer rd.Close()
+	cctx, stop = context.WithCancel(ctx)
+	go func() { done <- consume(cctx, rd) }()
+	publish(n)
+	got := <-handled
+	stop()
+	<-done
+	if got != fmt.Sprint(n) {
+		t.Fatalf("after a restart the group read %s first, want %d: the offsets of the failed commit were lost", got, n)
+	}
+}
