@@ -54,6 +54,7 @@ type bench struct {
 	delivered map[string]map[string]time.Time
 	pending   map[string]time.Time // deliveries seen before the submit answer arrived (id/organ → when)
 	lat       []time.Duration      // submit→delivered per (document, recipient)
+	samples   []delivery           // the same, with when and to which channel
 	dupes     atomic.Int64
 }
 
@@ -219,7 +220,19 @@ func (b *bench) record(id, organ string, at time.Time) {
 		return
 	}
 	m[organ] = at
-	b.lat = append(b.lat, at.Sub(b.started[id]))
+	d := at.Sub(b.started[id])
+	b.lat = append(b.lat, d)
+	b.samples = append(b.samples, delivery{start: b.started[id], lat: d, channel: b.channelOf(organ)})
+}
+
+// channelOf is the channel of the benchmark recipient organ.
+func (b *bench) channelOf(organ string) string {
+	for _, r := range b.recipients {
+		if r.code == organ {
+			return r.channel
+		}
+	}
+	return ""
 }
 
 // submitOne posts one document. t0 is when it was due: latencies count from
@@ -442,6 +455,7 @@ func (b *bench) run(ctx context.Context, res *Results) error {
 		}
 	}
 	lat := slices.Clone(b.lat)
+	samples := slices.Clone(b.samples)
 	b.mu.Unlock()
 	stopPull()
 	pullers.Wait()
@@ -477,6 +491,7 @@ func (b *bench) run(ctx context.Context, res *Results) error {
 	}
 	res.P50SubmitMs, res.P95SubmitMs, res.P99SubmitMs = pct(sl, 50), pct(sl, 95), pct(sl, 99)
 	res.P50SubmitToDeliveredMs, res.P95SubmitToDeliveredMs, res.P99SubmitToDeliveredMs = pct(lat, 50), pct(lat, 95), pct(lat, 99)
+	res.ByChannel, res.Timeline = tails(samples, start)
 	if accepted > 0 {
 		res.CPUSPerDoc = res.HubCPUS / float64(accepted)
 	}

@@ -40,37 +40,42 @@ import (
 
 // Results is what --out receives.
 type Results struct {
-	Size                   string    `json:"size"`
-	DocBytes               int       `json:"doc_bytes"`
-	Recipients             int       `json:"recipients"`
-	Concurrency            int       `json:"concurrency"`
-	Rate                   float64   `json:"rate,omitempty"` // offered documents/s (open loop); 0: closed loop
-	DurationS              float64   `json:"duration_s"`
-	Submitted              int       `json:"submitted"`
-	Accepted               int       `json:"accepted"`
-	Failed                 int       `json:"failed"`
-	DeliveredDocs          int       `json:"delivered_docs"`
-	DeliveredPairs         int       `json:"delivered_pairs"`
-	AcceptedPerS           float64   `json:"accepted_per_s"`
-	DeliveredPerS          float64   `json:"delivered_per_s"`
-	P50SubmitMs            float64   `json:"p50_submit_ms"`
-	P95SubmitMs            float64   `json:"p95_submit_ms"`
-	P99SubmitMs            float64   `json:"p99_submit_ms"`
-	P50SubmitToDeliveredMs float64   `json:"p50_submit_to_delivered_ms"`
-	P95SubmitToDeliveredMs float64   `json:"p95_submit_to_delivered_ms"`
-	P99SubmitToDeliveredMs float64   `json:"p99_submit_to_delivered_ms"`
-	CPUSPerDoc             float64   `json:"cpu_s_per_doc"`
-	HubCPUS                float64   `json:"hub_cpu_s"`  // hubd and its private PostgreSQL
-	HubdCPUS               float64   `json:"hubd_cpu_s"` // hubd alone
-	PeakRSSMB              float64   `json:"peak_rss_mb"`
-	PostgresPeakRSSMB      float64   `json:"postgres_peak_rss_mb,omitempty"`
-	LoadgenCPUS            float64   `json:"loadgen_cpu_s"`  // this process (submitters, sinks, pull clients), same window
-	MachineCPUS            float64   `json:"machine_cpu_s"`  // every process on the machine, same window (/proc/stat)
-	Late                   int       `json:"late,omitempty"` // open loop: documents sent more than 10 ms after they were due
-	Errors                 []string  `json:"errors,omitempty"`
-	StartedAt              time.Time `json:"started_at"`
-	GoMaxProcs             int       `json:"gomaxprocs"`
-	Note                   string    `json:"note,omitempty"`
+	Size                   string  `json:"size"`
+	DocBytes               int     `json:"doc_bytes"`
+	Recipients             int     `json:"recipients"`
+	Concurrency            int     `json:"concurrency"`
+	Rate                   float64 `json:"rate,omitempty"` // offered documents/s (open loop); 0: closed loop
+	DurationS              float64 `json:"duration_s"`
+	Submitted              int     `json:"submitted"`
+	Accepted               int     `json:"accepted"`
+	Failed                 int     `json:"failed"`
+	DeliveredDocs          int     `json:"delivered_docs"`
+	DeliveredPairs         int     `json:"delivered_pairs"`
+	AcceptedPerS           float64 `json:"accepted_per_s"`
+	DeliveredPerS          float64 `json:"delivered_per_s"`
+	P50SubmitMs            float64 `json:"p50_submit_ms"`
+	P95SubmitMs            float64 `json:"p95_submit_ms"`
+	P99SubmitMs            float64 `json:"p99_submit_ms"`
+	P50SubmitToDeliveredMs float64 `json:"p50_submit_to_delivered_ms"`
+	P95SubmitToDeliveredMs float64 `json:"p95_submit_to_delivered_ms"`
+	P99SubmitToDeliveredMs float64 `json:"p99_submit_to_delivered_ms"`
+	// ByChannel splits submit→delivered by the recipient's channel (push,
+	// pull); Timeline splits it again by the second of the run in which the
+	// documents were due, to tell a growing queue from stalls.
+	ByChannel         map[string]Tail `json:"by_channel,omitempty"`
+	Timeline          []SecondTail    `json:"timeline,omitempty"`
+	CPUSPerDoc        float64         `json:"cpu_s_per_doc"`
+	HubCPUS           float64         `json:"hub_cpu_s"`  // hubd and its private PostgreSQL
+	HubdCPUS          float64         `json:"hubd_cpu_s"` // hubd alone
+	PeakRSSMB         float64         `json:"peak_rss_mb"`
+	PostgresPeakRSSMB float64         `json:"postgres_peak_rss_mb,omitempty"`
+	LoadgenCPUS       float64         `json:"loadgen_cpu_s"`  // this process (submitters, sinks, pull clients), same window
+	MachineCPUS       float64         `json:"machine_cpu_s"`  // every process on the machine, same window (/proc/stat)
+	Late              int             `json:"late,omitempty"` // open loop: documents sent more than 10 ms after they were due
+	Errors            []string        `json:"errors,omitempty"`
+	StartedAt         time.Time       `json:"started_at"`
+	GoMaxProcs        int             `json:"gomaxprocs"`
+	Note              string          `json:"note,omitempty"`
 }
 
 func main() {
