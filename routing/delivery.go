@@ -55,3 +55,32 @@ func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
 }
+
+// Pipeliner is a Channel that can have several deliveries to one endpoint on
+// the wire at once and still hand them over in order: on one connection, each
+// request is written before the answers to the earlier ones are read, and the
+// recipient takes and answers them one after another (HTTP/1.1 pipelining,
+// RFC 9112 §9.3.2). To the recipient this is the same sequence as one push at
+// a time; what it saves is a round trip per document, which on a loaded hub
+// is most of a push's time. The delivery stage uses it only for organs that
+// allow it (ledger.Organ.PushPipeline).
+type Pipeliner interface {
+	Pipeline(ctx context.Context, endpoint string) (Pipeline, error)
+}
+
+// Pipeline is one pipelined connection. Send writes a delivery's request
+// without waiting for an answer; Receive returns the outcome of the oldest
+// request sent and not answered yet, classified as Channel.Deliver's error
+// (nil: delivered). Sends and Receives are made by one goroutine; the caller
+// bounds how many requests are unanswered at once.
+type Pipeline interface {
+	Send(ctx context.Context, d Delivery, body BodyOpener) error
+	Receive(ctx context.Context) error
+	Close() error
+}
+
+// ErrUnanswered is Pipeline.Receive's answer for a request written on a
+// connection that closed or broke before its answer came: the recipient may
+// or may not have it, so it is attempted again under the same idempotency
+// key, not counted as a failure of the recipient.
+var ErrUnanswered = errors.New("the connection closed before the answer")

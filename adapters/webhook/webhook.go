@@ -35,17 +35,40 @@ type Pusher struct {
 
 // Deliver implements routing.Channel.
 func (p *Pusher) Deliver(ctx context.Context, d routing.Delivery, open routing.BodyOpener) error {
+	req, body, err := newRequest(ctx, d, open)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	resp, err := p.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: post to %s: %w", d.Endpoint, err)
+	}
+	defer resp.Body.Close()
+	return answer(d.Endpoint, resp)
+}
+
+func (p *Pusher) client() *http.Client {
+	if p.Client != nil {
+		return p.Client
+	}
+	return defaultClient
+}
+
+// newRequest is the POST of d's original bytes with the push headers; the
+// caller closes body once the request is written.
+func newRequest(ctx context.Context, d routing.Delivery, open routing.BodyOpener) (*http.Request, io.Closer, error) {
 	if d.Endpoint == "" {
-		return &routing.PermanentError{Reason: "no webhook endpoint in the directory for " + d.Recipient}
+		return nil, nil, &routing.PermanentError{Reason: "no webhook endpoint in the directory for " + d.Recipient}
 	}
 	body, err := open(ctx)
 	if err != nil {
-		return fmt.Errorf("webhook: open body: %w", err)
+		return nil, nil, fmt.Errorf("webhook: open body: %w", err)
 	}
-	defer body.Close()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Endpoint, body)
 	if err != nil {
-		return &routing.PermanentError{Reason: "bad webhook endpoint", Err: err}
+		body.Close()
+		return nil, nil, &routing.PermanentError{Reason: "bad webhook endpoint", Err: err}
 	}
 	req.ContentLength = d.Size
 	req.Header.Set("Content-Type", "application/xml")
@@ -57,27 +80,27 @@ func (p *Pusher) Deliver(ctx context.Context, d routing.Delivery, open routing.B
 	req.Header.Set(HeaderFormat, d.Format)
 	req.Header.Set(HeaderIdemKey, d.IdempotencyKey)
 	req.Header.Set("Digest", "sha-256="+hexToB64(d.SHA256))
-	client := p.Client
-	if client == nil {
-		client = defaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("webhook: post to %s: %w", d.Endpoint, err)
-	}
-	defer resp.Body.Close()
+	return req, body, nil
+}
+
+// maxAnswer bounds the answer body read (and discarded) after a push.
+const maxAnswer = 64 << 10
+
+// answer classifies the recipient's answer: 2xx delivered, 408, 429 and 5xx
+// retried, any other status permanent. It reads the body (usually none) so
+// that the connection can be reused.
+func answer(endpoint string, resp *http.Response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		// Read the answer (usually none) so that the connection can be reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
 		return nil
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
 	switch {
 	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return fmt.Errorf("webhook: %s answered %d: %s", d.Endpoint, resp.StatusCode, snippet)
+		return fmt.Errorf("webhook: %s answered %d: %s", endpoint, resp.StatusCode, snippet)
 	default:
-		return &routing.PermanentError{Reason: fmt.Sprintf("%s answered %d: %s", d.Endpoint, resp.StatusCode, snippet)}
+		return &routing.PermanentError{Reason: fmt.Sprintf("%s answered %d: %s", endpoint, resp.StatusCode, snippet)}
 	}
 }
 

@@ -1,0 +1,192 @@
+package webhook
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"lienthong/routing"
+)
+
+// Pipelined pushes (routing.Pipeliner): the requests to one endpoint go out
+// one after another on one HTTP/1.1 connection, each written before the
+// answers to the earlier ones are read; the endpoint reads and answers them in
+// the order they were written (RFC 9112 §9.3.2), so it takes them in the same
+// order as one push at a time. A reader goroutine reads the answers in order.
+//
+// When the connection breaks or the endpoint closes it (Connection: close,
+// or an endpoint that does not take pipelined requests and hangs up), every
+// request without an answer gets routing.ErrUnanswered: the delivery stage
+// pushes those again one at a time, under the same idempotency keys.
+//
+// The connection is dialled as the Pusher's transport would dial it (its
+// DialContext and TLS configuration, HTTP/1.1 only). An endpoint reached
+// through a proxy is not pipelined.
+
+// pipeTimeout bounds writing one request and waiting for one answer, as the
+// default client's timeout bounds one push.
+const pipeTimeout = 30 * time.Second
+
+// Pipeline implements routing.Pipeliner.
+func (p *Pusher) Pipeline(ctx context.Context, endpoint string) (routing.Pipeline, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &routing.PermanentError{Reason: "bad webhook endpoint " + endpoint, Err: err}
+	}
+	t, _ := p.client().Transport.(*http.Transport)
+	if t == nil {
+		return nil, errors.New("webhook: pipelining needs an *http.Transport")
+	}
+	if t.Proxy != nil {
+		probe := &http.Request{Method: http.MethodPost, URL: u, Header: http.Header{}}
+		if pu, err := t.Proxy(probe); err != nil || pu != nil {
+			return nil, fmt.Errorf("webhook: %s is reached through a proxy: not pipelined", endpoint)
+		}
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	dial := t.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	conn, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: dial %s: %w", endpoint, err)
+	}
+	if u.Scheme == "https" {
+		cfg := &tls.Config{}
+		if t.TLSClientConfig != nil {
+			cfg = t.TLSClientConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("webhook: TLS handshake with %s: %w", endpoint, err)
+		}
+		conn = tc
+	}
+	pl := &pipeline{endpoint: endpoint, conn: conn, bw: bufio.NewWriterSize(conn, 64<<10),
+		sent: make(chan *http.Request, 1024), answers: make(chan error, 1024), done: make(chan struct{})}
+	go pl.read(bufio.NewReaderSize(conn, 16<<10))
+	return pl, nil
+}
+
+// pipeline is one pipelined connection.
+type pipeline struct {
+	endpoint string
+	conn     net.Conn
+	bw       *bufio.Writer
+	pending  int                // sent and not received yet
+	sent     chan *http.Request // to the reader, in the order written
+	answers  chan error         // from the reader, in the same order
+	done     chan struct{}      // closed by Close: the reader stops
+	once     sync.Once
+	broken   error // set when a write failed: nothing more goes out
+}
+
+// Send implements routing.Pipeline.
+func (pl *pipeline) Send(ctx context.Context, d routing.Delivery, open routing.BodyOpener) error {
+	if pl.broken != nil {
+		return pl.broken
+	}
+	if pl.pending == cap(pl.sent) {
+		return errors.New("webhook: too many pipelined requests without an answer")
+	}
+	d.Endpoint = pl.endpoint
+	req, body, err := newRequest(ctx, d, open)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	pl.sent <- req // the reader needs it before the answer can arrive
+	pl.pending++
+	_ = pl.conn.SetWriteDeadline(time.Now().Add(pipeTimeout))
+	if err := req.Write(pl.bw); err != nil {
+		pl.broken = fmt.Errorf("webhook: post to %s: %w", pl.endpoint, err)
+		_ = pl.conn.Close() // the reader answers ErrUnanswered from now on
+		return pl.broken
+	}
+	if err := pl.bw.Flush(); err != nil {
+		pl.broken = fmt.Errorf("webhook: post to %s: %w", pl.endpoint, err)
+		_ = pl.conn.Close()
+		return pl.broken
+	}
+	return nil
+}
+
+// Receive implements routing.Pipeline.
+func (pl *pipeline) Receive(ctx context.Context) error {
+	if pl.pending == 0 {
+		return errors.New("webhook: nothing sent to receive")
+	}
+	select {
+	case err := <-pl.answers:
+		pl.pending--
+		return err
+	case <-ctx.Done():
+		_ = pl.conn.Close() // what was sent stays unanswered
+		return fmt.Errorf("webhook: %w", ctx.Err())
+	}
+}
+
+// Close implements routing.Pipeline.
+func (pl *pipeline) Close() error {
+	var err error
+	pl.once.Do(func() {
+		close(pl.done)
+		err = pl.conn.Close()
+	})
+	return err
+}
+
+// read reads the answers in the order of the requests sent. After the
+// connection broke or the endpoint announced it closes, every later request
+// is answered ErrUnanswered.
+func (pl *pipeline) read(br *bufio.Reader) {
+	var gone error
+	for {
+		var req *http.Request
+		select {
+		case req = <-pl.sent:
+		case <-pl.done:
+			return
+		}
+		if gone != nil {
+			pl.answers <- gone
+			continue
+		}
+		_ = pl.conn.SetReadDeadline(time.Now().Add(pipeTimeout))
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			gone = fmt.Errorf("webhook: %s: %w (%v)", pl.endpoint, routing.ErrUnanswered, err)
+			pl.answers <- gone
+			continue
+		}
+		res := answer(pl.endpoint, resp)
+		// The next answer starts after the whole body; one longer than
+		// answer reads leaves the stream at an unknown place.
+		if n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 1)); n > 0 || resp.Close {
+			gone = fmt.Errorf("webhook: %s closed the connection: %w", pl.endpoint, routing.ErrUnanswered)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusContinue || resp.StatusCode == http.StatusSwitchingProtocols {
+			res = fmt.Errorf("webhook: %s answered %d to a pipelined push: %w", pl.endpoint, resp.StatusCode, routing.ErrUnanswered)
+			gone = res
+		}
+		pl.answers <- res
+	}
+}

@@ -1,0 +1,188 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+
+	"lienthong/adapters/webhook/webhooktest"
+	"lienthong/routing"
+)
+
+// pipeDelivery is push n of a test, with a body of its own.
+func pipeDelivery(sink *webhooktest.Sink, n int64) (routing.Delivery, routing.BodyOpener) {
+	body := []byte("<doc n=\"" + string(rune('a'+n%26)) + "\"/>")
+	return routing.Delivery{DocumentID: "doc", Recipient: "000.00.00.R01", Endpoint: sink.URL,
+		IdempotencyKey: "doc/R", Sequence: n, Attempt: 1, Size: int64(len(body)), SHA256: "00"}, opener(body)
+}
+
+// pushAll sends n pushes over one pipeline with up to window unanswered and
+// returns each one's answer, in order.
+func pushAll(t *testing.T, sink *webhooktest.Sink, n, window int) []error {
+	t.Helper()
+	ctx := context.Background()
+	p, err := (&Pusher{}).Pipeline(ctx, sink.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var out []error
+	sent := 0
+	for len(out) < n {
+		for sent < n && sent-len(out) < window {
+			d, open := pipeDelivery(sink, int64(sent+1))
+			if err := p.Send(ctx, d, open); err != nil {
+				t.Fatalf("send %d: %v", sent+1, err)
+			}
+			sent++
+		}
+		out = append(out, p.Receive(ctx))
+	}
+	return out
+}
+
+func seqsUpTo(n int) []int64 {
+	var s []int64
+	for i := range n {
+		s = append(s, int64(i+1))
+	}
+	return s
+}
+
+// Pipelined pushes go out before the earlier ones are answered, on one
+// connection, and reach the endpoint in order.
+func TestPipelineWritesBeforeTheAnswers(t *testing.T) {
+	sink := webhooktest.New(t)
+	for i, err := range pushAll(t, sink, 20, 4) {
+		if err != nil {
+			t.Fatalf("push %d: %v", i+1, err)
+		}
+	}
+	if got := sink.Seqs(); !slices.Equal(got, seqsUpTo(20)) {
+		t.Fatalf("endpoint read %v, want 1…20 in order", got)
+	}
+	if early := sink.Early(); early < 19 {
+		t.Fatalf("%d of 20 pushes arrived before the answer to the one before, want at least 19 (pipelined)", early)
+	}
+	if c := sink.Conns(); c != 1 {
+		t.Fatalf("%d connections, want 1", c)
+	}
+}
+
+// Each answer is classified as Deliver classifies it, and a refusal in the
+// middle does not disturb the answers after it.
+func TestPipelineClassifiesEachAnswer(t *testing.T) {
+	sink := webhooktest.New(t)
+	sink.Status = func(seq int64) int {
+		switch seq {
+		case 3:
+			return http.StatusServiceUnavailable
+		case 5:
+			return http.StatusNotFound
+		}
+		return http.StatusOK
+	}
+	errs := pushAll(t, sink, 8, 8)
+	for i, err := range errs {
+		switch seq := i + 1; {
+		case seq == 3:
+			if err == nil || routing.IsPermanent(err) || errors.Is(err, routing.ErrUnanswered) {
+				t.Errorf("push 3 (503): %v, want a retryable failure", err)
+			}
+		case seq == 5:
+			if !routing.IsPermanent(err) {
+				t.Errorf("push 5 (404): %v, want a permanent failure", err)
+			}
+		case err != nil:
+			t.Errorf("push %d (200): %v", seq, err)
+		}
+	}
+}
+
+// When the endpoint hangs up, the pushes it read or not but did not answer
+// are ErrUnanswered, not failures of the recipient.
+func TestPipelineUnansweredAfterTheEndpointCloses(t *testing.T) {
+	sink := webhooktest.New(t)
+	sink.CloseAfter = 3
+	errs := pushAll(t, sink, 6, 6)
+	for i, err := range errs {
+		if i < 3 && err != nil {
+			t.Errorf("push %d: %v, want delivered", i+1, err)
+		}
+		if i >= 3 && !errors.Is(err, routing.ErrUnanswered) {
+			t.Errorf("push %d: %v, want ErrUnanswered", i+1, err)
+		}
+	}
+}
+
+// An endpoint that cannot be parsed, or is reached through a proxy, is not
+// pipelined.
+func TestPipelineRefusesWhatItCannotPipeline(t *testing.T) {
+	ctx := context.Background()
+	if _, err := (&Pusher{}).Pipeline(ctx, "ftp://example.org/x"); !routing.IsPermanent(err) {
+		t.Errorf("ftp endpoint: %v, want a permanent error", err)
+	}
+	sink := webhooktest.New(t)
+	tr := NewTransport()
+	tr.Proxy = func(*http.Request) (*url.URL, error) { return url.Parse("http://proxy.example:3128") }
+	if _, err := (&Pusher{Client: &http.Client{Transport: tr}}).Pipeline(ctx, sink.URL); err == nil {
+		t.Error("an endpoint behind a proxy was pipelined")
+	}
+	if c := sink.Conns(); c != 0 {
+		t.Errorf("%d connections to the endpoint behind a proxy, want 0", c)
+	}
+}
+
+// Over TLS, with the transport's own configuration (here: trusting the test
+// server's certificate), to a net/http server, which takes pipelined
+// requests one after another: every push arrives, in order.
+func TestPipelineOverTLSToNetHTTP(t *testing.T) {
+	var mu sync.Mutex
+	var seqs []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		seqs = append(seqs, r.Header.Get(HeaderSequence))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	ctx := context.Background()
+	p, err := (&Pusher{Client: &http.Client{Transport: tr}}).Pipeline(ctx, srv.URL+"/push")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const n = 12
+	for i := range n {
+		body := []byte("<doc/>")
+		d := routing.Delivery{DocumentID: "doc", Recipient: "R", IdempotencyKey: "doc/R", Sequence: int64(i + 1),
+			Size: int64(len(body)), SHA256: "00"}
+		if err := p.Send(ctx, d, opener(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if err := p.Receive(ctx); err != nil {
+			t.Fatalf("push %d: %v", i+1, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := make([]string, n)
+	for i := range want {
+		want[i] = strconv.Itoa(i + 1)
+	}
+	if !slices.Equal(seqs, want) {
+		t.Fatalf("server saw %v, want %v", seqs, want)
+	}
+}
