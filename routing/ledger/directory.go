@@ -28,7 +28,18 @@ type Organ struct {
 	CertFingerprints []string `json:"cert_fingerprints,omitempty"`
 	Demo             bool     `json:"demo,omitempty"`
 	Active           bool     `json:"active"`
+	// PushPipeline is how many pushes to Endpoint may be on the wire at
+	// once, written one after another on one connection before the first
+	// is answered (HTTP/1.1 pipelining: the endpoint takes and answers them
+	// in order, so it sees the same sequence as one push at a time). 0 or
+	// 1: one at a time; at most MaxPushPipeline. Set it only for an
+	// endpoint known to take pipelined requests; one that hangs up on them
+	// costs a reconnection per run, not a document.
+	PushPipeline int `json:"push_pipeline,omitempty"`
 }
+
+// MaxPushPipeline bounds Organ.PushPipeline.
+const MaxPushPipeline = 64
 
 // UpsertOrgan creates or replaces a directory entry.
 func (l *Ledger) UpsertOrgan(ctx context.Context, o Organ) error {
@@ -43,13 +54,17 @@ func (l *Ledger) UpsertOrgan(ctx context.Context, o Organ) error {
 	if o.CertFingerprints == nil {
 		o.CertFingerprints = []string{}
 	}
-	_, err := l.pool.Exec(ctx, `INSERT INTO organs (code, name, channel, endpoint, old_codes, cert_fingerprints, demo, active)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	if o.PushPipeline < 0 || o.PushPipeline > MaxPushPipeline {
+		return fmt.Errorf("ledger: organ %s: push_pipeline %d out of 0…%d", o.Code, o.PushPipeline, MaxPushPipeline)
+	}
+	_, err := l.pool.Exec(ctx, `INSERT INTO organs (code, name, channel, endpoint, old_codes, cert_fingerprints, demo, active,
+			push_pipeline)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, channel = EXCLUDED.channel,
 			endpoint = EXCLUDED.endpoint, old_codes = EXCLUDED.old_codes,
 			cert_fingerprints = EXCLUDED.cert_fingerprints, demo = EXCLUDED.demo,
-			active = EXCLUDED.active, updated_at = now()`,
-		o.Code, o.Name, o.Channel, o.Endpoint, o.OldCodes, o.CertFingerprints, o.Demo, o.Active)
+			active = EXCLUDED.active, push_pipeline = EXCLUDED.push_pipeline, updated_at = now()`,
+		o.Code, o.Name, o.Channel, o.Endpoint, o.OldCodes, o.CertFingerprints, o.Demo, o.Active, max(o.PushPipeline, 1))
 	l.dir.invalidate()
 	if err != nil {
 		return fmt.Errorf("ledger: upsert organ %s: %w", o.Code, classify(err))
@@ -57,11 +72,15 @@ func (l *Ledger) UpsertOrgan(ctx context.Context, o Organ) error {
 	return nil
 }
 
-const organCols = `code, name, channel, endpoint, old_codes, cert_fingerprints, demo, active`
+const organCols = `code, name, channel, endpoint, old_codes, cert_fingerprints, demo, active, push_pipeline`
 
 func scanOrgan(row pgx.Row) (Organ, error) {
 	var o Organ
-	err := row.Scan(&o.Code, &o.Name, &o.Channel, &o.Endpoint, &o.OldCodes, &o.CertFingerprints, &o.Demo, &o.Active)
+	var window int16
+	err := row.Scan(&o.Code, &o.Name, &o.Channel, &o.Endpoint, &o.OldCodes, &o.CertFingerprints, &o.Demo, &o.Active, &window)
+	if window > 1 {
+		o.PushPipeline = int(window)
+	}
 	return o, err
 }
 

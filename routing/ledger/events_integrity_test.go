@@ -52,7 +52,9 @@ func TestEventsDocumentMigrationUpgradesInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range names {
-		if name >= "migrations/0016" {
+		// The rows are filled in by today's routing code, which reads
+		// organs' push_pipeline (0020): that column is there before.
+		if name >= "migrations/0016" && name != "migrations/0020_push_pipeline.sql" {
 			continue
 		}
 		b, err := fs.ReadFile(migrationFS, name)
@@ -66,15 +68,10 @@ func TestEventsDocumentMigrationUpgradesInPlace(t *testing.T) {
 	}
 	c := &clock{t: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)}
 	l := New(pool, Config{Now: c.now, AcceptBatch: 16, AcceptFlushers: 2})
-	for _, o := range []Organ{{Code: "000.00.00.C01", Name: "S", Channel: ChannelPull},
-		{Code: "000.00.00.C02", Name: "R", Channel: ChannelPull},
-		{Code: "000.00.00.C03", Name: "Push", Channel: ChannelPush, Endpoint: "http://x"},
-		{Code: "000.00.00.C04", Name: "Pull", Channel: ChannelPull}} {
-		o.Active = true
-		if err := l.UpsertOrgan(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	upsertOldOrgans(t, l, Organ{Code: "000.00.00.C01", Name: "S", Channel: ChannelPull, Active: true},
+		Organ{Code: "000.00.00.C02", Name: "R", Channel: ChannelPull, Active: true},
+		Organ{Code: "000.00.00.C03", Name: "Push", Channel: ChannelPush, Endpoint: "http://x", Active: true},
+		Organ{Code: "000.00.00.C04", Name: "Pull", Channel: ChannelPull, Active: true})
 	fillEveryState(t, l, 35)
 	foreignKeys := func() int {
 		var n int

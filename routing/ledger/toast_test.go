@@ -94,12 +94,8 @@ func TestLZ4MigrationKeepsExistingRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := New(pool, Config{})
-	for _, o := range []Organ{{Code: "000.00.00.C01", Name: "A", Channel: "push", Endpoint: "http://x", Active: true},
-		{Code: "000.00.00.C02", Name: "B", Channel: "pull", Active: true}} {
-		if err := l.UpsertOrgan(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	upsertOldOrgans(t, l, Organ{Code: "000.00.00.C01", Name: "A", Channel: "push", Endpoint: "http://x", Active: true},
+		Organ{Code: "000.00.00.C02", Name: "B", Channel: "pull", Active: true})
 	oldID, oldDoc := acceptBig(t, l, "OLD")
 	if b, r := compression(t, l, oldID); b != "pglz" || r != "pglz" {
 		t.Fatalf("before 0011: body %q, report %q; want pglz", b, r)

@@ -235,12 +235,8 @@ func TestReportsWithEmbeddedEvidenceSurviveTheUpgrade(t *testing.T) {
 	// The hub before 0015 stored the report with its DER embedded (a
 	// report with no references needs no evidence table).
 	old := New(pool, Config{})
-	for _, o := range []Organ{{Code: "000.00.00.C01", Name: "A", Channel: "push", Endpoint: "http://x", Active: true},
-		{Code: "000.00.00.C02", Name: "B", Channel: "pull", Active: true}} {
-		if err := old.UpsertOrgan(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	upsertOldOrgans(t, old, Organ{Code: "000.00.00.C01", Name: "A", Channel: "push", Endpoint: "http://x", Active: true},
+		Organ{Code: "000.00.00.C02", Name: "B", Channel: "pull", Active: true})
 	oldDoc := doc("U-old", "<u n='old'/>")
 	oldDoc.Verification = f.report(1)
 	oa, err := old.Accept(ctx, oldDoc)

@@ -1,0 +1,66 @@
+package ledger
+
+import (
+	"context"
+	"testing"
+)
+
+// An organ's push_pipeline is stored and read back (0 and 1 both mean one
+// push at a time and read back as 0); one out of bounds is refused and
+// changes nothing.
+func TestOrganPushPipeline(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	const code = "000.00.00.C01"
+	read := func() int {
+		t.Helper()
+		o, err := l.lookupOrgan(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := l.Organs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range all {
+			if a.Code == code && a.PushPipeline != o.PushPipeline {
+				t.Fatalf("Organs says push_pipeline %d, Organ %d", a.PushPipeline, o.PushPipeline)
+			}
+		}
+		return o.PushPipeline
+	}
+	if got := read(); got != 0 {
+		t.Fatalf("default push_pipeline %d, want 0 (one at a time)", got)
+	}
+	o := Organ{Code: code, Name: "A", Channel: ChannelPush, Endpoint: "http://x", Active: true}
+	for _, tc := range []struct{ set, want int }{{8, 8}, {MaxPushPipeline, MaxPushPipeline}, {1, 0}, {0, 0}, {16, 16}} {
+		o.PushPipeline = tc.set
+		if err := l.UpsertOrgan(ctx, o); err != nil {
+			t.Fatalf("push_pipeline %d: %v", tc.set, err)
+		}
+		if got := read(); got != tc.want {
+			t.Fatalf("push_pipeline set to %d reads %d, want %d", tc.set, got, tc.want)
+		}
+	}
+	for _, bad := range []int{-1, MaxPushPipeline + 1} {
+		o.PushPipeline = bad
+		if err := l.UpsertOrgan(ctx, o); err == nil {
+			t.Fatalf("push_pipeline %d accepted", bad)
+		}
+		if got := read(); got != 16 {
+			t.Fatalf("after the refused push_pipeline %d: reads %d, want 16 unchanged", bad, got)
+		}
+	}
+}
+
+// upsertOldOrgans writes organs as a hubd before migration 0020 did (no
+// push_pipeline), for the tests that upgrade a database of that era.
+func upsertOldOrgans(t *testing.T, l *Ledger, organs ...Organ) {
+	t.Helper()
+	for _, o := range organs {
+		if _, err := l.pool.Exec(context.Background(), `INSERT INTO organs (code, name, channel, endpoint, active)
+			VALUES ($1, $2, $3, $4, $5)`, o.Code, o.Name, o.Channel, o.Endpoint, o.Active); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
