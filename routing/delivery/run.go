@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"lienthong/routing"
@@ -263,6 +265,24 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 		}
 		flush(true)
 	}
+	record := func(out ledger.Outcome) {
+		if len(outs) == 0 {
+			oldest = time.Now()
+		}
+		outs = append(outs, out)
+		if time.Since(oldest) >= flushAfter {
+			flush(false)
+		}
+	}
+	failed := func(a ledger.Attempt, err error) {
+		clean = false
+		if ctx.Err() == nil {
+			w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", a.ID), slog.Any("error", err))
+		}
+	}
+	if pl, ok := w.cfg.Channels[organ.Channel].(routing.Pipeliner); ok && organ.PushPipeline > 1 && circuit != "" {
+		as = w.pipelined(ctx, pl, as, organ, circuit, record, failed)
+	}
 	for i, a := range as {
 		if ctx.Err() != nil {
 			deferRest(as[i:], w.cfg.Now(), "attempt interrupted by shutdown")
@@ -283,22 +303,82 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 		}
 		out, err := w.attempt(ctx, a, organ, nil, circuit, probe)
 		if err != nil {
-			clean = false
-			if ctx.Err() == nil {
-				w.cfg.Logger.WarnContext(ctx, "delivery: task failed", slog.Int64("delivery", a.ID), slog.Any("error", err))
-			}
+			failed(a, err)
 			continue
 		}
-		if len(outs) == 0 {
-			oldest = time.Now()
-		}
-		outs = append(outs, out)
-		if time.Since(oldest) >= flushAfter {
-			flush(false)
-		}
+		record(out)
 	}
 	flush(true)
 	return clean
+}
+
+// pipelined attempts the first of as over one pipelined connection to
+// organ's endpoint (routing.Pipeliner), with up to organ.PushPipeline
+// requests unanswered at once, and hands each outcome to record in order,
+// or an attempt whose outcome could not be made to failed. It returns the
+// attempts it did not finish, for the one-at-a-time loop: those after a
+// broken connection (their requests, if written, were not answered: they
+// go again under the same keys), after the circuit stopped letting
+// attempts through (the loop defers them), or all of them when no
+// connection could be opened.
+func (w *Worker) pipelined(ctx context.Context, pl routing.Pipeliner, as []ledger.Attempt, organ ledger.Organ,
+	circuit string, record func(ledger.Outcome), failed func(ledger.Attempt, error)) []ledger.Attempt {
+	p, err := pl.Pipeline(ctx, organ.Endpoint)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.cfg.Logger.InfoContext(ctx, "delivery: no pipelined connection; pushing one at a time",
+				slog.String("endpoint", organ.Endpoint), slog.Any("error", err))
+		}
+		return as
+	}
+	defer p.Close()
+	window := min(organ.PushPipeline, ledger.MaxPushPipeline)
+	starts := make([]time.Time, 0, len(as))
+	probes := make([]bool, 0, len(as))
+	sent, answered := 0, 0
+	sending := true
+	for {
+		for sending && sent < len(as) && sent-answered < window && ctx.Err() == nil {
+			allowed, probe, _ := w.cfg.Breaker.allow(circuit)
+			if !allowed {
+				sending = false
+				break
+			}
+			a := as[sent]
+			d := a.Delivery
+			start := w.cfg.Now()
+			if err := p.Send(ctx, d, w.bodyOf(a)); err != nil {
+				if probe {
+					w.cfg.Breaker.Release(circuit) // not attempted: the loop tries it again
+				}
+				sending = false
+				break
+			}
+			starts, probes = append(starts, start), append(probes, probe)
+			sent++
+			if probe {
+				sending = false // a half-open circuit lets one through
+			}
+		}
+		if answered == sent {
+			return as[answered:]
+		}
+		derr := p.Receive(ctx)
+		if errors.Is(derr, routing.ErrUnanswered) || ctx.Err() != nil {
+			// This one and the others sent after it were not answered.
+			if slices.Contains(probes[answered:], true) {
+				w.cfg.Breaker.Release(circuit)
+			}
+			return as[answered:]
+		}
+		out, err := w.outcome(ctx, as[answered], derr, starts[answered], circuit, probes[answered])
+		if err != nil {
+			failed(as[answered], err)
+		} else {
+			record(out)
+		}
+		answered++
+	}
 }
 
 // isInstant reports whether a channel's delivery is the ledger state itself.

@@ -460,12 +460,26 @@ func (w *Worker) attempt(ctx context.Context, a ledger.Attempt, organ ledger.Org
 		derr = &routing.PermanentError{Reason: fmt.Sprintf("no channel %q configured for %s", d.Channel, d.Recipient)}
 	default:
 		d.Endpoint = organ.Endpoint
-		open := w.opener(d.DocumentID)
-		if b := a.Body; b != nil {
-			open = func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-		}
-		derr = ch.Deliver(ctx, d, open)
+		derr = ch.Deliver(ctx, d, w.bodyOf(a))
 	}
+	return w.outcome(ctx, a, derr, start, circuit, probe)
+}
+
+// bodyOf opens the original bytes of a's document: those read with it, or
+// the ledger's (a large body, streamed).
+func (w *Worker) bodyOf(a ledger.Attempt) routing.BodyOpener {
+	if b := a.Body; b != nil {
+		return func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
+	return w.opener(a.Delivery.DocumentID)
+}
+
+// outcome is the outcome of an attempt of a that began at start and ended
+// with derr (nil: delivered), as attempt describes; circuit and probe are
+// attempt's.
+func (w *Worker) outcome(ctx context.Context, a ledger.Attempt, derr error, start time.Time, circuit string,
+	probe bool) (ledger.Outcome, error) {
+	d := a.Delivery
 	took := w.cfg.Now().Sub(start)
 	switch {
 	case derr == nil:
