@@ -108,6 +108,7 @@ func (b *bench) register(ctx context.Context) error {
 		o := ledger.Organ{Code: r.code, Name: fmt.Sprintf("Đơn vị đo tải %d (BENCH)", i+1), Channel: r.channel, Demo: true, Active: true}
 		if r.channel == ledger.ChannelPush {
 			o.Endpoint = "http://" + b.sinkLn.Addr().String() + "/" + r.code
+			o.PushPipeline = b.cfg.pipeline // the sink is net/http: it takes pipelined requests in order
 		}
 		if err := l.UpsertOrgan(ctx, o); err != nil {
 			return err

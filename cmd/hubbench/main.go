@@ -36,6 +36,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"lienthong/routing/ledger"
 )
 
 // Results is what --out receives.
@@ -43,6 +45,7 @@ type Results struct {
 	Size                   string  `json:"size"`
 	DocBytes               int     `json:"doc_bytes"`
 	Recipients             int     `json:"recipients"`
+	PushPipeline           int     `json:"push_pipeline"`
 	Concurrency            int     `json:"concurrency"`
 	Rate                   float64 `json:"rate,omitempty"` // offered documents/s (open loop); 0: closed loop
 	DurationS              float64 `json:"duration_s"`
@@ -96,6 +99,7 @@ type config struct {
 	concurrency int
 	rate        float64
 	recipients  int
+	pipeline    int
 	docs        int
 	out         string
 	hubd        string
@@ -114,6 +118,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 32, "concurrent submitters")
 	fs.Float64Var(&c.rate, "rate", 0, "open loop: offer this many documents per second (0: closed loop, as fast as answered)")
 	fs.IntVar(&c.recipients, "recipients", 2, "recipients per document (alternately push and pull)")
+	fs.IntVar(&c.pipeline, "push-pipeline", 8, "pushes to each push recipient on the wire at once (the organ's push_pipeline; 1: one at a time)")
 	fs.IntVar(&c.docs, "docs", 0, "documents to pre-sign (0: enough for 1,500/s over --duration, at most what fits in 2 GiB)")
 	fs.StringVar(&c.out, "out", "var/bench/results.json", "where to write the results (JSON)")
 	fs.StringVar(&c.hubd, "hubd", "", "hubd binary to start in dev mode (default: build ./cmd/hubd)")
@@ -132,6 +137,9 @@ func parseFlags(args []string) (config, error) {
 	c.docBytes = n
 	if c.concurrency < 1 || c.recipients < 1 || c.duration <= 0 || c.rate < 0 {
 		return c, errors.New("--concurrency, --recipients and --duration must be positive, --rate not negative")
+	}
+	if c.pipeline < 1 || c.pipeline > ledger.MaxPushPipeline {
+		return c, fmt.Errorf("--push-pipeline phải từ 1 đến %d / --push-pipeline must be 1…%d", ledger.MaxPushPipeline, ledger.MaxPushPipeline)
 	}
 	if c.server != "" && c.credentials == "" {
 		return c, errors.New("--server cần --credentials / --server needs --credentials")
@@ -171,7 +179,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	res := Results{Size: cfg.size, Recipients: cfg.recipients, Concurrency: cfg.concurrency, Rate: cfg.rate,
+	res := Results{Size: cfg.size, Recipients: cfg.recipients, PushPipeline: cfg.pipeline, Concurrency: cfg.concurrency, Rate: cfg.rate,
 		StartedAt: time.Now().UTC()}
 
 	var target *hubTarget
@@ -209,10 +217,11 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 		mode = fmt.Sprintf("offered %.0f/s", cfg.rate)
 	}
 	fmt.Printf("hubbench %s ×%d recipients, %s: accepted %.1f/s, delivered %.1f/s, submit p50 %.1f ms p99 %.1f ms, "+
-		"submit→delivered p50 %.1f ms p99 %.1f ms, hub CPU %.2f ms/doc, hub peak RSS %.0f MB, CPU hub/loadgen/machine %.0f/%.0f/%.0f s "+
+		"submit→delivered p50 %.1f ms p99 %.1f ms (p99 push %.1f ms, pull %.1f ms; push pipeline %d), hub CPU %.2f ms/doc, hub peak RSS %.0f MB, CPU hub/loadgen/machine %.0f/%.0f/%.0f s "+
 		"(%d accepted, %d failed, %.1f s) → %s\n",
 		res.Size, res.Recipients, mode, res.AcceptedPerS, res.DeliveredPerS, res.P50SubmitMs, res.P99SubmitMs,
-		res.P50SubmitToDeliveredMs, res.P99SubmitToDeliveredMs, res.CPUSPerDoc*1000, res.PeakRSSMB,
+		res.P50SubmitToDeliveredMs, res.P99SubmitToDeliveredMs, res.ByChannel[ledger.ChannelPush].P99Ms,
+		res.ByChannel[ledger.ChannelPull].P99Ms, res.PushPipeline, res.CPUSPerDoc*1000, res.PeakRSSMB,
 		res.HubCPUS, res.LoadgenCPUS, res.MachineCPUS, res.Accepted, res.Failed, res.DurationS, cfg.out)
 	return nil
 }

@@ -206,12 +206,14 @@ func seedDemo(ctx context.Context, dir, dbURL, listen string, brokers []string) 
 			return nil, err
 		}
 		fp := sha256.Sum256(cert.Raw)
-		endpoint := ""
+		endpoint, pipeline := "", 0
 		if o.Delivery == ledger.ChannelPush {
-			endpoint = apiURL + "/demo/webhook/" + o.Code
+			// The demo sink is this hub's own net/http server, which takes
+			// pipelined pushes in order.
+			endpoint, pipeline = apiURL+"/demo/webhook/"+o.Code, 8
 		}
 		if err := l.UpsertOrgan(ctx, ledger.Organ{Code: o.Code, Name: o.Name, Channel: o.Delivery, Endpoint: endpoint,
-			CertFingerprints: []string{hex.EncodeToString(fp[:])}, Demo: true, Active: true}); err != nil {
+			CertFingerprints: []string{hex.EncodeToString(fp[:])}, Demo: true, Active: true, PushPipeline: pipeline}); err != nil {
 			return nil, err
 		}
 		tok := reuseOr(oldTok[o.Code])
