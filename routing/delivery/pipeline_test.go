@@ -44,7 +44,7 @@ func firstSeen(seqs []int64) []int64 {
 // (push_pipeline 1, the default) gets them one at a time.
 func TestPipelinedRunKeepsOrderAndOutcomes(t *testing.T) {
 	for _, tc := range []struct {
-		window            int
+		window             int
 		minEarly, maxEarly int
 	}{
 		{window: 1, minEarly: 0, maxEarly: 0},
