@@ -217,11 +217,10 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 		mode = fmt.Sprintf("offered %.0f/s", cfg.rate)
 	}
 	fmt.Printf("hubbench %s ×%d recipients, %s: accepted %.1f/s, delivered %.1f/s, submit p50 %.1f ms p99 %.1f ms, "+
-		"submit→delivered p50 %.1f ms p99 %.1f ms (p99 push %.1f ms, pull %.1f ms; push pipeline %d), hub CPU %.2f ms/doc, hub peak RSS %.0f MB, CPU hub/loadgen/machine %.0f/%.0f/%.0f s "+
+		"submit→delivered p50 %.1f ms p99 %.1f ms (p99%s; push pipeline %d), hub CPU %.2f ms/doc, hub peak RSS %.0f MB, CPU hub/loadgen/machine %.0f/%.0f/%.0f s "+
 		"(%d accepted, %d failed, %.1f s) → %s\n",
 		res.Size, res.Recipients, mode, res.AcceptedPerS, res.DeliveredPerS, res.P50SubmitMs, res.P99SubmitMs,
-		res.P50SubmitToDeliveredMs, res.P99SubmitToDeliveredMs, res.ByChannel[ledger.ChannelPush].P99Ms,
-		res.ByChannel[ledger.ChannelPull].P99Ms, res.PushPipeline, res.CPUSPerDoc*1000, res.PeakRSSMB,
+		res.P50SubmitToDeliveredMs, res.P99SubmitToDeliveredMs, channelP99s(res.ByChannel), res.PushPipeline, res.CPUSPerDoc*1000, res.PeakRSSMB,
 		res.HubCPUS, res.LoadgenCPUS, res.MachineCPUS, res.Accepted, res.Failed, res.DurationS, cfg.out)
 	return nil
 }

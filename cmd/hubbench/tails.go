@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -69,4 +70,22 @@ func tails(samples []delivery, start time.Time) (map[string]Tail, []SecondTail) 
 		return cmp.Or(cmp.Compare(a.Second, b.Second), cmp.Compare(a.Channel, b.Channel))
 	})
 	return ch, secs
+}
+
+// channelP99s is " push 12.3 ms, pull 4.5 ms": the p99 of each channel that
+// had deliveries, push first.
+func channelP99s(by map[string]Tail) string {
+	names := make([]string, 0, len(by))
+	for c := range by {
+		names = append(names, c)
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(b, a) }) // push before pull
+	out := ""
+	for i, c := range names {
+		if i > 0 {
+			out += ","
+		}
+		out += fmt.Sprintf(" %s %.1f ms", c, by[c].P99Ms)
+	}
+	return out
 }

@@ -38,6 +38,12 @@ func TestTailsSplitByChannelAndSecond(t *testing.T) {
 			t.Errorf("timeline[%d] = %+v, want second %d %s, 100 samples, p99 %v ms", i, e, sec, channel, want)
 		}
 	}
+	if got, want := channelP99s(ch), " push 3000.0 ms, pull 10.0 ms"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	if got, want := channelP99s(map[string]Tail{"push": {P99Ms: 2}}), " push 2.0 ms"; got != want {
+		t.Errorf("summary of push alone %q, want %q", got, want)
+	}
 	if ch, tl := tails(nil, start); ch != nil || tl != nil {
 		t.Errorf("no samples: %v %v, want nothing", ch, tl)
 	}
