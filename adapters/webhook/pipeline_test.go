@@ -48,14 +48,6 @@ func pushAll(t *testing.T, sink *webhooktest.Sink, n, window int) []error {
 	return out
 }
 
-func seqsUpTo(n int) []int64 {
-	var s []int64
-	for i := range n {
-		s = append(s, int64(i+1))
-	}
-	return s
-}
-
 // Pipelined pushes go out before the earlier ones are answered, on one
 // connection, and reach the endpoint in order.
 func TestPipelineWritesBeforeTheAnswers(t *testing.T) {
@@ -65,7 +57,7 @@ func TestPipelineWritesBeforeTheAnswers(t *testing.T) {
 			t.Fatalf("push %d: %v", i+1, err)
 		}
 	}
-	if got := sink.Seqs(); !slices.Equal(got, seqsUpTo(20)) {
+	if got := sink.Seqs(); !slices.Equal(got, webhooktest.Range(1, 20)) {
 		t.Fatalf("endpoint read %v, want 1…20 in order", got)
 	}
 	if early := sink.Early(); early < 19 {
@@ -80,15 +72,7 @@ func TestPipelineWritesBeforeTheAnswers(t *testing.T) {
 // middle does not disturb the answers after it.
 func TestPipelineClassifiesEachAnswer(t *testing.T) {
 	sink := webhooktest.New(t)
-	sink.Status = func(seq int64) int {
-		switch seq {
-		case 3:
-			return http.StatusServiceUnavailable
-		case 5:
-			return http.StatusNotFound
-		}
-		return http.StatusOK
-	}
+	sink.Status = webhooktest.Statuses(map[int64]int{3: http.StatusServiceUnavailable, 5: http.StatusNotFound})
 	errs := pushAll(t, sink, 8, 8)
 	for i, err := range errs {
 		switch seq := i + 1; {
@@ -101,7 +85,7 @@ func TestPipelineClassifiesEachAnswer(t *testing.T) {
 				t.Errorf("push 5 (404): %v, want a permanent failure", err)
 			}
 		case err != nil:
-			t.Errorf("push %d (200): %v", seq, err)
+			t.Errorf("push %d (204): %v", seq, err)
 		}
 	}
 }

@@ -80,15 +80,7 @@ func TestPipelinedRunKeepsOrderAndOutcomes(t *testing.T) {
 // delivery: a 503 is retried, a 404 is dead, the others are delivered.
 func TestPipelinedRunRecordsEachAnswer(t *testing.T) {
 	r, sink, tasks := pipelineRig(t, 8, 12, nil)
-	sink.Status = func(seq int64) int {
-		switch seq {
-		case 3:
-			return http.StatusServiceUnavailable
-		case 5:
-			return http.StatusNotFound
-		}
-		return http.StatusNoContent
-	}
+	sink.Status = webhooktest.Statuses(map[int64]int{3: http.StatusServiceUnavailable, 5: http.StatusNotFound})
 	r.w.handleRun(context.Background(), tasks)
 	for _, m := range tasks {
 		want := ledger.StateDelivered
@@ -102,7 +94,7 @@ func TestPipelinedRunRecordsEachAnswer(t *testing.T) {
 			t.Errorf("seq %d: %+v, want %s after one attempt", m.Sequence, x, want)
 		}
 	}
-	if got := sink.Seqs(); !slices.Equal(got, seqs(1, 12)) {
+	if got := sink.Seqs(); !slices.Equal(got, webhooktest.Range(1, 12)) {
 		t.Fatalf("endpoint read %v, want 1…12 in order", got)
 	}
 }
@@ -120,7 +112,7 @@ func TestPipelinedRunAfterTheEndpointHangsUp(t *testing.T) {
 		}
 	}
 	got := sink.Seqs()
-	if fs := firstSeen(got); !slices.Equal(fs, seqs(1, 12)) {
+	if fs := firstSeen(got); !slices.Equal(fs, webhooktest.Range(1, 12)) {
 		t.Fatalf("endpoint first read %v, want 1…12 in order", fs)
 	}
 	if len(got) <= 12 {
@@ -148,7 +140,7 @@ func TestPipelinedRunStopsWhenTheCircuitOpens(t *testing.T) {
 	if last >= 12 || last < 4 {
 		t.Fatalf("endpoint read %v: want the run stopped after the circuit opened at seq 4", seen)
 	}
-	if !slices.Equal(seen, seqs(1, last)) {
+	if !slices.Equal(seen, webhooktest.Range(1, last)) {
 		t.Fatalf("endpoint read %v, want 1…%d in order", seen, last)
 	}
 	for _, m := range tasks {
@@ -168,13 +160,4 @@ func TestPipelinedRunStopsWhenTheCircuitOpens(t *testing.T) {
 			}
 		}
 	}
-}
-
-// seqs is from…to.
-func seqs(from, to int64) []int64 {
-	var s []int64
-	for i := from; i <= to; i++ {
-		s = append(s, i)
-	}
-	return s
 }

@@ -160,3 +160,23 @@ func (s *Sink) conn(c net.Conn) {
 		}
 	}
 }
+
+// Statuses is a Sink.Status answering the given statuses by sequence number
+// and 204 to the others.
+func Statuses(by map[int64]int) func(seq int64) int {
+	return func(seq int64) int {
+		if s, ok := by[seq]; ok {
+			return s
+		}
+		return http.StatusNoContent
+	}
+}
+
+// Range is the sequence numbers from…to, for comparing with Seqs.
+func Range(from, to int64) []int64 {
+	var s []int64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
