@@ -213,13 +213,11 @@ func (r *Relay) Once(ctx context.Context) (int, error) {
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	msgs := make([]bus.Message, len(rows))
 	ids := make([]int64, len(rows))
 	for i, row := range rows {
-		msgs[i] = bus.Message{Topic: row.Topic, Key: row.Key, Value: row.Payload}
 		ids[i] = row.ID
 	}
-	if err := r.pub.Publish(ctx, msgs); err != nil {
+	if err := r.pub.Publish(ctx, messages(rows)); err != nil {
 		return 0, err
 	}
 	if err := r.l.DeleteOutbox(ctx, ids); err != nil {
