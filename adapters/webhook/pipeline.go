@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"lienthong/routing"
@@ -29,7 +30,11 @@ import (
 //
 // The connection is dialled as the Pusher's transport would dial it (its
 // DialContext and TLS configuration, HTTP/1.1 only). An endpoint reached
-// through a proxy is not pipelined.
+// through a proxy is not pipelined. A connection closed in good order (every
+// request answered, none refused) is kept for the next run to the same
+// endpoint, one per endpoint, so that a run does not pay a TCP and TLS
+// handshake; it is dropped when the endpoint closes it, when anything comes
+// from it unasked, or pipeTimeout after its last request.
 
 // pipeTimeout bounds writing one request and waiting for one answer, as the
 // default client's timeout bounds one push.
@@ -37,6 +42,9 @@ const pipeTimeout = 30 * time.Second
 
 // Pipeline implements routing.Pipeliner.
 func (p *Pusher) Pipeline(ctx context.Context, endpoint string) (routing.Pipeline, error) {
+	if pl := p.takeIdle(endpoint); pl != nil {
+		return pl, nil
+	}
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &routing.PermanentError{Reason: "bad webhook endpoint " + endpoint, Err: err}
@@ -79,23 +87,72 @@ func (p *Pusher) Pipeline(ctx context.Context, endpoint string) (routing.Pipelin
 		}
 		conn = tc
 	}
-	pl := &pipeline{endpoint: endpoint, conn: conn, bw: bufio.NewWriterSize(conn, 64<<10),
+	pl := &pipeline{owner: p, endpoint: endpoint, conn: conn, bw: bufio.NewWriterSize(conn, 64<<10),
 		sent: make(chan *http.Request, 1024), answers: make(chan error, 1024), done: make(chan struct{})}
 	go pl.read(bufio.NewReaderSize(conn, 16<<10))
 	return pl, nil
 }
 
+// takeIdle returns the connection kept for endpoint, if it is still good.
+func (p *Pusher) takeIdle(endpoint string) *pipeline {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pl := p.idle[endpoint]
+	if pl == nil {
+		return nil
+	}
+	delete(p.idle, endpoint)
+	pl.idle = false
+	if pl.dead.Load() {
+		pl.shut()
+		return nil
+	}
+	return pl
+}
+
+// keep puts pl aside for the next run to its endpoint; false when one is
+// kept already.
+func (p *Pusher) keep(pl *pipeline) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle[pl.endpoint] != nil {
+		return false
+	}
+	if p.idle == nil {
+		p.idle = map[string]*pipeline{}
+	}
+	p.idle[pl.endpoint], pl.idle = pl, true
+	return true
+}
+
+// forget removes pl from the kept connections and reports whether it was
+// kept (idle), i.e. no run holds it.
+func (p *Pusher) forget(pl *pipeline) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !pl.idle || p.idle[pl.endpoint] != pl {
+		return false
+	}
+	delete(p.idle, pl.endpoint)
+	pl.idle = false
+	return true
+}
+
 // pipeline is one pipelined connection.
 type pipeline struct {
+	owner    *Pusher
 	endpoint string
 	conn     net.Conn
 	bw       *bufio.Writer
-	pending  int                // sent and not received yet
+	pending  int                // sent and not received yet (the caller's count)
+	inflight atomic.Int64       // written and not answered yet (the reader's count)
 	sent     chan *http.Request // to the reader, in the order written
 	answers  chan error         // from the reader, in the same order
-	done     chan struct{}      // closed by Close: the reader stops
+	done     chan struct{}      // closed by shut: the reader stops
 	once     sync.Once
-	broken   error // set when a write failed: nothing more goes out
+	broken   error       // set when a write failed: nothing more goes out
+	dead     atomic.Bool // the connection cannot take another request
+	idle     bool        // kept by owner between runs; guarded by owner.mu
 }
 
 // Send implements routing.Pipeline.
@@ -114,6 +171,7 @@ func (pl *pipeline) Send(ctx context.Context, d routing.Delivery, open routing.B
 	defer body.Close()
 	pl.sent <- req // the reader needs it before the answer can arrive
 	pl.pending++
+	pl.inflight.Add(1)
 	_ = pl.conn.SetWriteDeadline(time.Now().Add(pipeTimeout))
 	if err := req.Write(pl.bw); err != nil {
 		pl.broken = fmt.Errorf("webhook: post to %s: %w", pl.endpoint, err)
@@ -125,6 +183,9 @@ func (pl *pipeline) Send(ctx context.Context, d routing.Delivery, open routing.B
 		_ = pl.conn.Close()
 		return pl.broken
 	}
+	// The answer is due within pipeTimeout (the reader waits for it
+	// without a deadline of its own); a connection kept idle ends then.
+	_ = pl.conn.SetReadDeadline(time.Now().Add(pipeTimeout))
 	return nil
 }
 
@@ -143,8 +204,17 @@ func (pl *pipeline) Receive(ctx context.Context) error {
 	}
 }
 
-// Close implements routing.Pipeline.
+// Close implements routing.Pipeline. A connection in good order is kept
+// for the next run to the endpoint.
 func (pl *pipeline) Close() error {
+	if pl.pending == 0 && pl.broken == nil && !pl.dead.Load() && pl.owner != nil && pl.owner.keep(pl) {
+		return nil
+	}
+	return pl.shut()
+}
+
+// shut closes the connection and stops the reader.
+func (pl *pipeline) shut() error {
 	var err error
 	pl.once.Do(func() {
 		close(pl.done)
@@ -155,10 +225,28 @@ func (pl *pipeline) Close() error {
 
 // read reads the answers in the order of the requests sent. After the
 // connection broke or the endpoint announced it closes, every later request
-// is answered ErrUnanswered.
+// is answered ErrUnanswered. Between answers it waits for the next bytes, so
+// that it notices at once an endpoint closing a connection kept idle.
 func (pl *pipeline) read(br *bufio.Reader) {
 	var gone error
+	end := func(err error) {
+		gone = err
+		pl.dead.Store(true)
+	}
 	for {
+		if gone == nil {
+			_, err := br.Peek(1)
+			switch {
+			case err != nil:
+				end(fmt.Errorf("webhook: %s: %w (%v)", pl.endpoint, routing.ErrUnanswered, err))
+			case pl.inflight.Load() == 0:
+				end(fmt.Errorf("webhook: %s sent an answer to no request: %w", pl.endpoint, routing.ErrUnanswered))
+			}
+			if gone != nil && pl.owner != nil && pl.owner.forget(pl) {
+				pl.shut() // idle: no run holds it
+				return
+			}
+		}
 		var req *http.Request
 		select {
 		case req = <-pl.sent:
@@ -169,10 +257,9 @@ func (pl *pipeline) read(br *bufio.Reader) {
 			pl.answers <- gone
 			continue
 		}
-		_ = pl.conn.SetReadDeadline(time.Now().Add(pipeTimeout))
 		resp, err := http.ReadResponse(br, req)
 		if err != nil {
-			gone = fmt.Errorf("webhook: %s: %w (%v)", pl.endpoint, routing.ErrUnanswered, err)
+			end(fmt.Errorf("webhook: %s: %w (%v)", pl.endpoint, routing.ErrUnanswered, err))
 			pl.answers <- gone
 			continue
 		}
@@ -180,13 +267,14 @@ func (pl *pipeline) read(br *bufio.Reader) {
 		// The next answer starts after the whole body; one longer than
 		// answer reads leaves the stream at an unknown place.
 		if n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 1)); n > 0 || resp.Close {
-			gone = fmt.Errorf("webhook: %s closed the connection: %w", pl.endpoint, routing.ErrUnanswered)
+			end(fmt.Errorf("webhook: %s closed the connection: %w", pl.endpoint, routing.ErrUnanswered))
 		}
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusContinue || resp.StatusCode == http.StatusSwitchingProtocols {
 			res = fmt.Errorf("webhook: %s answered %d to a pipelined push: %w", pl.endpoint, resp.StatusCode, routing.ErrUnanswered)
-			gone = res
+			end(res)
 		}
+		pl.inflight.Add(-1)
 		pl.answers <- res
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"lienthong/adapters/webhook/webhooktest"
 	"lienthong/routing"
@@ -27,8 +28,14 @@ func pipeDelivery(sink *webhooktest.Sink, n int64) (routing.Delivery, routing.Bo
 // returns each one's answer, in order.
 func pushAll(t *testing.T, sink *webhooktest.Sink, n, window int) []error {
 	t.Helper()
+	return pushWith(t, &Pusher{}, sink, n, window)
+}
+
+// pushWith is pushAll through pusher.
+func pushWith(t *testing.T, pusher *Pusher, sink *webhooktest.Sink, n, window int) []error {
+	t.Helper()
 	ctx := context.Background()
-	p, err := (&Pusher{}).Pipeline(ctx, sink.URL)
+	p, err := pusher.Pipeline(ctx, sink.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,4 +176,62 @@ func TestPipelineOverTLSToNetHTTP(t *testing.T) {
 	if !slices.Equal(seqs, want) {
 		t.Fatalf("server saw %v, want %v", seqs, want)
 	}
+}
+
+// allDelivered fails the test unless every push of a round was delivered.
+func allDelivered(t *testing.T, round int, errs []error) {
+	t.Helper()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("round %d, push %d: %v", round, i+1, err)
+		}
+	}
+}
+
+// A connection whose requests were all answered is kept for the next run to
+// the endpoint; one the endpoint closes, with Connection: close or silently
+// while it is kept, is not used again.
+func TestPipelineKeptBetweenRuns(t *testing.T) {
+	t.Run("kept", func(t *testing.T) {
+		sink, p := webhooktest.New(t), &Pusher{}
+		allDelivered(t, 1, pushWith(t, p, sink, 5, 4))
+		allDelivered(t, 2, pushWith(t, p, sink, 5, 4))
+		if c := sink.Conns(); c != 1 {
+			t.Fatalf("%d connections for two runs, want 1", c)
+		}
+		if got := sink.Seqs(); len(got) != 10 {
+			t.Fatalf("endpoint read %v, want 10 pushes", got)
+		}
+	})
+	t.Run("announced close", func(t *testing.T) {
+		sink, p := webhooktest.New(t), &Pusher{}
+		sink.CloseAfter = 3
+		allDelivered(t, 1, pushWith(t, p, sink, 3, 4))
+		allDelivered(t, 2, pushWith(t, p, sink, 3, 4))
+		if c := sink.Conns(); c != 2 {
+			t.Fatalf("%d connections, want 2 (the first one was closed by the endpoint)", c)
+		}
+	})
+	t.Run("silent close while kept", func(t *testing.T) {
+		sink, p := webhooktest.New(t), &Pusher{}
+		sink.CloseAfter, sink.Silent = 3, true
+		allDelivered(t, 1, pushWith(t, p, sink, 3, 4))
+		deadline := time.Now().Add(5 * time.Second)
+		for { // the reader notices the hang-up and drops the kept connection
+			p.mu.Lock()
+			n := len(p.idle)
+			p.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a connection the endpoint closed is still kept")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		allDelivered(t, 2, pushWith(t, p, sink, 3, 4))
+		if c := sink.Conns(); c != 2 {
+			t.Fatalf("%d connections, want 2", c)
+		}
+	})
 }

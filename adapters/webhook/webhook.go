@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"lienthong/routing"
@@ -31,6 +32,9 @@ const (
 // Pusher delivers by HTTP POST.
 type Pusher struct {
 	Client *http.Client // nil: a client with a 30 s timeout
+
+	mu   sync.Mutex           // guards idle
+	idle map[string]*pipeline // a pipelined connection per endpoint kept between runs (pipeline.go)
 }
 
 // Deliver implements routing.Channel.

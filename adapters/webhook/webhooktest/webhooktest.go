@@ -32,6 +32,8 @@ type Sink struct {
 	// CloseAfter makes the sink hang up after answering this many requests
 	// on a connection (the last answer says Connection: close); 0: never.
 	CloseAfter int
+	// Silent makes that hang-up unannounced: no Connection: close.
+	Silent bool
 
 	ln    net.Listener
 	mu    sync.Mutex
@@ -145,15 +147,12 @@ func (s *Sink) conn(c net.Conn) {
 		}
 		answered++
 		closing := s.CloseAfter > 0 && answered >= s.CloseAfter
-		hdr := "Content-Length: 0\r\n"
-		if closing {
-			hdr += "Connection: close\r\n"
+		hdr := ""
+		if status != http.StatusNoContent {
+			hdr = "Content-Length: 0\r\n"
 		}
-		if status == http.StatusNoContent {
-			hdr = ""
-			if closing {
-				hdr = "Connection: close\r\n"
-			}
+		if closing && !s.Silent {
+			hdr += "Connection: close\r\n"
 		}
 		if _, err := fmt.Fprintf(c, "HTTP/1.1 %d %s\r\n%s\r\n", status, http.StatusText(status), hdr); err != nil || closing {
 			return
