@@ -227,10 +227,7 @@ func fillEveryState(t *testing.T, l *Ledger, k int) planFixture {
 	// a worker of an earlier version claimed and left, as the sweep
 	// (RequeueStuck) still finds after an upgrade.
 	step := func(i int) []string { return ids[i*k/7 : (i+1)*k/7] }
-	if _, err := l.pool.Exec(ctx, `UPDATE deliveries SET state = $2, attempts = attempts + 1, updated_at = $3
-		WHERE id = ANY ($1)`, pushIDs(step(3)), StateDelivering, l.now().UTC()); err != nil {
-		t.Fatal(err)
-	}
+	leaveDelivering(t, l, pushIDs(step(3))...)
 	as, err := l.Attempts(ctx, pushIDs(ids[4*k/7:]), true)
 	if err != nil {
 		t.Fatal(err)

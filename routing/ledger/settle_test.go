@@ -209,9 +209,7 @@ func TestStaleAttemptCannotSettle(t *testing.T) {
 		// A delivery a worker of the previous version claimed (delivering) is
 		// not due: the sweep makes it retrying first.
 		_, id := pushDoc(t, l, "S5")
-		if _, ok, err := l.StartDelivery(ctx, id); err != nil || !ok {
-			t.Fatalf("claim: %v %v", ok, err)
-		}
+		leaveDelivering(t, l, id)
 		if as, err := l.Attempts(ctx, []int64{id}, false); err != nil || len(as) != 0 {
 			t.Fatalf("a delivering delivery read as due: %d %v", len(as), err)
 		}
