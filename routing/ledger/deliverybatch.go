@@ -232,12 +232,6 @@ func (a Attempt) settled() Attempt {
 	return a
 }
 
-// Kind is the kind of the outcome (OutcomeDelivered, …).
-func (o Outcome) Kind() string { return o.kind }
-
-// Delivery is the delivery the outcome is about.
-func (o Outcome) Delivery() routing.Delivery { return o.a.Delivery }
-
 // replanned runs a statement as an unnamed one, planned at each call with
 // its arguments and the tables' current size, never from a plan cached per
 // connection. It is for the statements of the delivery stage that reach
