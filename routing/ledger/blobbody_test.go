@@ -111,7 +111,7 @@ func TestAttemptsLeaveOutBodiesThatMustStream(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	as, err := l.Attempts(ctx, append(ids, 999999), true)
+	as, err := l.Attempts(ctx, append(ids, 999999))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,9 +174,9 @@ type Attempt struct {
 	// Delivery is the delivery as read; Delivery.Attempt is the number of
 	// the attempt about to be made (attempts so far + 1).
 	routing.Delivery
-	// Body is the document's bytes when Attempts was asked for bodies and
-	// they are stored inline and at most MaxPrefetchBody; otherwise nil, and
-	// the body is streamed (ContentStream).
+	// Body is the document's bytes when they are stored inline and at most
+	// MaxPrefetchBody; otherwise nil, and the body is streamed
+	// (ContentStream).
 	Body []byte
 	// version is the row version read (its xmin): a settle applies only to it.
 	version string
@@ -244,24 +244,23 @@ func (a Attempt) settled() Attempt {
 // call costs far less than that (one plan per run of deliveries).
 const replanned = pgx.QueryExecModeDescribeExec
 
-// attemptsSQL reads due deliveries for Attempts: $1 ids, $2 whether to
-// return bodies, $3 MaxPrefetchBody. The states are written out so that even
-// a generic plan reads only due rows.
+// attemptsSQL reads due deliveries for Attempts: $1 ids, $2 MaxPrefetchBody.
+// The states are written out so that even a generic plan reads only due rows.
 const attemptsSQL = `SELECT ` + deliveryCols + `, r.xmin::text,
-		CASE WHEN $2 AND d.body_blob IS NULL AND d.size <= $3 AND octet_length(d.body) = d.size THEN d.body END
+		CASE WHEN d.body_blob IS NULL AND d.size <= $2 AND octet_length(d.body) = d.size THEN d.body END
 	FROM deliveries r JOIN documents d ON d.id = r.document_id
 	WHERE r.id = ANY ($1) AND r.state IN ('` + StateRouted + `', '` + StateRetrying + `')`
 
 // Attempts reads the deliveries ids that are due (routed or retrying) for an
 // attempt each, in the order of ids, in one query and without writing
 // anything; the others (delivered, dead, acknowledged, an old claim still
-// delivering) are left out, and the caller drops their tasks. With bodies,
-// each small inline body comes with its delivery (Attempt.Body).
-func (l *Ledger) Attempts(ctx context.Context, ids []int64, bodies bool) ([]Attempt, error) {
+// delivering) are left out, and the caller drops their tasks. Each small
+// inline body comes with its delivery (Attempt.Body).
+func (l *Ledger) Attempts(ctx context.Context, ids []int64) ([]Attempt, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := l.pool.Query(ctx, attemptsSQL, replanned, ids, bodies, MaxPrefetchBody)
+	rows, err := l.pool.Query(ctx, attemptsSQL, replanned, ids, MaxPrefetchBody)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: attempts: %w", classify(err))
 	}

@@ -347,7 +347,7 @@ func runDocs(t *testing.T, l *Ledger, from, n int) {
 		return out
 	}
 	for _, run := range runs("000.00.00.C03") {
-		as, err := l.Attempts(ctx, run, true)
+		as, err := l.Attempts(ctx, run)
 		if err != nil || len(as) != len(run) {
 			t.Fatalf("attempts: %d of %d, %v", len(as), len(run), err)
 		}

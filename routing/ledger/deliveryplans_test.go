@@ -67,7 +67,7 @@ var deliveryQueries = []struct {
 	{"acknowledge", `SELECT document_id, state FROM deliveries WHERE recipient = $1 AND document_id = ANY ($2)
 		ORDER BY document_id FOR UPDATE`,
 		func(_ time.Time, f planFixture) []any { return []any{"000.00.00.C04", f.someDocs} }},
-	{"attempts", attemptsSQL, func(_ time.Time, f planFixture) []any { return []any{f.someIDs, true, MaxPrefetchBody} }},
+	{"attempts", attemptsSQL, func(_ time.Time, f planFixture) []any { return []any{f.someIDs, MaxPrefetchBody} }},
 	{"settle", settleSQL, func(now time.Time, f planFixture) []any {
 		n := len(f.someIDs)
 		vs, ks, es, ns := make([]string, n), make([]string, n), make([]string, n), make([]*time.Time, n)
@@ -228,7 +228,7 @@ func fillEveryState(t *testing.T, l *Ledger, k int) planFixture {
 	// (RequeueStuck) still finds after an upgrade.
 	step := func(i int) []string { return ids[i*k/7 : (i+1)*k/7] }
 	leaveDelivering(t, l, pushIDs(step(3))...)
-	as, err := l.Attempts(ctx, pushIDs(ids[4*k/7:]), true)
+	as, err := l.Attempts(ctx, pushIDs(ids[4*k/7:]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,7 @@ func TestRouteDeliverRetryAndAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	// First attempt: read without a write, it fails → retrying at +1 min.
-	as, err := l.Attempts(ctx, []int64{delID}, true)
+	as, err := l.Attempts(ctx, []int64{delID})
 	if err != nil || len(as) != 1 {
 		t.Fatalf("attempts: %d %v", len(as), err)
 	}
@@ -152,7 +152,7 @@ func TestRouteDeliverRetryAndAck(t *testing.T) {
 		t.Fatalf("lease did not hold: requeued again")
 	}
 	// Second attempt: delivered.
-	as, err = l.Attempts(ctx, []int64{delID}, true)
+	as, err = l.Attempts(ctx, []int64{delID})
 	if err != nil || len(as) != 1 || as[0].Attempt != 2 {
 		t.Fatalf("second attempt: %+v %v", as, err)
 	}
@@ -166,7 +166,7 @@ func TestRouteDeliverRetryAndAck(t *testing.T) {
 		t.Fatalf("events %q", k)
 	}
 	// A delivered delivery is not due: no attempt is read for it.
-	if as, err := l.Attempts(ctx, []int64{delID}, true); err != nil || len(as) != 0 {
+	if as, err := l.Attempts(ctx, []int64{delID}); err != nil || len(as) != 0 {
 		t.Fatalf("a delivered delivery read as due: %d %v", len(as), err)
 	}
 	items, _ := l.Inbox(ctx, "000.00.00.C02", 0, 10)
@@ -185,7 +185,7 @@ func TestRouteDeliverRetryAndAck(t *testing.T) {
 	// Permanent failure → dead, with a message for lt.dead.
 	var delB int64
 	_ = l.Pool().QueryRow(ctx, `SELECT id FROM deliveries WHERE document_id = $1`, b.ID).Scan(&delB)
-	as, err = l.Attempts(ctx, []int64{delB}, true)
+	as, err = l.Attempts(ctx, []int64{delB})
 	if err != nil || len(as) != 1 {
 		t.Fatalf("attempts of the second document: %d %v", len(as), err)
 	}

@@ -170,7 +170,7 @@ func TestRouteOnAcceptRoutesInTheAcceptTransaction(t *testing.T) {
 	}
 	// The delivery stage takes the push task as one the router queued, and
 	// settles its attempt.
-	as, err := l.Attempts(ctx, []int64{push.task.DeliveryID}, true)
+	as, err := l.Attempts(ctx, []int64{push.task.DeliveryID})
 	if err != nil || len(as) != 1 || as[0].Sequence != push.seq || as[0].Channel != ChannelPush || as[0].Attempt != 1 {
 		t.Fatalf("attempts of the push delivery: %+v %v", as, err)
 	}

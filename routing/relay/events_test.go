@@ -124,7 +124,7 @@ func (r *eventsRig) flow(n int) []string {
 		dids = append(dids, did)
 	}
 	start := time.Now()
-	as, err := r.l.Attempts(ctx, dids, true)
+	as, err := r.l.Attempts(ctx, dids)
 	if err != nil || len(as) != n {
 		r.t.Fatalf("attempts: %d of %d, %v", len(as), n, err)
 	}
