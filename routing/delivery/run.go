@@ -214,7 +214,7 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 	}
 	// The run's due deliveries with their small bodies, in one query; a
 	// body left out (large, purged) is opened on its own.
-	as, err := w.l.Attempts(ctx, ids, true)
+	as, err := w.l.Attempts(ctx, ids)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.cfg.Logger.WarnContext(ctx, "delivery: reading a run failed", slog.String("recipient", recp), slog.Any("error", err))

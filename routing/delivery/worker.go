@@ -424,7 +424,7 @@ func (w *Worker) Deliver(ctx context.Context, dm ledger.DeliverMessage) error {
 			return w.deferOpen(ctx, dm, organ, until)
 		}
 	}
-	as, err := w.l.Attempts(ctx, []int64{dm.DeliveryID}, true)
+	as, err := w.l.Attempts(ctx, []int64{dm.DeliveryID})
 	if err != nil || len(as) == 0 {
 		if circuit != "" {
 			w.cfg.Breaker.Release(circuit)

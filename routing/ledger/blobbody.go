@@ -100,41 +100,7 @@ func (l *Ledger) ContentStream(ctx context.Context, id string) (Body, error) {
 	return b, nil
 }
 
-// MaxPrefetchBody bounds the bodies InlineBodies returns (each), so that a
-// run of deliveries holds at most its length times this in memory.
+// MaxPrefetchBody bounds the bodies Attempts returns with their deliveries
+// (each), so that a run of deliveries holds at most its length times this in
+// memory.
 const MaxPrefetchBody = 256 << 10
-
-// InlineBodies returns, by document id, the bodies of ids that are stored
-// inline (not in the blob store, not purged) and at most MaxPrefetchBody
-// bytes, in one query: a delivery run pushes them without a round trip per
-// document. Documents it leaves out are opened one by one (ContentStream).
-func (l *Ledger) InlineBodies(ctx context.Context, ids []string) (map[string][]byte, error) {
-	uids := make([]uuid.UUID, 0, len(ids))
-	for _, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			uids = append(uids, u)
-		}
-	}
-	out := make(map[string][]byte, len(uids))
-	if len(uids) == 0 {
-		return out, nil
-	}
-	rows, err := l.pool.Query(ctx, `SELECT id::text, body FROM documents
-		WHERE id = ANY($1) AND body_blob IS NULL AND size <= $2 AND octet_length(body) = size`, uids, MaxPrefetchBody)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: bodies: %w", classify(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var body []byte
-		if err := rows.Scan(&id, &body); err != nil {
-			return nil, fmt.Errorf("ledger: bodies: %w", err)
-		}
-		out[id] = body
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger: bodies: %w", classify(err))
-	}
-	return out, nil
-}

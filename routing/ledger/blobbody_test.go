@@ -64,9 +64,10 @@ func TestAcceptLargeBodyGoesToTheBlobStore(t *testing.T) {
 	}
 }
 
-// InlineBodies gives a run's small inline bodies in one query and leaves out
-// what must be opened on its own: blob-stored, purged, oversized, unknown.
-func TestInlineBodiesLeavesOutWhatMustStream(t *testing.T) {
+// Attempts gives a run's small inline bodies with its deliveries, in one
+// query, and leaves out what must be opened on its own (ContentStream):
+// blob-stored, purged, oversized. An unknown delivery is left out.
+func TestAttemptsLeaveOutBodiesThatMustStream(t *testing.T) {
 	l, _ := newLedger(t)
 	ctx := context.Background()
 	small, err := l.Accept(ctx, doc("IB1", "<a>one</a>"))
@@ -98,12 +99,29 @@ func TestInlineBodiesLeavesOutWhatMustStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := l.InlineBodies(ctx, []string{small.ID, other.ID, purged.ID, over.ID, blobbed.ID, "not-an-id",
-		"0190aaaa-0000-7000-8000-000000000000"})
+	docs := []string{small.ID, other.ID, purged.ID, over.ID, blobbed.ID}
+	if n, err := l.Route(ctx, docs, l.Organ); err != nil || n != len(docs) {
+		t.Fatalf("route: %d %v", n, err)
+	}
+	var ids []int64
+	for _, d := range docs {
+		var id int64
+		if err := l.pool.QueryRow(ctx, `SELECT id FROM deliveries WHERE document_id = $1`, d).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	as, err := l.Attempts(ctx, append(ids, 999999))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || string(got[small.ID]) != "<a>one</a>" || string(got[other.ID]) != "<a>two</a>" {
-		t.Fatalf("InlineBodies = %d bodies: %q", len(got), got)
+	if len(as) != len(docs) {
+		t.Fatalf("%d attempts for %d due deliveries", len(as), len(docs))
+	}
+	want := map[string]string{small.ID: "<a>one</a>", other.ID: "<a>two</a>"}
+	for _, a := range as {
+		if w, inline := want[a.DocumentID]; (a.Body != nil) != inline || string(a.Body) != w {
+			t.Errorf("attempt for %s: body %.40q, want %q (inline %v)", a.DocumentID, a.Body, w, inline)
+		}
 	}
 }

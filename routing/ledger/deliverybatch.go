@@ -19,9 +19,6 @@ import (
 // (Attempts), and the outcomes of its attempts are settled together, with
 // their "delivering" events, in one transaction (Settle), with multi-row
 // statements; inbox runs are delivered in one transaction (DeliverInstant).
-// StartDeliveries and DeliveredRun, the claim-then-settle pair the delivery
-// stage used before, remain for callers that want a durable "delivering"
-// state before an attempt; pipeline.go keeps the per-delivery functions.
 
 // newEvent is one event to append with appendEvents.
 type newEvent struct {
@@ -77,97 +74,12 @@ func inOrder(ids []int64, ds []routing.Delivery) []routing.Delivery {
 	return ds
 }
 
-// StartDeliveries claims a run of deliveries for an attempt each, in one
-// transaction: those that are due (routed or retrying) become delivering,
-// with a "delivering" event each, exactly as StartDelivery does one by one.
-// It returns the claimed ones in the order of ids; the others (delivered,
-// dead, being delivered elsewhere) are left alone and the caller drops their
-// tasks. Rows are locked in id order, so two claims never deadlock.
-func (l *Ledger) StartDeliveries(ctx context.Context, ids []int64) ([]routing.Delivery, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	now := l.now().UTC()
-	var out []routing.Delivery
-	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH c AS (SELECT id FROM deliveries WHERE id = ANY ($1) AND state IN ($4, $5)
-				ORDER BY id FOR UPDATE)
-			UPDATE deliveries r SET state = $2, attempts = attempts + 1, updated_at = $3
-			FROM documents d WHERE r.id IN (SELECT id FROM c) AND d.id = r.document_id
-			RETURNING `+deliveryCols, ids, StateDelivering, now, StateRouted, StateRetrying)
-		if err != nil {
-			return err
-		}
-		if out, err = pgx.CollectRows(rows, scanDelivery); err != nil {
-			return err
-		}
-		out = inOrder(ids, out)
-		evs := make([]newEvent, len(out))
-		for i, d := range out {
-			evs[i] = newEvent{d.DocumentID, d.Recipient, "delivering", StateDelivering, map[string]any{"attempt": d.Attempt}}
-		}
-		return appendEvents(ctx, tx, evs, now)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ledger: start deliveries: %w", err)
-	}
-	return out, nil
-}
-
-// DeliveredRun records the successful attempts of a run in one transaction
-// (group commit of outcomes): each delivery still delivering becomes
-// delivered, with its "delivered" event, exactly as Delivered does one by
-// one. It returns how many it settled; the others had been settled already.
-// The caller acknowledges the run's Kafka messages only after it returns nil.
-func (l *Ledger) DeliveredRun(ctx context.Context, ds []routing.Delivery) (int, error) {
-	if len(ds) == 0 {
-		return 0, nil
-	}
-	now := l.now().UTC()
-	ids := make([]int64, len(ds))
-	for i, d := range ds {
-		ids[i] = d.ID
-	}
-	n := 0
-	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH c AS (SELECT id FROM deliveries WHERE id = ANY ($1) AND state = $4
-				ORDER BY id FOR UPDATE)
-			UPDATE deliveries SET state = $2, delivered_at = $3, updated_at = $3, next_attempt_at = NULL, last_error = ''
-			WHERE id IN (SELECT id FROM c) RETURNING id`, ids, StateDelivered, now, StateDelivering)
-		if err != nil {
-			return err
-		}
-		done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		settled := make(map[int64]bool, len(done))
-		for _, id := range done {
-			settled[id] = true
-		}
-		var evs []newEvent
-		for _, d := range ds {
-			if settled[d.ID] {
-				settled[d.ID] = false // once, even if ds repeats it
-				evs = append(evs, newEvent{d.DocumentID, d.Recipient, "delivered", StateDelivered,
-					map[string]any{"attempt": d.Attempt, "channel": d.Channel, "sequence": d.Sequence}})
-			}
-		}
-		n = len(evs)
-		return appendEvents(ctx, tx, evs, now)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("ledger: delivered: %w", err)
-	}
-	return n, nil
-}
-
 // DeliverInstant delivers a run of deliveries whose channel is the ledger
 // itself (the pull inbox, channel): claiming and settling are one
 // transaction, since there is no attempt outside PostgreSQL that a crash
 // could interrupt — the transaction either commits (delivered) or leaves the
 // deliveries as they were. Each delivered one gets its "delivering" and
-// "delivered" events, as the two-step path records them. It returns the
+// "delivered" events, as Settle records them for a push. It returns the
 // delivered ones in the order of ids, and the ids of due deliveries whose
 // channel is not channel (the caller delivers those one by one); the rest
 // were not due.
@@ -262,9 +174,9 @@ type Attempt struct {
 	// Delivery is the delivery as read; Delivery.Attempt is the number of
 	// the attempt about to be made (attempts so far + 1).
 	routing.Delivery
-	// Body is the document's bytes when Attempts was asked for bodies and
-	// they are stored inline and at most MaxPrefetchBody; otherwise nil, and
-	// the body is streamed (ContentStream).
+	// Body is the document's bytes when they are stored inline and at most
+	// MaxPrefetchBody; otherwise nil, and the body is streamed
+	// (ContentStream).
 	Body []byte
 	// version is the row version read (its xmin): a settle applies only to it.
 	version string
@@ -320,12 +232,6 @@ func (a Attempt) settled() Attempt {
 	return a
 }
 
-// Kind is the kind of the outcome (OutcomeDelivered, …).
-func (o Outcome) Kind() string { return o.kind }
-
-// Delivery is the delivery the outcome is about.
-func (o Outcome) Delivery() routing.Delivery { return o.a.Delivery }
-
 // replanned runs a statement as an unnamed one, planned at each call with
 // its arguments and the tables' current size, never from a plan cached per
 // connection. It is for the statements of the delivery stage that reach
@@ -338,24 +244,23 @@ func (o Outcome) Delivery() routing.Delivery { return o.a.Delivery }
 // call costs far less than that (one plan per run of deliveries).
 const replanned = pgx.QueryExecModeDescribeExec
 
-// attemptsSQL reads due deliveries for Attempts: $1 ids, $2 whether to
-// return bodies, $3 MaxPrefetchBody. The states are written out so that even
-// a generic plan reads only due rows.
+// attemptsSQL reads due deliveries for Attempts: $1 ids, $2 MaxPrefetchBody.
+// The states are written out so that even a generic plan reads only due rows.
 const attemptsSQL = `SELECT ` + deliveryCols + `, r.xmin::text,
-		CASE WHEN $2 AND d.body_blob IS NULL AND d.size <= $3 AND octet_length(d.body) = d.size THEN d.body END
+		CASE WHEN d.body_blob IS NULL AND d.size <= $2 AND octet_length(d.body) = d.size THEN d.body END
 	FROM deliveries r JOIN documents d ON d.id = r.document_id
 	WHERE r.id = ANY ($1) AND r.state IN ('` + StateRouted + `', '` + StateRetrying + `')`
 
 // Attempts reads the deliveries ids that are due (routed or retrying) for an
 // attempt each, in the order of ids, in one query and without writing
 // anything; the others (delivered, dead, acknowledged, an old claim still
-// delivering) are left out, and the caller drops their tasks. With bodies,
-// each small inline body comes with its delivery (Attempt.Body).
-func (l *Ledger) Attempts(ctx context.Context, ids []int64, bodies bool) ([]Attempt, error) {
+// delivering) are left out, and the caller drops their tasks. Each small
+// inline body comes with its delivery (Attempt.Body).
+func (l *Ledger) Attempts(ctx context.Context, ids []int64) ([]Attempt, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := l.pool.Query(ctx, attemptsSQL, replanned, ids, bodies, MaxPrefetchBody)
+	rows, err := l.pool.Query(ctx, attemptsSQL, replanned, ids, MaxPrefetchBody)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: attempts: %w", classify(err))
 	}

@@ -34,7 +34,7 @@ const costDocs = 1000
 
 // TestDeliveryWriteCost accepts documents for a push and a pull recipient
 // and takes each delivery to its end the way the stages do (router batches,
-// push runs claimed and settled together, pull runs delivered at once, inbox
+// push runs read and settled together, pull runs delivered at once, inbox
 // pages acknowledged together), then reports per document: deliveries
 // updated and HOT-updated, WAL records and bytes, in total and per relation.
 func TestDeliveryWriteCost(t *testing.T) {
@@ -347,17 +347,7 @@ func runDocs(t *testing.T, l *Ledger, from, n int) {
 		return out
 	}
 	for _, run := range runs("000.00.00.C03") {
-		if os.Getenv(EnvDeliveryCost+"_CLAIM") != "" { // the claim before the pushes, as before issue 7's perf-claim
-			ds, err := l.StartDeliveries(ctx, run)
-			if err != nil || len(ds) != len(run) {
-				t.Fatalf("start: %d of %d, %v", len(ds), len(run), err)
-			}
-			if k, err := l.DeliveredRun(ctx, ds); err != nil || k != len(run) {
-				t.Fatalf("delivered: %d of %d, %v", k, len(run), err)
-			}
-			continue
-		}
-		as, err := l.Attempts(ctx, run, true)
+		as, err := l.Attempts(ctx, run)
 		if err != nil || len(as) != len(run) {
 			t.Fatalf("attempts: %d of %d, %v", len(as), len(run), err)
 		}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"lienthong/routing"
 	"lienthong/routing/pgtest"
 )
 
@@ -68,7 +67,7 @@ var deliveryQueries = []struct {
 	{"acknowledge", `SELECT document_id, state FROM deliveries WHERE recipient = $1 AND document_id = ANY ($2)
 		ORDER BY document_id FOR UPDATE`,
 		func(_ time.Time, f planFixture) []any { return []any{"000.00.00.C04", f.someDocs} }},
-	{"attempts", attemptsSQL, func(_ time.Time, f planFixture) []any { return []any{f.someIDs, true, MaxPrefetchBody} }},
+	{"attempts", attemptsSQL, func(_ time.Time, f planFixture) []any { return []any{f.someIDs, MaxPrefetchBody} }},
 	{"settle", settleSQL, func(now time.Time, f planFixture) []any {
 		n := len(f.someIDs)
 		vs, ks, es, ns := make([]string, n), make([]string, n), make([]string, n), make([]*time.Time, n)
@@ -223,32 +222,37 @@ func fillEveryState(t *testing.T, l *Ledger, k int) planFixture {
 		return out
 	}
 	// Push: routed (2/7…3/7), delivering (3/7…4/7), retrying (4/7…5/7),
-	// dead (5/7…6/7), delivered (6/7…).
+	// dead (5/7…6/7), delivered (6/7…). The delivery stage settles attempts
+	// without a delivering state (Attempts, Settle); a delivering row is one
+	// a worker of an earlier version claimed and left, as the sweep
+	// (RequeueStuck) still finds after an upgrade.
 	step := func(i int) []string { return ids[i*k/7 : (i+1)*k/7] }
-	claimed, err := l.StartDeliveries(ctx, pushIDs(ids[3*k/7:]))
+	leaveDelivering(t, l, pushIDs(step(3))...)
+	as, err := l.Attempts(ctx, pushIDs(ids[4*k/7:]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	byID := map[int64]routing.Delivery{}
-	for _, d := range claimed {
-		byID[d.ID] = d
-	}
+	step4, step5 := map[int64]bool{}, map[int64]bool{}
 	for _, id := range pushIDs(step(4)) {
-		if err := l.Failed(ctx, byID[id], "HTTP 503", l.now().Add(time.Minute)); err != nil {
-			t.Fatal(err)
-		}
+		step4[id] = true
 	}
 	for _, id := range pushIDs(step(5)) {
-		if err := l.Failed(ctx, byID[id], "HTTP 410", time.Time{}); err != nil {
-			t.Fatal(err)
+		step5[id] = true
+	}
+	start := l.now()
+	outs := make([]Outcome, len(as))
+	for i, a := range as {
+		switch {
+		case step4[a.ID]:
+			outs[i] = a.Retry(start, "HTTP 503", start.Add(time.Minute))
+		case step5[a.ID]:
+			outs[i] = a.Dead(start, "HTTP 410")
+		default:
+			outs[i] = a.Delivered(start)
 		}
 	}
-	var ds []routing.Delivery
-	for _, id := range pushIDs(ids[6*k/7:]) {
-		ds = append(ds, byID[id])
-	}
-	if _, err := l.DeliveredRun(ctx, ds); err != nil {
-		t.Fatal(err)
+	if n, err := l.Settle(ctx, outs); err != nil || n != len(outs) || len(outs) != len(pushIDs(ids[4*k/7:])) {
+		t.Fatalf("settle: %d of %d, %v", n, len(outs), err)
 	}
 	// Pull: delivered for the routed ones of the first half, acknowledged
 	// for some of those.

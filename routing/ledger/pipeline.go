@@ -2,15 +2,11 @@ package ledger
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"lienthong/routing"
 )
 
 // TopicDead carries deliveries that exhausted their retries.
@@ -79,89 +75,8 @@ func (l *Ledger) Route(ctx context.Context, docIDs []string, resolve Resolver) (
 	return l.routeBatch(ctx, docIDs, resolve) // routebatch.go
 }
 
-// StartDelivery claims a delivery for an attempt: routed or retrying →
-// delivering. ok is false when the delivery is not due (already delivered,
-// dead, or being delivered by another worker); the caller then drops the task.
-func (l *Ledger) StartDelivery(ctx context.Context, deliveryID int64) (d routing.Delivery, ok bool, err error) {
-	now := l.now().UTC()
-	err = l.inTx(ctx, func(tx pgx.Tx) error {
-		var sum []byte
-		err := tx.QueryRow(ctx, `UPDATE deliveries r SET state = $2, attempts = attempts + 1, updated_at = $3
-			FROM documents d WHERE r.id = $1 AND d.id = r.document_id AND r.state IN ($4, $5)
-			RETURNING r.id, d.id::text, d.sender, r.recipient, d.format, r.seq, r.attempts, d.size, d.sha256, r.channel`,
-			deliveryID, StateDelivering, now, StateRouted, StateRetrying).
-			Scan(&d.ID, &d.DocumentID, &d.Sender, &d.Recipient, &d.Format, &d.Sequence, &d.Attempt, &d.Size, &sum, &d.Channel)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		ok = true
-		d.SHA256 = hex.EncodeToString(sum)
-		d.IdempotencyKey = d.DocumentID + "/" + d.Recipient
-		return l.appendEvent(ctx, tx, d.DocumentID, d.Recipient, "delivering", StateDelivering,
-			map[string]any{"attempt": d.Attempt}, now)
-	})
-	if err != nil {
-		return routing.Delivery{}, false, fmt.Errorf("ledger: start delivery: %w", err)
-	}
-	return d, ok, nil
-}
-
-// Delivered records a successful attempt.
-func (l *Ledger) Delivered(ctx context.Context, d routing.Delivery, channel string) error {
-	now := l.now().UTC()
-	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, delivered_at = $3, updated_at = $3,
-			next_attempt_at = NULL, last_error = '' WHERE id = $1 AND state = $4`, d.ID, StateDelivered, now, StateDelivering)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return nil // already settled by another attempt
-		}
-		return l.appendEvent(ctx, tx, d.DocumentID, d.Recipient, "delivered", StateDelivered,
-			map[string]any{"attempt": d.Attempt, "channel": channel, "sequence": d.Sequence}, now)
-	})
-	if err != nil {
-		return fmt.Errorf("ledger: delivered: %w", err)
-	}
-	return nil
-}
-
-// Failed records a failed attempt: retrying at next, or dead when next is
-// zero (permanent error or retries exhausted).
-func (l *Ledger) Failed(ctx context.Context, d routing.Delivery, reason string, next time.Time) error {
-	now := l.now().UTC()
-	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		if next.IsZero() {
-			var state string
-			if err := tx.QueryRow(ctx, `SELECT state FROM deliveries WHERE id = $1 FOR UPDATE`, d.ID).Scan(&state); err != nil {
-				return err
-			}
-			if state != StateDelivering {
-				return nil
-			}
-			return l.markDead(ctx, tx, d.ID, d.DocumentID, d.Recipient, reason, now)
-		}
-		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, next_attempt_at = $3, last_error = $4,
-			updated_at = $5 WHERE id = $1 AND state = $6`, d.ID, StateRetrying, next.UTC(), reason, now, StateDelivering)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
-		return l.appendEvent(ctx, tx, d.DocumentID, d.Recipient, "retrying", StateRetrying,
-			map[string]any{"attempt": d.Attempt, "error": reason, "next_attempt_at": next.UTC()}, now)
-	})
-	if err != nil {
-		return fmt.Errorf("ledger: failed: %w", err)
-	}
-	return nil
-}
-
+// markDead makes a delivery dead in tx, with its "dead" event and its
+// lt.dead message.
 func (l *Ledger) markDead(ctx context.Context, tx pgx.Tx, id int64, doc, recp, reason string, now time.Time) error {
 	if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = $2, last_error = $3, next_attempt_at = NULL,
 		updated_at = $4 WHERE id = $1`, id, StateDead, reason, now); err != nil {
@@ -212,7 +127,9 @@ func (l *Ledger) RequeueDue(ctx context.Context, limit int, lease time.Duration)
 // RequeueStuck re-announces work whose Kafka message may have been lost: a
 // document still accepted, or a delivery still routed, after olderThan is
 // queued again; a delivery left delivering by a crashed worker becomes
-// retrying, due now. Repeats are harmless: every stage checks the state.
+// retrying, due now (only a worker of an earlier version, which claimed
+// deliveries before its attempts, left any: Attempts writes nothing).
+// Repeats are harmless: every stage checks the state.
 func (l *Ledger) RequeueStuck(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
 	now := l.now().UTC()
 	cutoff := now.Add(-olderThan)

@@ -33,11 +33,11 @@ func TestDeliveryStatementsArePlannedPerCall(t *testing.T) {
 	// Set up through l (its own pool); only the calls checked use lc's one session.
 	_, push := pushDoc(t, l, "REPLAN-1")
 	for range 7 { // past the five custom plans after which PostgreSQL may keep a generic one
-		if _, err := lc.Attempts(ctx, []int64{push}, true); err != nil {
+		if _, err := lc.Attempts(ctx, []int64{push}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	as, err := lc.Attempts(ctx, []int64{push}, true)
+	as, err := lc.Attempts(ctx, []int64{push})
 	if err != nil || len(as) != 1 {
 		t.Fatalf("attempts: %d %v", len(as), err)
 	}

@@ -119,7 +119,7 @@ func raEventCount(t *testing.T, l *Ledger) int {
 // soon as Accept returns, the pull delivery is in the inbox (routed,
 // delivering and delivered events, one attempt, no task) and the push
 // delivery is routed with its routed event and its lt.deliver task, which
-// the delivery stage can claim; there is no lt.route message. The events
+// the delivery stage can attempt and settle; there is no lt.route message. The events
 // and the task say what the router's would (channel, sequence; delivery id).
 // The accepted event comes first, and per recipient routed < delivering <
 // delivered. A repeated lt.route message for the document changes nothing.
@@ -168,9 +168,14 @@ func TestRouteOnAcceptRoutesInTheAcceptTransaction(t *testing.T) {
 	if *inboxed != 1 {
 		t.Fatalf("OnInboxDelivered told of %d, want 1", *inboxed)
 	}
-	// The delivery stage takes the push task as one the router queued.
-	if d, ok, err := l.StartDelivery(ctx, push.task.DeliveryID); err != nil || !ok || d.Sequence != push.seq || d.Channel != ChannelPush {
-		t.Fatalf("start the push delivery: %+v %v %v", d, ok, err)
+	// The delivery stage takes the push task as one the router queued, and
+	// settles its attempt.
+	as, err := l.Attempts(ctx, []int64{push.task.DeliveryID})
+	if err != nil || len(as) != 1 || as[0].Sequence != push.seq || as[0].Channel != ChannelPush || as[0].Attempt != 1 {
+		t.Fatalf("attempts of the push delivery: %+v %v", as, err)
+	}
+	if n := settle(t, l, as[0].Delivered(l.now())); n != 1 {
+		t.Fatalf("settled %d push deliveries, want 1", n)
 	}
 	// A repeated lt.route message (or one from the sweep) changes nothing.
 	before := raEventCount(t, l)

@@ -90,8 +90,8 @@ func (r *eventsRig) run(fn func(context.Context) error) {
 
 // flow takes n new documents A → B through every stage the ledger records
 // with events: accepted (group commit), routed, delivering, delivered (the
-// batched delivery path), acknowledged (one transaction); and one admin
-// action. It returns the document ids.
+// attempts of a run settled together), acknowledged (one transaction); and
+// one admin action. It returns the document ids.
 func (r *eventsRig) flow(n int) []string {
 	r.t.Helper()
 	ctx := context.Background()
@@ -123,12 +123,17 @@ func (r *eventsRig) flow(n int) []string {
 		}
 		dids = append(dids, did)
 	}
-	ds, err := r.l.StartDeliveries(ctx, dids)
-	if err != nil || len(ds) != n {
-		r.t.Fatalf("start deliveries: %d of %d, %v", len(ds), n, err)
+	start := time.Now()
+	as, err := r.l.Attempts(ctx, dids)
+	if err != nil || len(as) != n {
+		r.t.Fatalf("attempts: %d of %d, %v", len(as), n, err)
 	}
-	if k, err := r.l.DeliveredRun(ctx, ds); err != nil || k != n {
-		r.t.Fatalf("delivered: %d of %d, %v", k, n, err)
+	outs := make([]ledger.Outcome, len(as))
+	for i, a := range as {
+		outs[i] = a.Delivered(start)
+	}
+	if k, err := r.l.Settle(ctx, outs); err != nil || k != n {
+		r.t.Fatalf("settle: %d of %d, %v", k, n, err)
 	}
 	for _, id := range ids {
 		if _, err := r.l.Ack(ctx, orgB, id); err != nil {
