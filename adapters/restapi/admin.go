@@ -35,7 +35,7 @@ func init() {
 //	POST /v1/admin/deliveries/{id}/replay
 //	POST /v1/admin/deliveries/replay   {"organ": "...", "from": RFC 3339, "to": RFC 3339}
 //	GET  /v1/admin/organs/{code}/limits
-//	PUT  /v1/admin/organs/{code}/limits  {"max_attempts": 12, "max_age_seconds": 259200}
+//	PUT  /v1/admin/organs/{code}/limits  {"max_attempts": 12, "max_age_seconds": 259200, "push_pipeline": 8}
 func (s *Server) registerAdmin(v1 *echo.Group) {
 	al, ok := s.l.(AdminLedger)
 	if !ok {
@@ -190,9 +190,17 @@ func (a *admin) replayBulk(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, map[string]any{"replayed": n})
 }
 
+// limitsJSON is an organ's delivery limits; push_pipeline may be left out
+// of a PUT, which then keeps it.
 type limitsJSON struct {
 	MaxAttempts   int   `json:"max_attempts"`
 	MaxAgeSeconds int64 `json:"max_age_seconds"`
+	PushPipeline  *int  `json:"push_pipeline,omitempty"`
+}
+
+func limitsOf(lim ledger.Limits) limitsJSON {
+	window := max(lim.PushPipeline, 1)
+	return limitsJSON{lim.MaxAttempts, int64(lim.MaxAge / time.Second), &window}
 }
 
 func (a *admin) getLimits(c echo.Context) error {
@@ -200,7 +208,7 @@ func (a *admin) getLimits(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, limitsJSON{lim.MaxAttempts, int64(lim.MaxAge / time.Second)})
+	return c.JSON(http.StatusOK, limitsOf(lim))
 }
 
 func (a *admin) putLimits(c echo.Context) error {
@@ -208,14 +216,26 @@ func (a *admin) putLimits(c echo.Context) error {
 	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1024))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return fail("bad_request", "body must be JSON {max_attempts, max_age_seconds}: "+err.Error())
+		return fail("bad_request", "body must be JSON {max_attempts, max_age_seconds, push_pipeline}: "+err.Error())
 	}
-	if req.MaxAttempts < 1 || req.MaxAttempts > 1000 || req.MaxAgeSeconds < 1 || req.MaxAgeSeconds > 366*24*3600 {
-		return fail("bad_request", "max_attempts must be 1..1000 and max_age_seconds 1..31622400")
+	if req.MaxAttempts < 1 || req.MaxAttempts > 1000 || req.MaxAgeSeconds < 1 || req.MaxAgeSeconds > 366*24*3600 ||
+		(req.PushPipeline != nil && (*req.PushPipeline < 1 || *req.PushPipeline > ledger.MaxPushPipeline)) {
+		return fail("bad_request", fmt.Sprintf("max_attempts must be 1..1000, max_age_seconds 1..31622400 and push_pipeline 1..%d",
+			ledger.MaxPushPipeline))
 	}
+	ctx := c.Request().Context()
 	lim := ledger.Limits{MaxAttempts: req.MaxAttempts, MaxAge: time.Duration(req.MaxAgeSeconds) * time.Second}
-	if err := a.l.SetLimits(c.Request().Context(), c.Param("code"), lim, operatorName(c)); err != nil {
+	if req.PushPipeline != nil {
+		lim.PushPipeline = *req.PushPipeline
+	} else { // left out: kept
+		cur, err := a.l.OrganLimits(ctx, c.Param("code"))
+		if err != nil {
+			return err
+		}
+		lim.PushPipeline = cur.PushPipeline
+	}
+	if err := a.l.SetLimits(ctx, c.Param("code"), lim, operatorName(c)); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, req)
+	return c.JSON(http.StatusOK, limitsOf(lim))
 }

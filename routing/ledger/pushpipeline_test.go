@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 )
 
 // An organ's push_pipeline is stored and read back (0 and 1 both mean one
@@ -62,5 +64,34 @@ func upsertOldOrgans(t *testing.T, l *Ledger, organs ...Organ) {
 			VALUES ($1, $2, $3, $4, $5)`, o.Code, o.Name, o.Channel, o.Endpoint, o.Active); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// SetLimits sets push_pipeline with the retry limits, and the directory
+// answers the new value at once; one out of bounds is refused.
+func TestSetLimitsSetsPushPipeline(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	const code = "000.00.00.C01"
+	if _, err := l.Organ(ctx, code); err != nil { // cached from now on
+		t.Fatal(err)
+	}
+	if err := l.SetLimits(ctx, code, Limits{MaxAttempts: 5, MaxAge: time.Hour, PushPipeline: 6}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if lim, err := l.OrganLimits(ctx, code); err != nil || lim.PushPipeline != 6 || lim.MaxAttempts != 5 {
+		t.Fatalf("limits %+v %v, want push_pipeline 6, max_attempts 5", lim, err)
+	}
+	if o, err := l.Organ(ctx, code); err != nil || o.PushPipeline != 6 {
+		t.Fatalf("directory %+v %v, want push_pipeline 6", o, err)
+	}
+	if err := l.SetLimits(ctx, code, Limits{MaxAttempts: 5, MaxAge: time.Hour, PushPipeline: MaxPushPipeline + 1}, "test"); !errors.Is(err, ErrBadLimits) {
+		t.Fatalf("push_pipeline %d: %v, want ErrBadLimits", MaxPushPipeline+1, err)
+	}
+	if err := l.SetLimits(ctx, code, Limits{MaxAttempts: 5, MaxAge: time.Hour}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := l.Organ(ctx, code); o.PushPipeline != 0 {
+		t.Fatalf("push_pipeline 0 reads %d, want 0 (one at a time)", o.PushPipeline)
 	}
 }

@@ -19,22 +19,29 @@ const LockScheduler = 0x4c54_5343_4844 // "LTSCHD"
 type Limits struct {
 	MaxAttempts int           `json:"max_attempts"`
 	MaxAge      time.Duration `json:"max_age"`
+	// PushPipeline is Organ.PushPipeline: how many pushes may be on the
+	// wire to the organ's endpoint at once (0 or 1: one at a time). Only
+	// OrganLimits and SetLimits use it.
+	PushPipeline int `json:"push_pipeline"`
 }
 
 // DefaultLimits are the column defaults of migration 0003.
 var DefaultLimits = Limits{MaxAttempts: 12, MaxAge: 72 * time.Hour}
 
 // ErrBadLimits: limits out of range.
-var ErrBadLimits = errors.New("ledger: max_attempts must be 1..1000 and max_age at least 1s")
+var ErrBadLimits = errors.New("ledger: max_attempts must be 1..1000, max_age at least 1s and push_pipeline 0..64")
 
-// SetLimits changes an organ's retry limits (ErrNotFound for an unknown organ).
+// SetLimits changes an organ's retry limits and push pipeline (ErrNotFound
+// for an unknown organ).
 func (l *Ledger) SetLimits(ctx context.Context, organ string, lim Limits, actor string) error {
-	if lim.MaxAttempts < 1 || lim.MaxAttempts > 1000 || lim.MaxAge < time.Second {
+	if lim.MaxAttempts < 1 || lim.MaxAttempts > 1000 || lim.MaxAge < time.Second ||
+		lim.PushPipeline < 0 || lim.PushPipeline > MaxPushPipeline {
 		return ErrBadLimits
 	}
+	window := max(lim.PushPipeline, 1)
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE organs SET max_attempts = $2, max_age_seconds = $3, updated_at = now()
-			WHERE code = $1`, organ, lim.MaxAttempts, int64(lim.MaxAge/time.Second))
+		tag, err := tx.Exec(ctx, `UPDATE organs SET max_attempts = $2, max_age_seconds = $3, push_pipeline = $4,
+			updated_at = now() WHERE code = $1`, organ, lim.MaxAttempts, int64(lim.MaxAge/time.Second), window)
 		if err != nil {
 			return err
 		}
@@ -43,7 +50,7 @@ func (l *Ledger) SetLimits(ctx context.Context, organ string, lim Limits, actor 
 		}
 		// A directory change: a leaf of the evidence log, in the same transaction.
 		_, err = l.AdminEventTx(ctx, tx, AdminLimitsChanged, actor, map[string]any{"organ": organ,
-			"max_attempts": lim.MaxAttempts, "max_age_seconds": int64(lim.MaxAge / time.Second)})
+			"max_attempts": lim.MaxAttempts, "max_age_seconds": int64(lim.MaxAge / time.Second), "push_pipeline": window})
 		return err
 	})
 	l.dir.invalidate()
@@ -142,8 +149,9 @@ func (l *Ledger) DeadNow(ctx context.Context, deliveryID int64, reason string) e
 func (l *Ledger) OrganLimits(ctx context.Context, organ string) (Limits, error) {
 	var lim Limits
 	var secs int64
-	err := l.pool.QueryRow(ctx, `SELECT max_attempts, max_age_seconds FROM organs WHERE code = $1`, organ).
-		Scan(&lim.MaxAttempts, &secs)
+	var window int16
+	err := l.pool.QueryRow(ctx, `SELECT max_attempts, max_age_seconds, push_pipeline FROM organs WHERE code = $1`, organ).
+		Scan(&lim.MaxAttempts, &secs, &window)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Limits{}, ErrNotFound
 	}
@@ -151,6 +159,9 @@ func (l *Ledger) OrganLimits(ctx context.Context, organ string) (Limits, error) 
 		return Limits{}, fmt.Errorf("ledger: limits of %s: %w", organ, classify(err))
 	}
 	lim.MaxAge = time.Duration(secs) * time.Second
+	if window > 1 {
+		lim.PushPipeline = int(window)
+	}
 	return lim, nil
 }
 

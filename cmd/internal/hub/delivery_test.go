@@ -230,15 +230,27 @@ func TestDeadLettersAndOperatorReplay(t *testing.T) {
 	var lim struct {
 		MaxAttempts   int   `json:"max_attempts"`
 		MaxAgeSeconds int64 `json:"max_age_seconds"`
+		PushPipeline  int   `json:"push_pipeline"`
 	}
-	if st := h.call("GET", "/v1/admin/organs/"+orgC+"/limits", op, nil, &lim); st != 200 || lim.MaxAttempts != 12 || lim.MaxAgeSeconds != 259200 {
+	if st := h.call("GET", "/v1/admin/organs/"+orgC+"/limits", op, nil, &lim); st != 200 || lim.MaxAttempts != 12 ||
+		lim.MaxAgeSeconds != 259200 || lim.PushPipeline != 1 {
 		t.Fatalf("default limits: %d %+v", st, lim)
 	}
-	if st := h.call("PUT", "/v1/admin/organs/"+orgC+"/limits", op, []byte(`{"max_attempts":3,"max_age_seconds":600}`), nil); st != 200 {
+	if st := h.call("PUT", "/v1/admin/organs/"+orgC+"/limits", op, []byte(`{"max_attempts":3,"max_age_seconds":600,"push_pipeline":4}`), nil); st != 200 {
 		t.Fatalf("set limits: %d", st)
 	}
-	if got, err := h.l.OrganLimits(ctx, orgC); err != nil || got.MaxAttempts != 3 || got.MaxAge != 10*time.Minute {
+	if got, err := h.l.OrganLimits(ctx, orgC); err != nil || got.MaxAttempts != 3 || got.MaxAge != 10*time.Minute || got.PushPipeline != 4 {
 		t.Fatalf("limits in the ledger: %+v %v", got, err)
+	}
+	if o, err := h.l.Organ(ctx, orgC); err != nil || o.PushPipeline != 4 {
+		t.Fatalf("the directory after the change: %+v %v, want push_pipeline 4", o, err)
+	}
+	// push_pipeline left out of a PUT is kept.
+	if st := h.call("PUT", "/v1/admin/organs/"+orgC+"/limits", op, []byte(`{"max_attempts":3,"max_age_seconds":600}`), &lim); st != 200 || lim.PushPipeline != 4 {
+		t.Fatalf("set limits without push_pipeline: %d %+v, want push_pipeline 4 kept", st, lim)
+	}
+	if got, _ := h.l.OrganLimits(ctx, orgC); got.PushPipeline != 4 {
+		t.Fatalf("push_pipeline after a PUT without it: %+v, want 4", got)
 	}
 	for _, tc := range []struct {
 		path, token, body string
@@ -248,6 +260,8 @@ func TestDeadLettersAndOperatorReplay(t *testing.T) {
 		{"/v1/admin/organs/" + orgC + "/limits", op, `{"max_attempts":3,"max_age_seconds":-1}`, 400},
 		{"/v1/admin/organs/" + orgC + "/limits", op, `{"max_attempts":3}`, 400},
 		{"/v1/admin/organs/" + orgC + "/limits", op, `{"max_attempts":3,"max_age_seconds":60,"x":1}`, 400},
+		{"/v1/admin/organs/" + orgC + "/limits", op, `{"max_attempts":3,"max_age_seconds":60,"push_pipeline":0}`, 400},
+		{"/v1/admin/organs/" + orgC + "/limits", op, `{"max_attempts":3,"max_age_seconds":60,"push_pipeline":65}`, 400},
 		{"/v1/admin/organs/000.00.00.Z99/limits", op, `{"max_attempts":3,"max_age_seconds":60}`, 404},
 		{"/v1/admin/organs/" + orgC + "/limits", h.tokens[orgC], `{"max_attempts":1000,"max_age_seconds":60}`, 403},
 	} {
@@ -255,7 +269,7 @@ func TestDeadLettersAndOperatorReplay(t *testing.T) {
 			t.Errorf("PUT %s %s: %d, want %d", tc.path, tc.body, st, tc.status)
 		}
 	}
-	if got, _ := h.l.OrganLimits(ctx, orgC); got.MaxAttempts != 3 {
+	if got, _ := h.l.OrganLimits(ctx, orgC); got.MaxAttempts != 3 || got.PushPipeline != 4 {
 		t.Errorf("a refused change changed the limits: %+v", got)
 	}
 }
