@@ -40,11 +40,62 @@ import (
 // default client's timeout bounds one push.
 const pipeTimeout = 30 * time.Second
 
+// refuseFor is how long an endpoint that could not be dialled for
+// pipelining (down, or a TLS server that will not speak HTTP/1.1) is not
+// tried again: its runs go one push at a time meanwhile, without a dial and
+// a log line each.
+const refuseFor = time.Minute
+
+// refusal is why and until when an endpoint is not pipelined.
+type refusal struct {
+	err   error
+	until time.Time
+}
+
 // Pipeline implements routing.Pipeliner.
 func (p *Pusher) Pipeline(ctx context.Context, endpoint string) (routing.Pipeline, error) {
 	if pl := p.takeIdle(endpoint); pl != nil {
 		return pl, nil
 	}
+	if err := p.refusedNow(endpoint); err != nil {
+		return nil, err
+	}
+	pl, err := p.dialPipeline(ctx, endpoint)
+	if err != nil {
+		if ctx.Err() == nil && !routing.IsPermanent(err) {
+			p.refuse(endpoint, err)
+		}
+		return nil, err
+	}
+	return pl, nil
+}
+
+// refusedNow is the error of a recent failure to pipeline to endpoint, or nil.
+func (p *Pusher) refusedNow(endpoint string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.refused[endpoint]
+	if !ok {
+		return nil
+	}
+	if time.Now().After(r.until) {
+		delete(p.refused, endpoint)
+		return nil
+	}
+	return fmt.Errorf("%w (not pipelined until %s)", r.err, r.until.Format(time.TimeOnly))
+}
+
+func (p *Pusher) refuse(endpoint string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refused == nil {
+		p.refused = map[string]refusal{}
+	}
+	p.refused[endpoint] = refusal{err: err, until: time.Now().Add(refuseFor)}
+}
+
+// dialPipeline opens a pipelined connection to endpoint.
+func (p *Pusher) dialPipeline(ctx context.Context, endpoint string) (*pipeline, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &routing.PermanentError{Reason: "bad webhook endpoint " + endpoint, Err: err}

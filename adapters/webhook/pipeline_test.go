@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,4 +236,38 @@ func TestPipelineKeptBetweenRuns(t *testing.T) {
 			t.Fatalf("%d connections, want 2", c)
 		}
 	})
+}
+
+// An endpoint that cannot be dialled is not tried again for a while: its
+// runs go one push at a time without a dial each.
+func TestPipelineRefusalIsRemembered(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + ln.Addr().String() + "/push"
+	ln.Close() // nothing listens there now
+	var dials atomic.Int32
+	tr := NewTransport()
+	tr.Proxy = nil
+	inner := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return inner(ctx, network, addr)
+	}
+	p := &Pusher{Client: &http.Client{Transport: tr}}
+	for i := range 3 {
+		if _, err := p.Pipeline(context.Background(), endpoint); err == nil {
+			t.Fatalf("call %d: a pipeline to an endpoint nobody listens on", i+1)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d dials for 3 calls within %s, want 1", n, refuseFor)
+	}
+	p.mu.Lock()
+	p.refused[endpoint] = refusal{err: errors.New("old"), until: time.Now().Add(-time.Second)}
+	p.mu.Unlock()
+	if _, err := p.Pipeline(context.Background(), endpoint); err == nil || dials.Load() != 2 {
+		t.Fatalf("after the refusal expired: %v, %d dials, want a new dial", err, dials.Load())
+	}
 }

@@ -33,8 +33,9 @@ const (
 type Pusher struct {
 	Client *http.Client // nil: a client with a 30 s timeout
 
-	mu   sync.Mutex           // guards idle
-	idle map[string]*pipeline // a pipelined connection per endpoint kept between runs (pipeline.go)
+	mu      sync.Mutex           // guards idle and refused
+	idle    map[string]*pipeline // a pipelined connection per endpoint kept between runs (pipeline.go)
+	refused map[string]refusal   // endpoints that could not be pipelined lately (pipeline.go)
 }
 
 // Deliver implements routing.Channel.
