@@ -132,7 +132,14 @@ func (p *Pusher) dialPipeline(ctx context.Context, endpoint string) (*pipeline, 
 		}
 		cfg.NextProtos = []string{"http/1.1"}
 		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		timeout := t.TLSHandshakeTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("webhook: TLS handshake with %s: %w", endpoint, err)
 		}

@@ -271,3 +271,43 @@ func TestPipelineRefusalIsRemembered(t *testing.T) {
 		t.Fatalf("after the refusal expired: %v, %d dials, want a new dial", err, dials.Load())
 	}
 }
+
+// A TLS endpoint that never answers the handshake does not hold the run
+// longer than the transport's TLS handshake timeout.
+func TestPipelineTLSHandshakeTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 8)
+	t.Cleanup(func() {
+		ln.Close()
+		for {
+			select {
+			case c := <-conns:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	go func() { // accept and say nothing
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	tr := NewTransport()
+	tr.Proxy, tr.TLSHandshakeTimeout = nil, 200*time.Millisecond
+	start := time.Now()
+	_, err = (&Pusher{Client: &http.Client{Transport: tr}}).Pipeline(context.Background(), "https://"+ln.Addr().String()+"/push")
+	if err == nil {
+		t.Fatal("a pipeline over a handshake that never happened")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("gave up after %s, want about the 200 ms handshake timeout", took)
+	}
+}
