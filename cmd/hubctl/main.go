@@ -56,6 +56,8 @@ const usage = `hubctl — dòng lệnh Lienthong / the Lienthong command line
   log consistency --old CHECKPOINT --hub-cert PEM   nhật ký chỉ được nối thêm / the log only grew since CHECKPOINT
   principals                              danh sách thông tin xác thực (vận hành) / list API credentials (operator)
   principals revoke ID [--reason TEXT]    thu hồi thông tin xác thực (vận hành) / revoke an API credential (operator)
+  limits CODE [--max-attempts N] [--max-age D] [--push-pipeline N]   giới hạn giao văn bản của một đơn vị: xem, hoặc
+                       đổi những giá trị được nêu (vận hành) / an organ's delivery limits: show, or change those given (operator)
 
 Cờ chung / global flags:
   --credentials FILE   mặc định / default ./var/dev/credentials.json (LT_CREDENTIALS)
@@ -191,6 +193,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return c.principals(ctx, vargs)
+	case "limits":
+		if err := pick("operator"); err != nil {
+			return err
+		}
+		return c.limits(ctx, vargs)
 	case "log":
 		if len(vargs) == 0 || vargs[0] != "consistency" {
 			return errors.New("cách dùng / usage: hubctl log consistency --old CHECKPOINT_FILE --hub-cert PEM")
