@@ -72,3 +72,40 @@ func TestPushDoesNotAllocateACopyBuffer(t *testing.T) {
 		t.Fatalf("%d bytes allocated per push of a %d-byte body (sink included), want at most %d", per, len(body), 16<<10)
 	}
 }
+
+// BenchmarkPipelinedPush is BenchmarkPush over one pipelined connection with
+// up to 8 pushes unanswered (Pusher.Pipeline), to the same kind of sink.
+func BenchmarkPipelinedPush(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(srv.Close)
+	body := make([]byte, 20<<10)
+	d := routing.Delivery{DocumentID: "00000000-0000-0000-0000-000000000001", Sender: "000.00.00.S01",
+		Recipient: "000.00.00.R01", Endpoint: srv.URL, IdempotencyKey: "k", Sequence: 7, Attempt: 1,
+		Size: int64(len(body)), SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", Format: "edxml"}
+	ctx := context.Background()
+	pl, err := (&Pusher{}).Pipeline(ctx, srv.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pl.Close()
+	open := opener(body)
+	const window = 8
+	b.ReportAllocs()
+	b.ResetTimer()
+	sent, answered := 0, 0
+	for answered < b.N {
+		for sent < b.N && sent-answered < window {
+			if err := pl.Send(ctx, d, open); err != nil {
+				b.Fatal(err)
+			}
+			sent++
+		}
+		if err := pl.Receive(ctx); err != nil {
+			b.Fatal(err)
+		}
+		answered++
+	}
+}
