@@ -227,15 +227,9 @@ func (a *admin) putLimits(c echo.Context) error {
 	lim := ledger.Limits{MaxAttempts: req.MaxAttempts, MaxAge: time.Duration(req.MaxAgeSeconds) * time.Second}
 	if req.PushPipeline != nil {
 		lim.PushPipeline = *req.PushPipeline
-	} else { // left out: kept
-		cur, err := a.l.OrganLimits(ctx, c.Param("code"))
-		if err != nil {
-			return err
-		}
-		lim.PushPipeline = cur.PushPipeline
-	}
+	} // left out: 0, which SetLimits keeps
 	if err := a.l.SetLimits(ctx, c.Param("code"), lim, operatorName(c)); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, limitsOf(lim))
+	return a.getLimits(c)
 }

@@ -67,8 +67,8 @@ func upsertOldOrgans(t *testing.T, l *Ledger, organs ...Organ) {
 	}
 }
 
-// SetLimits sets push_pipeline with the retry limits, and the directory
-// answers the new value at once; one out of bounds is refused.
+// SetLimits sets push_pipeline with the retry limits (0 keeps it), and the
+// directory answers the new value at once; one out of bounds is refused.
 func TestSetLimitsSetsPushPipeline(t *testing.T) {
 	l, _ := newLedger(t)
 	ctx := context.Background()
@@ -88,10 +88,20 @@ func TestSetLimitsSetsPushPipeline(t *testing.T) {
 	if err := l.SetLimits(ctx, code, Limits{MaxAttempts: 5, MaxAge: time.Hour, PushPipeline: MaxPushPipeline + 1}, "test"); !errors.Is(err, ErrBadLimits) {
 		t.Fatalf("push_pipeline %d: %v, want ErrBadLimits", MaxPushPipeline+1, err)
 	}
-	if err := l.SetLimits(ctx, code, Limits{MaxAttempts: 5, MaxAge: time.Hour}, "test"); err != nil {
+	// Retry limits alone (PushPipeline 0) keep the push pipeline.
+	if err := l.SetLimits(ctx, code, Limits{MaxAttempts: 7, MaxAge: time.Hour}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if lim, _ := l.OrganLimits(ctx, code); lim.PushPipeline != 6 || lim.MaxAttempts != 7 {
+		t.Fatalf("after retry limits alone: %+v, want push_pipeline 6 kept, max_attempts 7", lim)
+	}
+	if err := l.SetLimits(ctx, code, Limits{MaxAttempts: 7, MaxAge: time.Hour, PushPipeline: 1}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if o, _ := l.Organ(ctx, code); o.PushPipeline != 0 {
-		t.Fatalf("push_pipeline 0 reads %d, want 0 (one at a time)", o.PushPipeline)
+		t.Fatalf("push_pipeline 1 reads %d, want 0 (one at a time)", o.PushPipeline)
+	}
+	if err := l.SetLimits(ctx, "000.00.00.Z99", Limits{MaxAttempts: 7, MaxAge: time.Hour}, "test"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown organ: %v, want ErrNotFound", err)
 	}
 }

@@ -20,8 +20,9 @@ type Limits struct {
 	MaxAttempts int           `json:"max_attempts"`
 	MaxAge      time.Duration `json:"max_age"`
 	// PushPipeline is Organ.PushPipeline: how many pushes may be on the
-	// wire to the organ's endpoint at once (0 or 1: one at a time). Only
-	// OrganLimits and SetLimits use it.
+	// wire to the organ's endpoint at once (OrganLimits: 0 means one at a
+	// time). SetLimits sets it when it is 1…MaxPushPipeline and keeps it
+	// when it is 0. RetryWindow leaves it 0.
 	PushPipeline int `json:"push_pipeline"`
 }
 
@@ -31,22 +32,24 @@ var DefaultLimits = Limits{MaxAttempts: 12, MaxAge: 72 * time.Hour}
 // ErrBadLimits: limits out of range.
 var ErrBadLimits = errors.New("ledger: max_attempts must be 1..1000, max_age at least 1s and push_pipeline 0..64")
 
-// SetLimits changes an organ's retry limits and push pipeline (ErrNotFound
-// for an unknown organ).
+// SetLimits changes an organ's retry limits, and its push pipeline unless
+// lim.PushPipeline is 0 (ErrNotFound for an unknown organ).
 func (l *Ledger) SetLimits(ctx context.Context, organ string, lim Limits, actor string) error {
 	if lim.MaxAttempts < 1 || lim.MaxAttempts > 1000 || lim.MaxAge < time.Second ||
 		lim.PushPipeline < 0 || lim.PushPipeline > MaxPushPipeline {
 		return ErrBadLimits
 	}
-	window := max(lim.PushPipeline, 1)
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE organs SET max_attempts = $2, max_age_seconds = $3, push_pipeline = $4,
-			updated_at = now() WHERE code = $1`, organ, lim.MaxAttempts, int64(lim.MaxAge/time.Second), window)
+		var window int16
+		err := tx.QueryRow(ctx, `UPDATE organs SET max_attempts = $2, max_age_seconds = $3,
+			push_pipeline = coalesce(nullif($4::smallint, 0), push_pipeline), updated_at = now()
+			WHERE code = $1 RETURNING push_pipeline`, organ, lim.MaxAttempts, int64(lim.MaxAge/time.Second),
+			lim.PushPipeline).Scan(&window)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
 		if err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
 		}
 		// A directory change: a leaf of the evidence log, in the same transaction.
 		_, err = l.AdminEventTx(ctx, tx, AdminLimitsChanged, actor, map[string]any{"organ": organ,
