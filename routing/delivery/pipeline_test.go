@@ -161,3 +161,28 @@ func TestPipelinedRunStopsWhenTheCircuitOpens(t *testing.T) {
 		}
 	}
 }
+
+// A delivery routed to another channel than the organ's current one (the
+// directory changed after routing) is not pushed down the pipeline: the
+// one-at-a-time attempt decides it (here: no such channel configured, so
+// dead), and the deliveries after it still go, in order.
+func TestPipelinedRunLeavesOtherChannelsToTheAttempt(t *testing.T) {
+	r, sink, tasks := pipelineRig(t, 8, 6, nil)
+	if _, err := r.l.Pool().Exec(context.Background(), `UPDATE deliveries SET channel = $2 WHERE id = $1`,
+		tasks[2].DeliveryID, ledger.ChannelPartner); err != nil {
+		t.Fatal(err)
+	}
+	r.w.handleRun(context.Background(), tasks)
+	for _, m := range tasks {
+		want := ledger.StateDelivered
+		if m.Sequence == 3 {
+			want = ledger.StateDead
+		}
+		if x := r.row(m.DeliveryID); x.state != want {
+			t.Errorf("seq %d: %+v, want %s", m.Sequence, x, want)
+		}
+	}
+	if got, want := firstSeen(sink.Seqs()), []int64{1, 2, 4, 5, 6}; !slices.Equal(got, want) {
+		t.Fatalf("endpoint read %v, want %v (the partner delivery not pushed)", got, want)
+	}
+}

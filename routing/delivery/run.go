@@ -319,8 +319,9 @@ func (w *Worker) deliverRun(ctx context.Context, recp string, run []ledger.Deliv
 // attempts it did not finish, for the one-at-a-time loop: those after a
 // broken connection (their requests, if written, were not answered: they
 // go again under the same keys), after the circuit stopped letting
-// attempts through (the loop defers them), or all of them when no
-// connection could be opened.
+// attempts through (the loop defers them), from the first routed to
+// another channel than the organ's now, or all of them when no connection
+// could be opened.
 func (w *Worker) pipelined(ctx context.Context, pl routing.Pipeliner, as []ledger.Attempt, organ ledger.Organ,
 	circuit string, record func(ledger.Outcome), failed func(ledger.Attempt, error)) []ledger.Attempt {
 	p, err := pl.Pipeline(ctx, organ.Endpoint)
@@ -339,6 +340,12 @@ func (w *Worker) pipelined(ctx context.Context, pl routing.Pipeliner, as []ledge
 	sending := true
 	for {
 		for sending && sent < len(as) && sent-answered < window && ctx.Err() == nil {
+			if as[sent].Delivery.Channel != organ.Channel {
+				// Routed to a channel the organ has left: the loop's
+				// attempt decides what becomes of it, and of those after it.
+				sending = false
+				break
+			}
 			allowed, probe, _ := w.cfg.Breaker.allow(circuit)
 			if !allowed {
 				sending = false
