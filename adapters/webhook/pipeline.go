@@ -147,8 +147,49 @@ func (p *Pusher) dialPipeline(ctx context.Context, endpoint string) (*pipeline, 
 	}
 	pl := &pipeline{owner: p, endpoint: endpoint, conn: conn, bw: bufio.NewWriterSize(conn, 64<<10),
 		sent: make(chan *http.Request, 1024), answers: make(chan error, 1024), done: make(chan struct{})}
-	go pl.read(bufio.NewReaderSize(conn, 16<<10))
+	headers := t.MaxResponseHeaderBytes
+	if headers <= 0 {
+		headers = defaultAnswerHeaders
+	}
+	// What one answer may pull from the connection: its headers, the part
+	// of its body that answer reads and one byte more, and a read-ahead.
+	rd := &budgetReader{r: conn, per: headers + maxAnswer + 1 + readAhead}
+	go pl.read(rd, bufio.NewReaderSize(rd, readAhead))
 	return pl, nil
+}
+
+// defaultAnswerHeaders bounds the headers of one answer on a pipelined
+// connection when the transport sets no MaxResponseHeaderBytes; a push's
+// answer is normally a status line and a few headers.
+const defaultAnswerHeaders = 1 << 20
+
+// readAhead is the read buffer of a pipelined connection.
+const readAhead = 16 << 10
+
+// errAnswerTooLarge is what a pipelined connection reads once an answer has
+// pulled more than its budget: the endpoint is sending far more than an
+// answer to a push, and the connection is given up.
+var errAnswerTooLarge = errors.New("answer too large")
+
+// budgetReader reads from r at most per bytes between two resets.
+type budgetReader struct {
+	r    io.Reader
+	per  int64
+	left int64
+}
+
+func (b *budgetReader) reset() { b.left = b.per }
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errAnswerTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // takeIdle returns the connection kept for endpoint, if it is still good.
@@ -281,11 +322,12 @@ func (pl *pipeline) shut() error {
 	return err
 }
 
-// read reads the answers in the order of the requests sent. After the
-// connection broke or the endpoint announced it closes, every later request
-// is answered ErrUnanswered. Between answers it waits for the next bytes, so
+// read reads the answers in the order of the requests sent, each within the
+// budget of what one answer may pull from the connection. After the
+// connection broke, an answer overran its budget, or the endpoint announced
+// it closes, every later request is answered ErrUnanswered. Between answers it waits for the next bytes, so
 // that it notices at once an endpoint closing a connection kept idle.
-func (pl *pipeline) read(br *bufio.Reader) {
+func (pl *pipeline) read(budget *budgetReader, br *bufio.Reader) {
 	var gone error
 	end := func(err error) {
 		gone = err
@@ -293,6 +335,7 @@ func (pl *pipeline) read(br *bufio.Reader) {
 	}
 	for {
 		if gone == nil {
+			budget.reset() // for the next answer
 			_, err := br.Peek(1)
 			switch {
 			case err != nil:
@@ -324,7 +367,7 @@ func (pl *pipeline) read(br *bufio.Reader) {
 		res := answer(pl.endpoint, resp)
 		// The next answer starts after the whole body; one longer than
 		// answer reads leaves the stream at an unknown place.
-		if n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 1)); n > 0 || resp.Close {
+		if n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1)); n > 0 || err != nil || resp.Close {
 			end(fmt.Errorf("webhook: %s closed the connection: %w", pl.endpoint, routing.ErrUnanswered))
 		}
 		resp.Body.Close()

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -309,5 +311,45 @@ func TestPipelineTLSHandshakeTimesOut(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("gave up after %s, want about the 200 ms handshake timeout", took)
+	}
+}
+
+// An endpoint answering with endless headers does not make the hub read
+// them into memory: past the budget of one answer the connection is given
+// up, and the push is unanswered (it goes again one at a time, where
+// net/http's own header limit applies).
+func TestPipelineBoundsWhatOneAnswerReads(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		huge := "X-Padding: " + strings.Repeat("a", 2<<20) + "\r\n"
+		_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n"+huge+"\r\n")
+	}()
+	tr := NewTransport()
+	tr.Proxy = nil
+	ctx := context.Background()
+	p, err := (&Pusher{Client: &http.Client{Transport: tr}}).Pipeline(ctx, "http://"+ln.Addr().String()+"/push")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	body := []byte("<doc/>")
+	if err := p.Send(ctx, routing.Delivery{DocumentID: "doc", Recipient: "R", IdempotencyKey: "doc/R", Sequence: 1,
+		Size: int64(len(body)), SHA256: "00"}, opener(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Receive(ctx); !errors.Is(err, routing.ErrUnanswered) || !strings.Contains(err.Error(), errAnswerTooLarge.Error()) {
+		t.Fatalf("an answer with 2 MiB of headers: %v, want ErrUnanswered (answer too large)", err)
 	}
 }
