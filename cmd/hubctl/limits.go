@@ -28,15 +28,9 @@ func (c *client) limits(ctx context.Context, args []string) error {
 	maxAttempts := fs.Int("max-attempts", 0, "attempts before a delivery is dead (1–1000)")
 	maxAge := fs.Duration("max-age", 0, "how long a delivery is retried, e.g. 72h")
 	pipeline := fs.Int("push-pipeline", 0, "pushes on the wire at once to the organ's endpoint (1: one at a time)")
-	var rest []string // the organ code may come before or after the flags
-	for a := args; ; {
-		if err := fs.Parse(a); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest, a = append(rest, fs.Arg(0)), fs.Args()[1:]
+	rest, err := parseInterspersed(fs, args) // the organ code may come before or after the flags
+	if err != nil {
+		return err
 	}
 	if len(rest) != 1 {
 		return errors.New(limitsUsage)

@@ -68,16 +68,9 @@ func (c *client) principals(ctx context.Context, args []string) error {
 	}
 	fs := flag.NewFlagSet("principals revoke", flag.ContinueOnError)
 	reason := fs.String("reason", "", "why the credential is revoked (recorded in the evidence log)")
-	// The id may come before or after the flag.
-	var rest []string
-	for a := args[1:]; ; {
-		if err := fs.Parse(a); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest, a = append(rest, fs.Arg(0)), fs.Args()[1:]
+	rest, err := parseInterspersed(fs, args[1:]) // the id may come before or after the flag
+	if err != nil {
+		return err
 	}
 	if len(rest) != 1 {
 		return errors.New("cách dùng / usage: hubctl principals revoke ID [--reason TEXT]")
@@ -100,4 +93,19 @@ func (c *client) principals(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.out, "Đã thu hồi / revoked:\n%s\n", p.line())
 	return nil
+}
+
+// parseInterspersed parses fs's flags wherever they stand among args and
+// returns the other arguments, in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest, args = append(rest, fs.Arg(0)), fs.Args()[1:]
+	}
 }
