@@ -15,17 +15,8 @@ import (
 // connection: the sender's side (allocations are the hub's, the server's
 // are the test sink's and count too).
 func BenchmarkPush(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	b.Cleanup(srv.Close)
-	body := make([]byte, 20<<10)
-	d := routing.Delivery{DocumentID: "00000000-0000-0000-0000-000000000001", Sender: "000.00.00.S01",
-		Recipient: "000.00.00.R01", Endpoint: srv.URL, IdempotencyKey: "k", Sequence: 7, Attempt: 1,
-		Size: int64(len(body)), SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", Format: "edxml"}
+	d, open := benchPush(b)
 	p := &Pusher{}
-	open := opener(body)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -76,22 +67,13 @@ func TestPushDoesNotAllocateACopyBuffer(t *testing.T) {
 // BenchmarkPipelinedPush is BenchmarkPush over one pipelined connection with
 // up to 8 pushes unanswered (Pusher.Pipeline), to the same kind of sink.
 func BenchmarkPipelinedPush(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	b.Cleanup(srv.Close)
-	body := make([]byte, 20<<10)
-	d := routing.Delivery{DocumentID: "00000000-0000-0000-0000-000000000001", Sender: "000.00.00.S01",
-		Recipient: "000.00.00.R01", Endpoint: srv.URL, IdempotencyKey: "k", Sequence: 7, Attempt: 1,
-		Size: int64(len(body)), SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", Format: "edxml"}
+	d, open := benchPush(b)
 	ctx := context.Background()
-	pl, err := (&Pusher{}).Pipeline(ctx, srv.URL)
+	pl, err := (&Pusher{}).Pipeline(ctx, d.Endpoint)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pl.Close()
-	open := opener(body)
 	const window = 8
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -108,4 +90,19 @@ func BenchmarkPipelinedPush(b *testing.B) {
 		}
 		answered++
 	}
+}
+
+// benchPush is the push of a 20 KB body that the push benchmarks make, to a
+// sink that reads it and answers 204.
+func benchPush(b *testing.B) (routing.Delivery, routing.BodyOpener) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(srv.Close)
+	body := make([]byte, 20<<10)
+	return routing.Delivery{DocumentID: "00000000-0000-0000-0000-000000000001", Sender: "000.00.00.S01",
+			Recipient: "000.00.00.R01", Endpoint: srv.URL, IdempotencyKey: "k", Sequence: 7, Attempt: 1,
+			Size: int64(len(body)), SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", Format: "edxml"},
+		opener(body)
 }
