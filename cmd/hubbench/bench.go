@@ -53,8 +53,7 @@ type bench struct {
 	started   map[string]time.Time // hub id → when its submission started
 	delivered map[string]map[string]time.Time
 	pending   map[string]time.Time // deliveries seen before the submit answer arrived (id/organ → when)
-	lat       []time.Duration      // submit→delivered per (document, recipient)
-	samples   []delivery           // the same, with when and to which channel
+	samples   []delivery           // submit→delivered per (document, recipient), with when and to which channel
 	dupes     atomic.Int64
 }
 
@@ -221,9 +220,7 @@ func (b *bench) record(id, organ string, at time.Time) {
 		return
 	}
 	m[organ] = at
-	d := at.Sub(b.started[id])
-	b.lat = append(b.lat, d)
-	b.samples = append(b.samples, delivery{start: b.started[id], lat: d, channel: b.channelOf(organ)})
+	b.samples = append(b.samples, delivery{start: b.started[id], lat: at.Sub(b.started[id]), channel: b.channelOf(organ)})
 }
 
 // channelOf is the channel of the benchmark recipient organ.
@@ -434,7 +431,7 @@ func (b *bench) run(ctx context.Context, res *Results) error {
 	lastDelivery := submitEnd
 	for time.Now().Before(drainUntil) && ctx.Err() == nil {
 		b.mu.Lock()
-		n := len(b.lat)
+		n := len(b.samples)
 		b.mu.Unlock()
 		if n >= want {
 			break
@@ -455,7 +452,6 @@ func (b *bench) run(ctx context.Context, res *Results) error {
 			full++
 		}
 	}
-	lat := slices.Clone(b.lat)
 	samples := slices.Clone(b.samples)
 	b.mu.Unlock()
 	stopPull()
@@ -485,6 +481,10 @@ func (b *bench) run(ctx context.Context, res *Results) error {
 		res.Submitted = len(b.docs)
 	}
 	res.Accepted, res.Failed = accepted, int(failed.Load())
+	lat := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		lat[i] = s.lat
+	}
 	res.DeliveredDocs, res.DeliveredPairs = full, len(lat)
 	res.AcceptedPerS = float64(accepted) / submitWindow
 	if deliverWindow > 0 {

@@ -91,14 +91,11 @@ func (s *Sink) serve() {
 	}
 }
 
-type request struct {
-	seq int64
-}
-
 func (s *Sink) conn(c net.Conn) {
 	defer c.Close()
-	reqs := make(chan request, 256)
-	go func() { // read requests as they arrive
+	// The sequence numbers of the requests, read as they arrive.
+	reqs := make(chan int64, 256)
+	go func() {
 		defer close(reqs)
 		br := bufio.NewReader(c)
 		for {
@@ -108,19 +105,19 @@ func (s *Sink) conn(c net.Conn) {
 			}
 			_, _ = io.Copy(io.Discard, r.Body)
 			seq, _ := strconv.ParseInt(r.Header.Get("X-Lienthong-Sequence"), 10, 64)
-			reqs <- request{seq: seq}
+			reqs <- seq
 		}
 	}()
-	var pending []request
+	var pending []int64
 	answered := 0
-	take := func(r request) {
+	take := func(seq int64) {
 		s.mu.Lock()
-		s.seqs = append(s.seqs, r.seq)
+		s.seqs = append(s.seqs, seq)
 		if len(pending) > 0 {
 			s.early++
 		}
 		s.mu.Unlock()
-		pending = append(pending, r)
+		pending = append(pending, seq)
 	}
 	for {
 		if len(pending) == 0 {
@@ -139,11 +136,11 @@ func (s *Sink) conn(c net.Conn) {
 			case <-time.After(s.Quiet):
 			}
 		}
-		r := pending[0]
+		seq := pending[0]
 		pending = pending[1:]
 		status := http.StatusNoContent
 		if s.Status != nil {
-			status = s.Status(r.seq)
+			status = s.Status(seq)
 		}
 		answered++
 		closing := s.CloseAfter > 0 && answered >= s.CloseAfter
