@@ -89,7 +89,7 @@ func TestServeSplitRolesWithDirectoryAndHubctl(t *testing.T) {
 	directory := map[string]any{
 		"organs": []map[string]any{
 			{"code": sender, "name": "Đơn vị gửi (THỬ)", "delivery": "pull"},
-			{"code": pushOrgan, "name": "Đơn vị nhận push (THỬ)", "delivery": "push", "endpoint": sink.URL},
+			{"code": pushOrgan, "name": "Đơn vị nhận push (THỬ)", "delivery": "push", "endpoint": sink.URL, "push_pipeline": 4},
 			{"code": pullOrgan, "name": "Đơn vị nhận pull (THỬ)", "delivery": "pull"},
 		},
 		"principals": []map[string]any{
@@ -111,6 +111,17 @@ func TestServeSplitRolesWithDirectoryAndHubctl(t *testing.T) {
 	apiURL := "http://" + listen
 	api := startEnv(t, env, bin, "serve", "--roles", "api", "--listen", listen, "--directory", dirFile)
 	waitReady(t, api, apiURL, 60*time.Second)
+	// The directory file's push_pipeline is the organ's.
+	if conn, err := pgx.Connect(context.Background(), dbURL); err != nil {
+		t.Fatal(err)
+	} else {
+		var window int
+		err := conn.QueryRow(context.Background(), `SELECT push_pipeline FROM organs WHERE code = $1`, pushOrgan).Scan(&window)
+		conn.Close(context.Background())
+		if err != nil || window != 4 {
+			t.Fatalf("push_pipeline of %s after loading the directory: %d %v, want 4", pushOrgan, window, err)
+		}
+	}
 	workers := startEnv(t, env, bin, "serve", "--roles", "relay,router,delivery,scheduler",
 		"--listen", freePort(t), "--directory", dirFile) // loading the same directory twice is harmless
 
