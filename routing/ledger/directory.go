@@ -31,8 +31,9 @@ type Organ struct {
 	// PushPipeline is how many pushes to Endpoint may be on the wire at
 	// once, written one after another on one connection before the first
 	// is answered (HTTP/1.1 pipelining: the endpoint takes and answers them
-	// in order, so it sees the same sequence as one push at a time). 0 or
-	// 1: one at a time; at most MaxPushPipeline. Set it only for an
+	// in order, so it sees the same sequence as one push at a time). 1,
+	// and 0 as read: one at a time (UpsertOrgan keeps the organ's for 0);
+	// at most MaxPushPipeline. Set it only for an
 	// endpoint known to take pipelined requests; one that hangs up on them
 	// costs a reconnection per run, not a document.
 	PushPipeline int `json:"push_pipeline,omitempty"`
@@ -41,7 +42,9 @@ type Organ struct {
 // MaxPushPipeline bounds Organ.PushPipeline.
 const MaxPushPipeline = 64
 
-// UpsertOrgan creates or replaces a directory entry.
+// UpsertOrgan creates or replaces a directory entry. A PushPipeline of 0
+// keeps the organ's (1 for a new organ), so that a directory file that does
+// not name it leaves an operator's setting (SetLimits) alone.
 func (l *Ledger) UpsertOrgan(ctx context.Context, o Organ) error {
 	switch o.Channel {
 	case ChannelPush, ChannelPull, ChannelAxis, ChannelPartner:
@@ -59,12 +62,13 @@ func (l *Ledger) UpsertOrgan(ctx context.Context, o Organ) error {
 	}
 	_, err := l.pool.Exec(ctx, `INSERT INTO organs (code, name, channel, endpoint, old_codes, cert_fingerprints, demo, active,
 			push_pipeline)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce(nullif($9::smallint, 0), 1))
 		ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, channel = EXCLUDED.channel,
 			endpoint = EXCLUDED.endpoint, old_codes = EXCLUDED.old_codes,
 			cert_fingerprints = EXCLUDED.cert_fingerprints, demo = EXCLUDED.demo,
-			active = EXCLUDED.active, push_pipeline = EXCLUDED.push_pipeline, updated_at = now()`,
-		o.Code, o.Name, o.Channel, o.Endpoint, o.OldCodes, o.CertFingerprints, o.Demo, o.Active, max(o.PushPipeline, 1))
+			active = EXCLUDED.active, push_pipeline = coalesce(nullif($9::smallint, 0), organs.push_pipeline),
+			updated_at = now()`,
+		o.Code, o.Name, o.Channel, o.Endpoint, o.OldCodes, o.CertFingerprints, o.Demo, o.Active, o.PushPipeline)
 	l.dir.invalidate()
 	if err != nil {
 		return fmt.Errorf("ledger: upsert organ %s: %w", o.Code, classify(err))

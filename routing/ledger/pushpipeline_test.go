@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// An organ's push_pipeline is stored and read back (0 and 1 both mean one
-// push at a time and read back as 0); one out of bounds is refused and
-// changes nothing.
+// An organ's push_pipeline is stored and read back (1 means one push at a
+// time and reads back as 0; 0 keeps what the organ has); one out of bounds
+// is refused and changes nothing.
 func TestOrganPushPipeline(t *testing.T) {
 	l, _ := newLedger(t)
 	ctx := context.Background()
@@ -35,7 +35,7 @@ func TestOrganPushPipeline(t *testing.T) {
 		t.Fatalf("default push_pipeline %d, want 0 (one at a time)", got)
 	}
 	o := Organ{Code: code, Name: "A", Channel: ChannelPush, Endpoint: "http://x", Active: true}
-	for _, tc := range []struct{ set, want int }{{8, 8}, {MaxPushPipeline, MaxPushPipeline}, {1, 0}, {0, 0}, {16, 16}} {
+	for _, tc := range []struct{ set, want int }{{8, 8}, {0, 8}, {MaxPushPipeline, MaxPushPipeline}, {1, 0}, {0, 0}, {16, 16}} {
 		o.PushPipeline = tc.set
 		if err := l.UpsertOrgan(ctx, o); err != nil {
 			t.Fatalf("push_pipeline %d: %v", tc.set, err)
